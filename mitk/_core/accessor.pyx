@@ -1,0 +1,316 @@
+"""ReadAccessor / WriteAccessor: NumPy-visible views that hold a PixelBuffer's lock.
+
+An accessor takes the read (shared) or write (exclusive) lock of one PixelBuffer when it is
+created, exports the pixels (or one frame of them) through the buffer protocol, and gives the lock
+back when it is released: explicitly with :meth:`release`, at the end of a ``with`` block, or when
+the accessor and every array made from it have been garbage-collected, whichever comes last.
+The lock is never dropped under a live view.
+
+Waiting for a lock releases the GIL and checks for signals at least every 100 ms, so other Python
+threads run and Ctrl-C works.  The release may happen in any thread.
+"""
+
+from cpython.exc cimport PyErr_CheckSignals
+from libc.math cimport isnan, isinf
+
+from mitk._core._mitkbuf cimport *
+from mitk._core._check cimport raise_status
+from mitk._core._atomic cimport mitk_atomic_add, mitk_atomic_load, mitk_atomic_store, mitk_atomic_exchange
+from mitk._core._export cimport fill_buffer
+from mitk._core.buffer cimport PixelBuffer
+
+import time
+import weakref
+
+import numpy as np
+
+from mitk.errors import ArgumentError, LockError, LockTimeout
+
+__all__ = ["ReadAccessor", "WriteAccessor"]
+
+# Longest single wait without the GIL: bounds the delay before a signal (Ctrl-C) is handled.
+cdef double _WAIT_SLICE = 0.1
+
+
+cdef double _parse_timeout(object timeout) except? -2.0:
+    """None -> -1 (forever); a number >= 0 -> itself; negative/NaN -> ArgumentError."""
+    if timeout is None:
+        return -1.0
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        try:
+            value = float(timeout)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"timeout must be None or a number of seconds, not {type(timeout).__name__}"
+            ) from None
+        if isinstance(timeout, bool):
+            raise TypeError("timeout must be None or a number of seconds, not bool")
+    else:
+        value = float(timeout)
+    if isnan(value) or value < 0:
+        raise ArgumentError(f"timeout must be None or >= 0 seconds, got {timeout!r}")
+    if isinf(value):
+        return -1.0
+    return value
+
+
+cdef class _Accessor:
+    """Common base of ReadAccessor and WriteAccessor (not instantiated directly)."""
+
+    def __cinit__(self):
+        self._held = 0
+        self._pending = 0
+        self._exports = 0
+        self._array_ref = None
+
+    cdef int _acquire(self, PixelBuffer buf, object timeout, object frame, bint write) except -1:
+        cdef mitkbuf_rwlock *lock
+        cdef double wait = _parse_timeout(timeout)
+        cdef double deadline = 0.0, remaining, slice_
+        cdef int status, i
+        cdef Py_ssize_t index, frame_bytes
+        if buf is None:
+            raise TypeError("an accessor needs a PixelBuffer, not None")
+        if mitk_atomic_load(&self._held) or self._buf is not None:
+            raise RuntimeError("accessor is already initialised")
+        if write and buf._readonly:
+            raise ArgumentError("the image is read-only (it adopted read-only memory); "
+                                "a write accessor cannot be created")
+        # Region: the whole buffer, or one index of its first axis (a time frame).
+        self._ndim = buf._ndim
+        for i in range(buf._ndim):
+            self._shape[i] = buf._shape[i]
+            self._strides[i] = buf._strides[i]
+        self._data = buf._data
+        self._nbytes = buf._nbytes
+        if frame is not None:
+            index = frame
+            if buf._ndim < 2 or index < 0 or index >= buf._shape[0]:
+                raise IndexError(f"frame {index} is outside 0..{buf._shape[0] - 1}")
+            frame_bytes = buf._strides[0]
+            self._data = buf._data + index * frame_bytes
+            self._nbytes = frame_bytes
+            self._ndim = buf._ndim - 1
+            for i in range(self._ndim):
+                self._shape[i] = buf._shape[i + 1]
+                self._strides[i] = buf._strides[i + 1]
+
+        lock = <mitkbuf_rwlock *> buf._lock
+        self._owner = mitkbuf_thread_owner()
+        self._write = write
+        # Fast path: one try with the GIL held (no wait, so holding it costs nothing).
+        status = (mitkbuf_rwlock_write if write else mitkbuf_rwlock_read)(lock, self._owner, 0.0)
+        if status == MITKBUF_EBUSY and wait != 0.0:
+            if wait > 0:
+                deadline = time.monotonic() + wait
+            while True:
+                if wait > 0:
+                    remaining = deadline - time.monotonic()
+                    slice_ = remaining if remaining < _WAIT_SLICE else _WAIT_SLICE
+                    if slice_ < 0:
+                        slice_ = 0.0
+                else:
+                    slice_ = _WAIT_SLICE
+                # Invariant: this owner holds nothing that blocks the request (EDEADLK would have
+                # been returned by the try above), so waiting cannot deadlock on ourselves.
+                with nogil:
+                    if write:
+                        status = mitkbuf_rwlock_write(lock, self._owner, slice_)
+                    else:
+                        status = mitkbuf_rwlock_read(lock, self._owner, slice_)
+                if status != MITKBUF_ETIMEDOUT and status != MITKBUF_EBUSY:
+                    break
+                PyErr_CheckSignals()  # raises KeyboardInterrupt etc.; nothing is held here
+                if wait > 0 and time.monotonic() >= deadline:
+                    break
+        mode = "write" if write else "read"
+        if status == MITKBUF_ETIMEDOUT or status == MITKBUF_EBUSY:
+            raise LockTimeout(f"could not acquire the {mode} lock within {timeout} s")
+        if status == MITKBUF_EDEADLK:
+            held = "a lock" if write else "the write lock"
+            raise LockError(
+                f"this thread already holds {held} on this image; requesting the {mode} lock "
+                "would deadlock (release the other accessor first)")
+        if status != MITKBUF_OK:
+            raise_status(status, f"acquiring the {mode} lock")
+        self._buf = buf
+        mitk_atomic_store(&self._held, 1)
+        # A held accessor counts as an export: the image cannot be re-initialised under it.
+        mitk_atomic_add(&buf._exports, 1)
+        return 0
+
+    cdef int _unlock(self) noexcept:
+        # Exactly once, whichever thread gets here first (explicit release, __exit__, the last
+        # view's __releasebuffer__, or deallocation).
+        if mitk_atomic_exchange(&self._held, 0) != 1:
+            return 0
+        lock = <mitkbuf_rwlock *> self._buf._lock
+        if self._write:
+            mitkbuf_rwlock_unlock_write(lock, self._owner)
+        else:
+            mitkbuf_rwlock_unlock_read(lock, self._owner)
+        mitk_atomic_add(&self._buf._exports, -1)
+        return 0
+
+    def __dealloc__(self):
+        # Every export holds a reference to self, so none is alive here.
+        if self._buf is not None:
+            self._unlock()
+
+    # -- PEP 3118 ---------------------------------------------------------------------------
+
+    def __getbuffer__(self, Py_buffer *view, int flags):
+        if not mitk_atomic_load(&self._held) or mitk_atomic_load(&self._pending):
+            raise BufferError("the accessor has been released; take a new one")
+        fill_buffer(view, self._data, self._nbytes, self._ndim, self._shape, self._strides,
+                    self._buf._itemsize, self._buf._format, not self._write, flags)
+        mitk_atomic_add(&self._exports, 1)
+        if not mitk_atomic_load(&self._held):  # lost a race with a release in another thread
+            mitk_atomic_add(&self._exports, -1)
+            raise BufferError("the accessor has been released; take a new one")
+        view.obj = self
+
+    def __releasebuffer__(self, Py_buffer *view):
+        # The last view gone after a deferred release: drop the lock now (any thread).
+        if mitk_atomic_add(&self._exports, -1) == 0 and mitk_atomic_load(&self._pending):
+            self._unlock()
+
+    # -- Python API ---------------------------------------------------------------------------
+
+    @property
+    def array(self):
+        """numpy.ndarray: the locked pixels (the same array while it is alive).
+
+        Read-only for a read accessor, writable for a write accessor.  The lock is held at least
+        as long as this array or any array derived from it is alive.
+        """
+        arr = self._array_ref() if self._array_ref is not None else None
+        if arr is None:
+            arr = np.asarray(self)
+            # A weak reference, so that dropping every array really ends the export.
+            self._array_ref = weakref.ref(arr)
+        return arr
+
+    @property
+    def released(self):
+        """bool: True once the lock has been given back."""
+        return not mitk_atomic_load(&self._held)
+
+    @property
+    def mode(self):
+        """str: ``"read"`` or ``"write"``."""
+        return "write" if self._write else "read"
+
+    @property
+    def exports(self):
+        """int: live buffer exports (arrays) of this accessor (a snapshot)."""
+        return mitk_atomic_load(&self._exports)
+
+    @property
+    def pixel_buffer(self):
+        """PixelBuffer: the buffer whose lock this accessor holds."""
+        return self._buf
+
+    def release(self):
+        """Give the lock back now.
+
+        Raises
+        ------
+        BufferError
+            Arrays taken from this accessor are still alive; the lock stays held.  Delete them
+            (or leave the ``with`` block, which defers the release) first.
+
+        Notes
+        -----
+        Calling it again, or after the ``with`` block ended, does nothing.
+        """
+        if not mitk_atomic_load(&self._held):
+            return
+        n = mitk_atomic_load(&self._exports)
+        if n > 0:
+            raise BufferError(
+                f"cannot release the {self.mode} lock: {n} array export(s) of this accessor are "
+                "still alive (delete them first)")
+        self._unlock()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        # Release now, or when the last array from this accessor is collected; never raises.
+        mitk_atomic_store(&self._pending, 1)
+        if mitk_atomic_load(&self._exports) == 0:
+            self._unlock()
+        return False
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self.array
+        if dtype is not None and np.dtype(dtype) != arr.dtype:
+            if copy is False:
+                raise ValueError("a dtype conversion needs a copy but copy=False was given")
+            return arr.astype(dtype)
+        return arr.copy() if copy else arr
+
+    def __len__(self):
+        return self._shape[0] if self._ndim else 0
+
+    def __getitem__(self, key):
+        return self.array[key]
+
+    def __repr__(self):
+        state = "released" if self.released else f"holding the {self.mode} lock"
+        return f"<{type(self).__name__} shape={tuple(self._shape[i] for i in range(self._ndim))} {state}>"
+
+
+cdef class ReadAccessor(_Accessor):
+    """Hold the read (shared) lock of a PixelBuffer and export its pixels read-only.
+
+    Parameters
+    ----------
+    buffer : PixelBuffer
+    timeout : float or None
+        None waits forever, 0 tries once, a positive value is seconds.
+    frame : int or None
+        None exports everything; ``k`` exports index ``k`` of the first axis (a time frame),
+        while the lock still covers the whole buffer.
+
+    Raises
+    ------
+    LockTimeout
+        Not acquired in time.
+    LockError
+        This thread holds the write lock of the buffer (waiting would deadlock).
+    ArgumentError
+        Negative or NaN timeout.
+
+    Notes
+    -----
+    Waits release the GIL.  Many readers may hold the lock together; a waiting writer blocks new
+    readers, except threads that already hold a read lock.
+    """
+
+    def __init__(self, PixelBuffer buffer, timeout=None, frame=None):
+        self._acquire(buffer, timeout, frame, False)
+
+
+cdef class WriteAccessor(_Accessor):
+    """Hold the write (exclusive) lock of a PixelBuffer and export its pixels writable.
+
+    Parameters are those of :class:`ReadAccessor`.
+
+    Raises
+    ------
+    LockTimeout, LockError, ArgumentError
+        As for ReadAccessor; LockError also when this thread holds a read lock of the buffer;
+        ArgumentError for a read-only buffer.
+
+    Notes
+    -----
+    Waits release the GIL.  ``acc[...] = value`` writes through the locked view.
+    """
+
+    def __init__(self, PixelBuffer buffer, timeout=None, frame=None):
+        self._acquire(buffer, timeout, frame, True)
+
+    def __setitem__(self, key, value):
+        self.array[key] = value

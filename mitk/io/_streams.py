@@ -1,0 +1,232 @@
+"""Moving pixel bytes between files and image buffers without whole-file intermediates.
+
+Readers call :func:`read_exact_into` for raw data and :func:`decompress_into` for gzip, zlib and
+bzip2 streams; writers call :func:`write_from` and :func:`compress_from`.  All of them work on a
+byte-wise ``memoryview`` of the image buffer (``memoryview(arr).cast("B")``), so data goes straight
+from the file into the image, in chunks that bound the memory used on the side.
+
+When the optional ``isal`` package (``pip install mitk-core[fast]``) is installed, gzip/zlib
+decompression and low-level compression use it; ``zlib-ng`` is used for compression when present.
+Both produce and accept the same formats as :mod:`zlib`.  Compressing, decompressing and file reads
+release the GIL inside the codecs and the OS calls.
+"""
+
+from __future__ import annotations
+
+import bz2
+import zlib
+from typing import IO
+
+from ..errors import ArgumentError, CorruptFileError
+
+#: Input chunk size for streaming decompression and output chunk size for compression.
+CHUNK = 4 << 20
+#: Upper bound of a single decompressed piece held outside the image buffer.
+_MAX_PIECE = 16 << 20
+#: gzip/zlib cannot expand more than ~1032x; a header declaring more is refused (no bombs).
+MAX_DEFLATE_RATIO = 1032
+
+try:  # optional accelerators, same stream formats as zlib
+    from isal import isal_zlib as _isal_zlib  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - depends on the environment
+    _isal_zlib = None
+try:
+    from zlib_ng import zlib_ng as _zlib_ng  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - depends on the environment
+    _zlib_ng = None
+
+CODECS = ("gzip", "zlib", "bzip2")
+
+
+def accelerator() -> str:
+    """Name of the deflate implementation in use: ``"isal"``, ``"zlib-ng"`` or ``"zlib"``."""
+    if _isal_zlib is not None:
+        return "isal"
+    if _zlib_ng is not None:
+        return "zlib-ng"
+    return "zlib"
+
+
+def read_exact_into(f: IO[bytes], out: memoryview, *, path: str, what: str = "pixel data") -> None:
+    """Fill ``out`` (a writable byte memoryview) from ``f``; a short file is CorruptFileError.
+
+    The OS reads straight into the image buffer (``readinto``), with the GIL released.
+    """
+    total = len(out)
+    pos = 0
+    while pos < total:
+        n = f.readinto(out[pos:])
+        if not n:
+            raise CorruptFileError(
+                f"{path}: {what} is truncated: expected {total} bytes, found {pos}"
+            )
+        pos += n
+
+
+def _new_decompressor(codec: str):
+    if codec == "bzip2":
+        return bz2.BZ2Decompressor()
+    lib = _isal_zlib or zlib
+    # 32 + MAX_WBITS accepts both gzip and zlib headers; "zlib" insists on a zlib header.
+    return lib.decompressobj(lib.MAX_WBITS | 32 if codec == "gzip" else lib.MAX_WBITS)
+
+
+def check_compressed_size(declared: int, compressed: int, codec: str, *, path: str) -> None:
+    """Refuse a deflate stream that declares more output than deflate can produce from it.
+
+    ``compressed`` is the number of bytes available for the stream in the file.
+    """
+    if codec in ("gzip", "zlib") and declared > MAX_DEFLATE_RATIO * max(compressed, 1) + 1024:
+        raise CorruptFileError(
+            f"{path}: header declares {declared} bytes of pixel data but the {codec} stream has "
+            f"only {compressed} bytes; deflate cannot expand more than {MAX_DEFLATE_RATIO}x"
+        )
+
+
+def decompress_into(
+    f: IO[bytes],
+    out: memoryview,
+    codec: str,
+    *,
+    path: str,
+    skip: int = 0,
+    allow_trailing: bool = False,
+) -> None:
+    """Decompress a gzip, zlib or bzip2 stream from ``f`` straight into ``out``.
+
+    Parameters
+    ----------
+    f : binary file
+        Positioned at the start of the compressed stream.
+    out : memoryview
+        Writable byte view of the destination; exactly ``len(out)`` bytes must come out.
+    codec : {"gzip", "zlib", "bzip2"}
+        ``"gzip"`` also accepts a zlib header; gzip and bzip2 accept concatenated members (as
+        pigz, bgzip and pbzip2 write).
+    path : str
+        Used in error messages.
+    skip : int
+        Decompressed bytes to discard before the data (NRRD ``byte skip``).
+    allow_trailing : bool
+        Accept decompressed bytes after the data; otherwise a longer stream is CorruptFileError.
+
+    Raises
+    ------
+    CorruptFileError
+        The stream is invalid, or shorter than ``skip + len(out)``, or (unless ``allow_trailing``)
+        longer.  At most one chunk beyond the declared size is ever decompressed.
+    """
+    total = len(out)
+    pos = 0
+    is_bz2 = codec == "bzip2"
+    d = _new_decompressor(codec)
+    data = b""
+    file_done = False
+    try:
+        while True:
+            if d.eof:
+                rest = d.unused_data
+                if pos == total and not skip:
+                    if not allow_trailing and (rest or f.read(1)):
+                        raise CorruptFileError(
+                            f"{path}: data continues after the {total} bytes of the {codec} "
+                            "stream the header declares"
+                        )
+                    return
+                if not rest:
+                    rest = f.read(CHUNK)
+                    if not rest:
+                        break
+                d = _new_decompressor(codec)  # next member of a multi-member file
+                data = rest
+            elif not data and (not is_bz2 or d.needs_input):
+                if file_done:
+                    break
+                data = f.read(CHUNK)
+                file_done = not data
+            want = (skip if skip else total - pos) + 1
+            piece = d.decompress(data, min(want, _MAX_PIECE))
+            # zlib hands back what it could not consume; bz2 buffers it internally.
+            data = b"" if is_bz2 else d.unconsumed_tail
+            if skip and piece:
+                used = min(skip, len(piece))
+                skip -= used
+                piece = piece[used:]
+            if piece:
+                room = total - pos
+                if len(piece) > room:
+                    if not allow_trailing:
+                        raise CorruptFileError(
+                            f"{path}: {codec} stream holds more than the {total} bytes the "
+                            "header declares"
+                        )
+                    piece = piece[:room]
+                out[pos : pos + len(piece)] = piece
+                pos += len(piece)
+                if pos == total and allow_trailing and not skip:
+                    return
+            elif file_done and not data:
+                break
+    except CorruptFileError:
+        raise
+    except (zlib.error, EOFError, ValueError) as exc:
+        raise CorruptFileError(f"{path}: invalid {codec} data ({exc})") from None
+    except OSError as exc:
+        if exc.errno:  # a real I/O error from the OS, not a codec complaint
+            raise
+        raise CorruptFileError(f"{path}: invalid {codec} data ({exc})") from None
+    except Exception as exc:
+        if _isal_zlib is not None and isinstance(exc, _isal_zlib.error):
+            raise CorruptFileError(f"{path}: invalid {codec} data ({exc})") from None
+        raise
+    raise CorruptFileError(
+        f"{path}: {codec} stream ends after {pos} of the {total} bytes the header declares"
+    )
+
+
+def write_from(f: IO[bytes], data: memoryview) -> None:
+    """Write a read-only byte view to ``f`` in large pieces (no copy of the whole payload)."""
+    for start in range(0, len(data), 64 << 20):
+        f.write(data[start : start + (64 << 20)])
+
+
+def validate_level(level: int | None, codec: str | None) -> int:
+    """Check a ``compression_level`` option; returns the level to use (default 1)."""
+    if level is None:
+        return 1
+    if isinstance(level, bool) or not isinstance(level, int):
+        raise TypeError(f"compression_level must be an int from 1 to 9, not {type(level).__name__}")
+    if codec is None:
+        raise ArgumentError("compression_level needs a compression; raw data has no level")
+    if not 1 <= level <= 9:
+        raise ArgumentError(f"compression_level must be from 1 to 9, got {level}")
+    return level
+
+
+def _new_compressor(codec: str, level: int):
+    if codec == "bzip2":
+        return bz2.BZ2Compressor(level)
+    wbits = 31 if codec == "gzip" else 15
+    if _isal_zlib is not None and level <= 3:
+        # ISA-L's levels run 0-3; 1-3 map onto its fast end and still write plain deflate.
+        return _isal_zlib.compressobj(level - 1 if level > 1 else 1, _isal_zlib.DEFLATED, wbits)
+    lib = _zlib_ng or zlib
+    return lib.compressobj(level, lib.DEFLATED, wbits)
+
+
+def compress_from(f: IO[bytes], data: memoryview, codec: str, level: int = 1) -> int:
+    """Compress ``data`` (a byte view) to ``f`` as a gzip, zlib or bzip2 stream.
+
+    Returns the number of compressed bytes written.  Works in :data:`CHUNK` pieces, so the only
+    memory used besides the image is one chunk of output.
+    """
+    c = _new_compressor(codec, level)
+    written = 0
+    for start in range(0, len(data), CHUNK):
+        out = c.compress(data[start : start + CHUNK])
+        if out:
+            f.write(out)
+            written += len(out)
+    out = c.flush()
+    f.write(out)
+    return written + len(out)

@@ -1,0 +1,42 @@
+"""IOUtil: MITK's file I/O facade (upstream names)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+__all__ = ["IOUtil"]
+
+
+class IOUtil:
+    """Load and save images by file name, as MITK's ``mitk::IOUtil``.
+
+    All methods go through the one registry of :mod:`mitk.io` (format by extension).
+    """
+
+    @staticmethod
+    def load(path: str | bytes | os.PathLike, **options: Any) -> list:
+        """Load a file; returns a list holding one :class:`mitk.Image` (upstream returns a list).
+
+        See :meth:`mitk.Image.load` for options and errors.
+        """
+        from .image import Image
+
+        return [Image.load(path, **options)]
+
+    @staticmethod
+    def save(image: Any, path: str | bytes | os.PathLike, **options: Any) -> None:
+        """Save an image (atomically); see :meth:`mitk.Image.save`.
+
+        Raises TypeError when ``image`` is not a :class:`mitk.Image`.
+        """
+        from .io import save
+
+        save(image, path, **options)
+
+    @staticmethod
+    def supported_extensions() -> list:
+        """The file extensions the registry knows, sorted."""
+        from .io.registry import supported_extensions
+
+        return supported_extensions()

@@ -1,0 +1,48 @@
+"""Helpers shared by the test modules (importable because pytest puts tests/ on sys.path)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+import numpy as np
+
+#: Every pixel type mitk holds (SPEC.md section 5).
+PIXEL_TYPES = (
+    "bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
+    "float16", "float32", "float64", "complex64", "complex128",
+)
+
+#: Upper bound for any join in the concurrency tests: nothing may hang CI.
+JOIN_TIMEOUT = 30.0
+
+
+def sample_array(dtype, shape, seed: int = 0) -> np.ndarray:
+    """Deterministic, non-trivial values of any supported dtype (distinct per element)."""
+    rng = np.random.default_rng(seed)
+    dt = np.dtype(dtype)
+    n = int(np.prod(shape))
+    if dt.kind == "b":
+        flat = rng.integers(0, 2, n).astype(bool)
+    elif dt.kind in "iu":
+        info = np.iinfo(dt)
+        flat = rng.integers(max(info.min, -1000), min(info.max, 1000), n, endpoint=True).astype(dt)
+    elif dt.kind == "f":
+        flat = (rng.standard_normal(n) * 100).astype(dt)
+    else:
+        flat = (rng.standard_normal(n) + 1j * rng.standard_normal(n)).astype(dt)
+    return flat.reshape(shape)
+
+
+def start_thread(target: Callable, *args) -> threading.Thread:
+    """Start a daemon thread (a stuck one cannot keep the test process alive)."""
+    t = threading.Thread(target=target, args=args, daemon=True)
+    t.start()
+    return t
+
+
+def join_all(threads, timeout: float = JOIN_TIMEOUT) -> None:
+    """Join every thread with a timeout and assert that each one ended."""
+    for t in threads:
+        t.join(timeout)
+        assert not t.is_alive(), f"thread {t.name} did not finish within {timeout} s"
