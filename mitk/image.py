@@ -625,6 +625,57 @@ class Image:
                 return _restore, (buf.__reduce_ex__(protocol), state)
         return _restore, (buf, state)
 
+    # -- DLPack ---------------------------------------------------------------------------------
+
+    def __dlpack__(self, *, stream: Any = None, max_version: tuple | None = None,
+                   dl_device: tuple | None = None, copy: bool | None = None):
+        """Export the whole image as a DLPack capsule (CPU, zero-copy unless ``copy=True``).
+
+        Raises
+        ------
+        BufferError
+            A non-``None`` ``stream``, a device other than the CPU, or a read-only image asked
+            for by a consumer that only understands legacy (unversioned) capsules.
+
+        Notes
+        -----
+        The export takes no lock and counts as an export of the pixels until the consumer
+        releases it (``initialize`` refuses meanwhile).  Versioned capsules carry the
+        read-only flag.
+        """
+        from ._core.dlpack import export_capsule
+
+        buf = self._require()
+        if stream is not None:
+            raise BufferError("mitk images live in CPU memory; stream must be None")
+        if dl_device is not None and tuple(dl_device) != (1, 0):
+            raise BufferError(f"mitk images live on the CPU (1, 0); cannot export to {dl_device}")
+        versioned = max_version is not None and tuple(max_version) >= (1, 0)
+        if copy:
+            buf = self.copy().pixel_buffer
+        if buf.readonly and not versioned:
+            raise BufferError(
+                "the image is read-only and a legacy DLPack capsule cannot say so; the consumer "
+                "must ask for max_version >= (1, 0)")
+        return export_capsule(buf, versioned, read_only=buf.readonly, copied=bool(copy))
+
+    def __dlpack_device__(self) -> tuple:
+        """``(1, 0)``: DLPack's CPU device."""
+        return (1, 0)
+
+    @classmethod
+    def from_dlpack(cls, obj: Any, *, spacing=None, origin=None, direction=None,
+                    channels: int | None = None, copy: bool | None = None) -> Image:
+        """Make an image from a CPU DLPack producer (a PyTorch/JAX/NumPy array, ...).
+
+        ``copy=None`` adopts the memory when it is C-contiguous, aligned and native, else copies;
+        ``False`` never copies (ArgumentError or BufferError if it would have to); ``True``
+        always copies.  A read-only producer gives a read-only image.
+        """
+        arr = np.from_dlpack(obj, copy=copy)
+        return cls(arr, spacing=spacing, origin=origin, direction=direction, channels=channels,
+                   copy=copy if copy is not None else None)
+
     # -- files --------------------------------------------------------------------------------
 
     def save(self, path: str | bytes | os.PathLike, *, timeout: float | None = None,

@@ -1,0 +1,1 @@
+"""Implementations of the ``python -m mitk`` commands (one module per command)."""
