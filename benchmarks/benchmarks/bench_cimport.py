@@ -1,0 +1,23 @@
+"""asv: lock cost through the cimport API from nogil code, beside a bare pthread rwlock.
+
+Uses the consumer that mitk._bench builds (with meson) on first use.
+"""
+
+import numpy as np
+
+import mitk
+from mitk._bench.cimport_cases import build_consumer
+
+N = 100_000
+
+
+class CimportSuite:
+    def setup(self):
+        self.consumer = build_consumer()
+        self.buf = mitk.Image(np.zeros((4, 4), np.float32)).pixel_buffer
+
+    def time_mitk_read_lock_pairs(self):
+        self.consumer.mitk_read_pairs(self.buf, N)
+
+    def time_pthread_rwlock_pairs_reference(self):
+        self.consumer.pthread_read_pairs(N)

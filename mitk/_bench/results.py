@@ -1,0 +1,94 @@
+"""The result record every benchmark case produces, and its JSON form.
+
+JSON layout (``python -m mitk bench --json FILE``)::
+
+    {
+      "schema": 1,
+      "mitk_version": "0.1.0",
+      "quick": false,
+      "machine": {"python": "3.11.7", "numpy": "2.4.6", "platform": "...", "cpus": 2, ...},
+      "results": [
+        {
+          "case": "core.construct_copy",          # unique, stable name
+          "group": "core",                         # core | locks | io | pickle | import
+          "description": "Image(arr) of a 64 MiB float32 volume (a copy)",
+          "value": 9.1, "unit": "GB/s",             # our figure
+          "reference": "memcpy (np.copyto into a preallocated array)",
+          "reference_value": 9.6, "reference_unit": "GB/s",
+          "ratio": 0.95,                            # value / reference_value
+          "target": ">= 0.9x",                      # from the issue tracker; "" if none
+          "met": true,                              # null when there is no target
+          "peers": {"SimpleITK": {"version": "2.4.0", "value": 2.2, "unit": "GB/s"}}
+        }, ...
+      ]
+    }
+
+``ratio`` is always ``value / reference_value``; whether higher or lower is better is stated by
+the target (``>= 0.9x`` for speeds, ``<= 3x`` for times).  Absolute targets (``<= 1 us``) are
+checked against ``value``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import operator
+import re
+
+SCHEMA = 1
+
+_TARGET = re.compile(r"^\s*(<=|>=)\s*([0-9.eE+-]+)\s*(x|us|ms|GB/s)\s*$")
+
+
+@dataclasses.dataclass
+class Result:
+    """One measured case; see the module docstring for the meaning of each field."""
+
+    case: str
+    group: str
+    description: str
+    value: float
+    unit: str
+    reference: str = ""
+    reference_value: float = float("nan")
+    reference_unit: str = ""
+    target: str = ""
+    peers: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        """``value / reference_value`` (NaN without a reference)."""
+        if not self.reference_value or math.isnan(self.reference_value):
+            return float("nan")
+        return self.value / self.reference_value
+
+    @property
+    def met(self) -> bool | None:
+        """Whether the target holds (None when there is no target)."""
+        m = _TARGET.match(self.target)
+        if not m:
+            return None
+        op = operator.le if m.group(1) == "<=" else operator.ge
+        bound = float(m.group(2))
+        measured = self.ratio if m.group(3) == "x" else self.value
+        if math.isnan(measured):
+            return False
+        return op(measured, bound)
+
+    def to_json(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["ratio"] = None if math.isnan(self.ratio) else self.ratio
+        d["met"] = self.met
+        for key in ("value", "reference_value"):
+            if isinstance(d[key], float) and math.isnan(d[key]):
+                d[key] = None
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> Result:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in d.items() if k in fields}
+        for key in ("value", "reference_value"):
+            if kwargs.get(key) is None:
+                kwargs[key] = float("nan")
+        return cls(**kwargs)
