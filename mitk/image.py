@@ -49,6 +49,42 @@ def _check_size(value: object, argument: str) -> int:
     return size
 
 
+#: Copies at least this large are split between two threads (memory bandwidth scales; see
+#: benchmarks: core.construct_copy).
+_PARALLEL_COPY_BYTES = 16 << 20
+
+
+def copy_pixels(dst: np.ndarray, src: np.ndarray) -> None:
+    """Copy ``src`` into the C-contiguous ``dst`` (any layout or byte order in).
+
+    Large copies run in two threads, each copying half of the first axis; NumPy releases the GIL
+    in its copy loops, so both halves proceed at once.  The helper thread ends with the copy.
+    """
+    import os
+    import threading
+
+    if dst.nbytes < _PARALLEL_COPY_BYTES or dst.shape[0] < 2 or (os.cpu_count() or 1) < 2:
+        np.copyto(dst, src, casting="unsafe")
+        return
+    half = dst.shape[0] // 2
+    errors: list[BaseException] = []
+
+    def first_half() -> None:
+        try:
+            np.copyto(dst[:half], src[:half], casting="unsafe")
+        except BaseException as exc:  # re-raised in the caller's thread
+            errors.append(exc)
+
+    helper = threading.Thread(target=first_half, name="mitk-copy")
+    helper.start()
+    try:
+        np.copyto(dst[half:], src[half:], casting="unsafe")
+    finally:
+        helper.join()
+    if errors:
+        raise errors[0]
+
+
 def _readonly_view(buffer: PixelBuffer) -> np.ndarray:
     # A view of a read-only memoryview, so that flags.writeable = True raises ValueError.
     return np.asarray(memoryview(buffer).toreadonly())
@@ -170,7 +206,7 @@ class Image:
         if copy is True or not adoptable:
             buf = PixelBuffer.new(dtype, arr.shape, False)
             # Any layout and byte order in, C order and native out; NumPy drops the GIL here.
-            np.copyto(np.asarray(buf), arr, casting="unsafe")
+            copy_pixels(np.asarray(buf), arr)
         else:
             buf = PixelBuffer.adopt(arr, dtype, arr.shape)
         self._install(buf, ndim, nchan, geometry)
@@ -605,7 +641,7 @@ class Image:
             return new
         copy_buf = PixelBuffer.new(buf.dtype, buf.shape, False)
         with ReadAccessor(buf) as acc:
-            np.copyto(np.asarray(copy_buf), acc.array)
+            copy_pixels(np.asarray(copy_buf), acc.array)
         new._install(copy_buf, self._ndim, self._channels, self._tg.copy())
         return new
 

@@ -36,17 +36,11 @@ cdef double _parse_timeout(object timeout) except? -2.0:
     """None -> -1 (forever); a number >= 0 -> itself; negative/NaN -> ArgumentError."""
     if timeout is None:
         return -1.0
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        try:
-            value = float(timeout)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"timeout must be None or a number of seconds, not {type(timeout).__name__}"
-            ) from None
-        if isinstance(timeout, bool):
-            raise TypeError("timeout must be None or a number of seconds, not bool")
-    else:
-        value = float(timeout)
+    # Numbers only (NumPy scalars included); strings and bools are not timeouts.
+    if isinstance(timeout, (bool, str, bytes)) or not hasattr(timeout, "__float__"):
+        raise TypeError(
+            f"timeout must be None or a number of seconds, not {type(timeout).__name__}")
+    value = float(timeout)
     if isnan(value) or value < 0:
         raise ArgumentError(f"timeout must be None or >= 0 seconds, got {timeout!r}")
     if isinf(value):

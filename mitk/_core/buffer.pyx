@@ -203,12 +203,13 @@ cdef class PixelBuffer:
             raise MemoryError()
         try:
             PyObject_GetBuffer(obj, view, PyBUF_RECORDS_RO | PyBUF_C_CONTIGUOUS)
-        except BufferError as exc:
-            free(view)
-            raise ArgumentError(f"cannot adopt memory that is not C-contiguous ({exc})") from None
         except TypeError:
             free(view)
             raise TypeError(f"{type(obj).__name__} does not support the buffer protocol") from None
+        except (BufferError, ValueError) as exc:
+            # Exporters refuse a contiguous request with BufferError or (NumPy) ValueError.
+            free(view)
+            raise ArgumentError(f"cannot adopt memory that is not C-contiguous ({exc})") from None
         try:
             if dtype is None:
                 dtype = np.asarray(obj).dtype  # NumPy's PEP 3118 parser knows every format

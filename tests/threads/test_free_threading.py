@@ -1,0 +1,21 @@
+"""Free-threaded CPython: importing mitk must not re-enable the GIL."""
+
+import subprocess
+import sys
+import sysconfig
+
+import pytest
+
+FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
+@pytest.mark.skipif(not FREE_THREADED, reason="needs a free-threaded (3.13t+) interpreter")
+def test_import_keeps_the_gil_disabled():
+    code = ("import sys, mitk, mitk._core, mitk._core.dlpack, numpy as np; "
+            "img = mitk.Image(np.zeros((4, 4))); img.as_numpy(use_accessor=True); "
+            "print(sys._is_gil_enabled())")
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
