@@ -4,7 +4,7 @@ Public Python names are re-exported here; the Cython API is ``mitk/_core/buffer.
 """
 
 from .accessor import ReadAccessor, WriteAccessor
-from .buffer import CAPI_VERSION, PixelBuffer
+from .buffer import CAPI_VERSION, PixelBuffer, buffer_cache
 from .pixeltype import SUPPORTED, check_dtype, pep3118_format
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "ReadAccessor",
     "SUPPORTED",
     "WriteAccessor",
+    "buffer_cache",
     "check_dtype",
     "pep3118_format",
 ]

@@ -33,6 +33,8 @@ cdef extern from "mitkbuf.h" nogil:
     int mitkbuf_buffer_retain(mitkbuf_buffer *buf)
     int mitkbuf_buffer_release(mitkbuf_buffer *buf)
     long mitkbuf_buffer_refcount(const mitkbuf_buffer *buf)
+    size_t mitkbuf_cache_limit(size_t new_limit, int set)
+    size_t mitkbuf_cache_bytes()
 
     ctypedef struct mitkbuf_rwlock:
         pass

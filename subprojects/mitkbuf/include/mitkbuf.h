@@ -90,6 +90,15 @@ int mitkbuf_buffer_release(mitkbuf_buffer *buf);
 /* Current reference count (a snapshot; for tests and diagnostics).  0 for NULL. */
 long mitkbuf_buffer_refcount(const mitkbuf_buffer *buf);
 
+/* Recycling of large blocks.  Own blocks of 1 MiB or more are kept, when freed, in a small cache
+ * (at most 8 blocks and `limit` bytes) and reused for a request of nearly the same size, because
+ * fresh pages cost a kernel zero-fill and a fault each.  mitkbuf_cache_limit returns the limit in
+ * force and, if set != 0, replaces it with new_limit (0 disables the cache and frees what it
+ * holds).  The default limit is 256 MiB.  Thread-safe; safe across fork(). */
+size_t mitkbuf_cache_limit(size_t new_limit, int set);
+/* Bytes held by the cache now (a snapshot). */
+size_t mitkbuf_cache_bytes(void);
+
 /* ---- reader/writer lock ------------------------------------------------------------------------ */
 
 /* Opaque reader/writer lock.
