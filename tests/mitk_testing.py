@@ -46,3 +46,13 @@ def join_all(threads, timeout: float = JOIN_TIMEOUT) -> None:
     for t in threads:
         t.join(timeout)
         assert not t.is_alive(), f"thread {t.name} did not finish within {timeout} s"
+
+
+def change_image_in_child(conn) -> None:
+    """Child side of the multiprocessing pickle test: change pixels, geometry, properties."""
+    img = conn.recv()
+    img.as_numpy(writeable=True)[0, 0, 0, 0] = 99
+    img.spacing = (7, 7, 7)
+    img.properties["from"] = "child"
+    conn.send(img)
+    conn.close()

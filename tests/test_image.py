@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+import mitk_testing
 from mitk_testing import PIXEL_TYPES, sample_array
 
 import mitk
@@ -468,25 +469,17 @@ def test_pickle_empty_image():
     assert not back.is_initialized
 
 
-def _child_round_trip(conn):
-    img = conn.recv()
-    img.as_numpy(writeable=True)[0, 0, 0, 0] = 99
-    img.spacing = (7, 7, 7)
-    img.properties["from"] = "child"
-    conn.send(img)
-    conn.close()
-
-
 def test_pickle_through_a_multiprocessing_child():
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    p = ctx.Process(target=_child_round_trip, args=(child,))
+    # The child's function lives in an importable module (spawn imports it by name).
+    p = ctx.Process(target=mitk_testing.change_image_in_child, args=(child,))
     p.start()
     img = _rich_image()
     parent.send(img)
-    back = parent.recv() if parent.poll(120) else None
+    back = parent.recv() if parent.poll(60) else None
     p.join(60)
     assert not p.is_alive()
     assert back is not None

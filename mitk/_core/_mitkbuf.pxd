@@ -43,6 +43,8 @@ cdef extern from "mitkbuf.h" nogil:
     void mitkbuf_rwlock_free(mitkbuf_rwlock *lock)
     int mitkbuf_rwlock_read(mitkbuf_rwlock *lock, uint64_t owner, double timeout)
     int mitkbuf_rwlock_write(mitkbuf_rwlock *lock, uint64_t owner, double timeout)
+    int mitkbuf_rwlock_write_queued(mitkbuf_rwlock *lock, uint64_t owner, double timeout)
+    int mitkbuf_rwlock_write_cancel(mitkbuf_rwlock *lock, uint64_t owner)
     int mitkbuf_rwlock_unlock_read(mitkbuf_rwlock *lock, uint64_t owner)
     int mitkbuf_rwlock_unlock_write(mitkbuf_rwlock *lock, uint64_t owner)
     int mitkbuf_rwlock_state(mitkbuf_rwlock *lock, long *readers, int *writer,

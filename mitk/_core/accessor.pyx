@@ -106,16 +106,24 @@ cdef class _Accessor:
                 else:
                     slice_ = _WAIT_SLICE
                 # Invariant: this owner holds nothing that blocks the request (EDEADLK would have
-                # been returned by the try above), so waiting cannot deadlock on ourselves.
+                # been returned by the try above), so waiting cannot deadlock on ourselves.  A
+                # writer stays queued between slices, so readers cannot overtake it meanwhile.
                 with nogil:
                     if write:
-                        status = mitkbuf_rwlock_write(lock, self._owner, slice_)
+                        status = mitkbuf_rwlock_write_queued(lock, self._owner, slice_)
                     else:
                         status = mitkbuf_rwlock_read(lock, self._owner, slice_)
                 if status != MITKBUF_ETIMEDOUT and status != MITKBUF_EBUSY:
                     break
-                PyErr_CheckSignals()  # raises KeyboardInterrupt etc.; nothing is held here
+                try:
+                    PyErr_CheckSignals()  # raises KeyboardInterrupt etc.; nothing is held here
+                except BaseException:
+                    if write:
+                        mitkbuf_rwlock_write_cancel(lock, self._owner)
+                    raise
                 if wait > 0 and time.monotonic() >= deadline:
+                    if write:
+                        mitkbuf_rwlock_write_cancel(lock, self._owner)
                     break
         mode = "write" if write else "read"
         if status == MITKBUF_ETIMEDOUT or status == MITKBUF_EBUSY:

@@ -125,10 +125,10 @@ def save(image: Image, path: Any, *, timeout: float | None = None, **options: An
 
     if not isinstance(image, Image):
         raise TypeError(f"save needs a mitk.Image, not {type(image).__name__}")
+    image._require()
     path = _fspath(path)
     fmt = registry.format_for(path)
     _check_options(fmt, options, fmt.WRITE_OPTIONS, "write")
-    image._require()
     info = _info_of(image, fmt)
     with image.read(timeout=timeout) as acc:
         fmt.write(path, acc.array, info, **options)

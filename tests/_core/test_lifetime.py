@@ -66,6 +66,7 @@ def test_export_cycles_leave_refcounts_unchanged():
         with ReadAccessor(buf) as acc:
             a = acc.array
             del a
+        del acc
     gc.collect()
     assert sys.getrefcount(buf) == before
     assert buf.exports == 0
@@ -74,7 +75,8 @@ def test_export_cycles_leave_refcounts_unchanged():
 def test_image_views_leave_refcounts_unchanged():
     img = mitk.Image(np.zeros((8, 8), np.float32))
     buf = img.pixel_buffer
-    img.as_numpy()  # fills the image's own view cache once
+    img.as_numpy()  # fill the image's own view caches (read-only and writable) once
+    img.as_numpy(writeable=True)
     before = sys.getrefcount(buf)
     for _ in range(1000):
         img.as_numpy()

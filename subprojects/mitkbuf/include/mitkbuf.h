@@ -138,6 +138,16 @@ void mitkbuf_rwlock_free(mitkbuf_rwlock *lock);
 int mitkbuf_rwlock_read(mitkbuf_rwlock *lock, uint64_t owner, double timeout);
 int mitkbuf_rwlock_write(mitkbuf_rwlock *lock, uint64_t owner, double timeout);
 
+/* Like mitkbuf_rwlock_write, except that when it returns MITKBUF_ETIMEDOUT or MITKBUF_EBUSY the
+ * owner stays queued as a waiting writer (new readers keep deferring to it) until it calls
+ * mitkbuf_rwlock_write_queued again (which then does not queue twice) or
+ * mitkbuf_rwlock_write_cancel.  This lets a caller wait in short slices, checking for interrupts
+ * in between, without losing writer preference between the slices. */
+int mitkbuf_rwlock_write_queued(mitkbuf_rwlock *lock, uint64_t owner, double timeout);
+/* Leave the writers' queue after mitkbuf_rwlock_write_queued gave up.  MITKBUF_EPERM if the owner
+ * is not queued. */
+int mitkbuf_rwlock_write_cancel(mitkbuf_rwlock *lock, uint64_t owner);
+
 /* Release one read hold / the write hold of owner.  May be called from any thread.
  * Returns MITKBUF_EPERM if owner holds no such lock (nothing changes), MITKBUF_EINVAL for NULL. */
 int mitkbuf_rwlock_unlock_read(mitkbuf_rwlock *lock, uint64_t owner);

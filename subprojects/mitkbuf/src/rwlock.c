@@ -22,6 +22,7 @@ typedef struct {
     uint64_t owner;
     long reads;
     int write;
+    int queued; /* counted in writers_waiting between mitkbuf_rwlock_write_queued slices */
 } holder;
 
 struct mitkbuf_rwlock {
@@ -105,12 +106,13 @@ static holder *add_holder(mitkbuf_rwlock *lock, uint64_t owner)
     h->owner = owner;
     h->reads = 0;
     h->write = 0;
+    h->queued = 0;
     return h;
 }
 
 static void remove_if_idle(mitkbuf_rwlock *lock, holder *h)
 {
-    if (h->reads == 0 && !h->write)
+    if (h->reads == 0 && !h->write && !h->queued)
         *h = lock->holders[--lock->nholders];
 }
 
@@ -178,44 +180,85 @@ int mitkbuf_rwlock_read(mitkbuf_rwlock *lock, uint64_t owner, double timeout)
     return MITKBUF_OK;
 }
 
-int mitkbuf_rwlock_write(mitkbuf_rwlock *lock, uint64_t owner, double timeout)
+static int write_lock(mitkbuf_rwlock *lock, uint64_t owner, double timeout, int stay_queued)
 {
     struct timespec deadline;
     holder *h;
+    int blocked;
     if (lock == NULL || owner == 0 || isnan(timeout))
         return MITKBUF_EINVAL;
     if (timeout > 0)
         deadline_after(timeout, &deadline);
     pthread_mutex_lock(&lock->mutex);
-    if (find_holder(lock, owner) != NULL) { /* any hold of ours would block us forever */
+    h = find_holder(lock, owner);
+    if (h != NULL && (h->reads > 0 || h->write)) { /* a hold of ours would block us forever */
         pthread_mutex_unlock(&lock->mutex);
         return MITKBUF_EDEADLK;
     }
-    if (lock->writer || lock->readers > 0) {
-        if (timeout == 0) {
-            pthread_mutex_unlock(&lock->mutex);
-            return MITKBUF_EBUSY;
-        }
-        lock->writers_waiting++;
-        while (lock->writer || lock->readers > 0) {
-            if (wait_for_change(lock, timeout, &deadline) && (lock->writer || lock->readers > 0)) {
-                lock->writers_waiting--;
-                /* Readers held back by this writer may go now. */
-                pthread_cond_broadcast(&lock->changed);
-                pthread_mutex_unlock(&lock->mutex);
-                return MITKBUF_ETIMEDOUT;
-            }
-        }
-        lock->writers_waiting--;
+    blocked = lock->writer || lock->readers > 0;
+    if (blocked && timeout == 0 && !stay_queued) {
+        pthread_mutex_unlock(&lock->mutex);
+        return MITKBUF_EBUSY;
     }
+    /* Register as a waiting writer (once; a queued owner already counts). */
     h = add_holder(lock, owner);
     if (h == NULL) {
-        pthread_cond_broadcast(&lock->changed);
         pthread_mutex_unlock(&lock->mutex);
         return MITKBUF_ENOMEM;
     }
+    if (!h->queued) {
+        h->queued = 1;
+        lock->writers_waiting++;
+    }
+    while (lock->writer || lock->readers > 0) {
+        if (timeout == 0 ||
+            (wait_for_change(lock, timeout, &deadline) && (lock->writer || lock->readers > 0))) {
+            if (!stay_queued) {
+                h = find_holder(lock, owner); /* the table may have moved while waiting */
+                h->queued = 0;
+                lock->writers_waiting--;
+                remove_if_idle(lock, h);
+                /* Readers held back by this writer may go now. */
+                pthread_cond_broadcast(&lock->changed);
+            }
+            pthread_mutex_unlock(&lock->mutex);
+            return timeout == 0 ? MITKBUF_EBUSY : MITKBUF_ETIMEDOUT;
+        }
+    }
+    h = find_holder(lock, owner);
+    h->queued = 0;
+    lock->writers_waiting--;
     h->write = 1;
     lock->writer = 1;
+    pthread_mutex_unlock(&lock->mutex);
+    return MITKBUF_OK;
+}
+
+int mitkbuf_rwlock_write(mitkbuf_rwlock *lock, uint64_t owner, double timeout)
+{
+    return write_lock(lock, owner, timeout, 0);
+}
+
+int mitkbuf_rwlock_write_queued(mitkbuf_rwlock *lock, uint64_t owner, double timeout)
+{
+    return write_lock(lock, owner, timeout, 1);
+}
+
+int mitkbuf_rwlock_write_cancel(mitkbuf_rwlock *lock, uint64_t owner)
+{
+    holder *h;
+    if (lock == NULL)
+        return MITKBUF_EINVAL;
+    pthread_mutex_lock(&lock->mutex);
+    h = find_holder(lock, owner);
+    if (h == NULL || !h->queued) {
+        pthread_mutex_unlock(&lock->mutex);
+        return MITKBUF_EPERM;
+    }
+    h->queued = 0;
+    lock->writers_waiting--;
+    remove_if_idle(lock, h);
+    pthread_cond_broadcast(&lock->changed);
     pthread_mutex_unlock(&lock->mutex);
     return MITKBUF_OK;
 }

@@ -211,6 +211,37 @@ int main(void)
     pthread_join(t[1], NULL);
     CHECK(w.status == MITKBUF_OK, "writer got in once the reads ended");
 
+    /* A queued writer keeps its place between timed slices until it cancels. */
+    CHECK(mitkbuf_rwlock_read(lock, me, -1.0) == MITKBUF_OK, "hold a read");
+    {
+        uint64_t writer_owner = me + 1000000; /* an owner id no thread uses */
+        long waiting = 0;
+        CHECK(mitkbuf_rwlock_write_queued(lock, writer_owner, 0.05) == MITKBUF_ETIMEDOUT,
+              "queued write times out while read");
+        mitkbuf_rwlock_state(lock, NULL, NULL, &waiting);
+        CHECK(waiting == 1, "still queued after the slice");
+        CHECK(mitkbuf_rwlock_write_queued(lock, writer_owner, 0.0) == MITKBUF_EBUSY,
+              "queued try: busy");
+        mitkbuf_rwlock_state(lock, NULL, NULL, &waiting);
+        CHECK(waiting == 1, "not queued twice");
+        r = (request){0, 0.1, -1, 0, 1};
+        pthread_create(&t[0], NULL, run_request, &r);
+        pthread_join(t[0], NULL);
+        CHECK(r.status == MITKBUF_ETIMEDOUT, "a new reader defers to the queued writer");
+        CHECK(mitkbuf_rwlock_write_cancel(lock, writer_owner) == MITKBUF_OK, "cancel");
+        CHECK(mitkbuf_rwlock_write_cancel(lock, writer_owner) == MITKBUF_EPERM, "cancel twice");
+        mitkbuf_rwlock_state(lock, NULL, NULL, &waiting);
+        CHECK(waiting == 0, "dequeued");
+        r = (request){0, 0.1, -1, 0, 1};
+        pthread_create(&t[0], NULL, run_request, &r);
+        pthread_join(t[0], NULL);
+        CHECK(r.status == MITKBUF_OK, "readers go again after the cancel");
+        mitkbuf_rwlock_unlock_read(lock, me);
+        CHECK(mitkbuf_rwlock_write_queued(lock, writer_owner, 1.0) == MITKBUF_OK,
+              "queued write gets the free lock");
+        CHECK(mitkbuf_rwlock_unlock_write(lock, writer_owner) == MITKBUF_OK, "and releases it");
+    }
+
     /* No starvation: a writer gets in while readers keep arriving. */
     for (int i = 0; i < 4; i++)
         pthread_create(&t[i], NULL, stream_reader, NULL);
