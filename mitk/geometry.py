@@ -221,6 +221,18 @@ class Geometry3D(BaseGeometry):
         self._set_extent(extent)
 
     @classmethod
+    def _from_valid(cls, spacing: tuple, origin: tuple, direction: np.ndarray,
+                    extent: tuple) -> Geometry3D:
+        # Values that were validated before (copies, defaults): skip the checks, which cost
+        # more than the rest of an Image(arr, copy=False) together.
+        g = cls.__new__(cls)
+        g._spacing = spacing
+        g._origin = origin
+        g._direction = direction
+        g._extent = extent
+        return g
+
+    @classmethod
     def new(cls) -> Geometry3D:
         """A geometry with the defaults (MITK's ``Geometry3D::New()``)."""
         return cls()
@@ -377,7 +389,8 @@ class Geometry3D(BaseGeometry):
 
     def copy(self) -> Geometry3D:
         """An independent copy."""
-        return Geometry3D(self._spacing, self._origin, self._direction, self._extent)
+        return Geometry3D._from_valid(self._spacing, self._origin, self._direction.copy(),
+                                      self._extent)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Geometry3D):

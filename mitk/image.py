@@ -25,6 +25,7 @@ from .time_geometry import ProportionalTimeGeometry, TimeGeometry, check_time_st
 __all__ = ["Image"]
 
 _PATH_TYPES = (str, bytes, os.PathLike)
+_IDENTITY = np.eye(3)
 _NOT_INITIALIZED = "the image is not initialized; call initialize() or load a file first"
 
 
@@ -149,6 +150,9 @@ class Image:
         self._props = PropertyMap()
         self._ro: np.ndarray | None = None
         self._rw: np.ndarray | None = None
+        if type(source) is np.ndarray:  # the common case first: isinstance on ABCs is slow
+            self._init_from_array(source, spacing, origin, direction, copy, channels)
+            return
         if source is None:
             if spacing is not None or origin is not None or direction is not None or channels:
                 raise TypeError("geometry and channels need an array; Image() is empty")
@@ -213,14 +217,15 @@ class Image:
 
     @staticmethod
     def _make_geometry(ndim, shape, spacing, origin, direction) -> ProportionalTimeGeometry:
-        geometry = Geometry3D(
-            spacing=(1.0, 1.0, 1.0) if spacing is None else validate_spacing(spacing, ndim),
-            origin=(0.0, 0.0, 0.0) if origin is None else validate_origin(origin, ndim),
-            direction=None if direction is None else validate_direction(direction, ndim),
-            extent=_extent_xyz(ndim, shape),
+        geometry = Geometry3D._from_valid(
+            (1.0, 1.0, 1.0) if spacing is None else validate_spacing(spacing, ndim),
+            (0.0, 0.0, 0.0) if origin is None else validate_origin(origin, ndim),
+            _IDENTITY.copy() if direction is None else validate_direction(direction, ndim),
+            _extent_xyz(ndim, shape),
         )
-        steps = shape[0] if ndim == 4 else 1
-        return ProportionalTimeGeometry.from_geometry(geometry, steps, static=ndim < 4)
+        if ndim < 4:
+            return ProportionalTimeGeometry([geometry], static=True)
+        return ProportionalTimeGeometry.from_geometry(geometry, shape[0])
 
     def _install(self, buf: PixelBuffer, ndim: int, channels: int, tg: TimeGeometry) -> None:
         self._ro = None
@@ -653,9 +658,11 @@ class Image:
 
     def __reduce_ex__(self, protocol: int):
         # Protocol 5: the PixelBuffer reduces to one PickleBuffer (out of band with a
-        # buffer_callback); geometry and properties travel in band.
-        state = (self._ndim, self._channels, self._tg, dict(self._props))
+        # buffer_callback).  Geometry and properties travel in band as plain tuples, which
+        # pickle several times faster than the objects themselves.
         buf = self._buf
+        state = (self._ndim, self._channels, _time_geometry_state(self._tg) if buf is not None
+                 else None, dict(self._props))
         if buf is not None and protocol < 5:
             with ReadAccessor(buf):  # the pixels are copied into the pickle here
                 return _restore, (buf.__reduce_ex__(protocol), state)
@@ -750,13 +757,32 @@ def _extent_xyz(ndim: int, shape: tuple) -> tuple:
     return tuple(reversed(spatial)) + ((1,) if len(spatial) == 2 else ())
 
 
+def _time_geometry_state(tg: TimeGeometry) -> tuple:
+    """A plain-tuple form of a time geometry (for pickling)."""
+    steps = tuple((g._spacing, g._origin, tuple(g._direction.ravel().tolist()), g._extent)
+                  for g in tg._geometries)
+    if isinstance(tg, ProportionalTimeGeometry):
+        return ("proportional", steps, tg.first_time_point, tg.step_duration, tg._static)
+    return ("arbitrary", steps, tuple(tg.get_time_bounds(t) for t in range(len(steps))))
+
+
+def _time_geometry_from_state(state: tuple) -> TimeGeometry:
+    from .time_geometry import ArbitraryTimeGeometry
+
+    geoms = [Geometry3D._from_valid(tuple(sp), tuple(o), np.array(d, dtype=np.float64)
+                                    .reshape(3, 3), tuple(e)) for sp, o, d, e in state[1]]
+    if state[0] == "proportional":
+        return ProportionalTimeGeometry(geoms, state[2], state[3], static=state[4])
+    return ArbitraryTimeGeometry(state[2], geoms)
+
+
 def _restore(buffer, state) -> Image:
-    ndim, channels, tg, props = state
+    ndim, channels, tg_state, props = state
     image = Image()
     image._props.update(props)
     if isinstance(buffer, tuple):  # protocols 2-4: the PixelBuffer's own reduce tuple
         func, args = buffer
         buffer = func(*args)
     if buffer is not None:
-        image._install(buffer, ndim, channels, tg)
+        image._install(buffer, ndim, channels, _time_geometry_from_state(tg_state))
     return image

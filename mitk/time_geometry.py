@@ -136,8 +136,11 @@ class ProportionalTimeGeometry(TimeGeometry):
             raise ArgumentError(f"a static time geometry has 1 step, not {len(geometries)}")
         self._geometries = geometries
         self._static = bool(static)
-        self.first_time_point = first_time_point
-        self.step_duration = step_duration
+        if first_time_point == 0.0 and step_duration == 1.0:  # the defaults need no checks
+            self._first, self._duration = 0.0, 1.0
+        else:
+            self.first_time_point = first_time_point
+            self.step_duration = step_duration
 
     @classmethod
     def from_geometry(cls, geometry: Geometry3D, time_steps: int, first_time_point: float = 0.0,
