@@ -1,0 +1,120 @@
+"""The command line: every verb on real data made in the test, and its error handling."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import mitk
+
+
+def run(*args, timeout=300):
+    return subprocess.run([sys.executable, "-P", "-m", "mitk", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture
+def volume(tmp_path):
+    img = mitk.Image(np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6),
+                     spacing=(0.5, 0.75, 2.0), origin=(1.0, -2.0, 3.0))
+    img.properties["patient"] = "anon"
+    path = tmp_path / "vol.nrrd"
+    img.save(path)
+    return path
+
+
+def test_demo_runs_and_checks_itself():
+    out = run("demo", "--frames", "3", "--size", "24")
+    assert out.returncode == 0, out.stderr
+    assert "all checks passed" in out.stdout
+    assert "frame 2" in out.stdout and "read-lock waits" in out.stdout
+    assert out.stderr == ""
+
+
+def test_info_text_and_json(volume):
+    out = run("info", str(volume))
+    assert out.returncode == 0, out.stderr
+    assert "int16" in out.stdout and "(4, 5, 6)" in out.stdout and "patient" in out.stdout
+    out = run("info", "--json", str(volume))
+    data = json.loads(out.stdout)
+    assert data["shape"] == [4, 5, 6] and data["pixel_type"] == "int16"
+    assert data["spacing"] == [0.5, 0.75, 2.0] and data["origin"] == [1.0, -2.0, 3.0]
+    assert data["properties"]["patient"] == "anon"
+
+
+def test_convert_one_and_many(volume, tmp_path):
+    target = tmp_path / "vol.nii.gz"
+    out = run("convert", str(volume), str(target))
+    assert out.returncode == 0, out.stderr
+    back = mitk.Image(target)
+    np.testing.assert_array_equal(back.array, mitk.Image(volume).array)
+    assert back.spacing == pytest.approx((0.5, 0.75, 2.0))
+    outdir = tmp_path / "many"
+    outdir.mkdir()
+    second = tmp_path / "second.mha"
+    mitk.Image(volume).save(second)
+    out = run("convert", str(volume), str(second), str(outdir), "--to", ".nrrd",
+              "--compression", "gzip")
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in outdir.iterdir()) == ["second.nrrd", "vol.nrrd"]
+
+
+def test_view_png(volume, tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "slices.png"
+    out = run("view", str(volume), "-o", str(png))
+    assert out.returncode == 0, out.stderr
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["info", "missing.nrrd"], "missing.nrrd"),
+    (["info", "file.xyz"], "unknown"),
+    (["convert", "missing.nrrd", "out.nrrd"], "missing.nrrd"),
+])
+def test_user_errors_are_one_line(args, needle, tmp_path):
+    if args[1] == "file.xyz":
+        (tmp_path / "file.xyz").write_bytes(b"x")
+    out = subprocess.run([sys.executable, "-P", "-m", "mitk", *args], capture_output=True,
+                         text=True, cwd=tmp_path, timeout=60)
+    assert out.returncode == 1
+    assert out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in out.stderr
+
+
+def test_corrupt_file_is_a_user_error(tmp_path):
+    bad = tmp_path / "bad.nrrd"
+    bad.write_bytes(b"NRRD0004\ntype: float\ndimension: 3\nsizes: 10 10\nencoding: raw\n\n")
+    out = run("info", str(bad))
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "bad.nrrd" in out.stderr
+
+
+def test_usage_errors_exit_2():
+    assert run().returncode == 2
+    assert run("frobnicate").returncode == 2
+    assert run("view", "x.nrrd").returncode == 2  # -o is required
+
+
+def test_bench_quick_json(tmp_path):
+    out_json = tmp_path / "bench.json"
+    out = run("bench", "--quick", "--json", str(out_json), timeout=900)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out_json.read_text())
+    assert data["schema"] == 1 and data["quick"] is True
+    cases = {r["case"]: r for r in data["results"]}
+    for name in ("core.construct_copy", "core.construct_adopt", "core.view_as_numpy",
+                 "locks.accessor_view", "locks.read_accessor", "locks.reader_scaling",
+                 "pickle.protocol5", "import.mitk"):
+        assert name in cases, name
+        r = cases[name]
+        assert r["value"] is not None and r["value"] > 0
+        if r["reference_value"] is not None:
+            assert r["ratio"] is not None and np.isfinite(r["ratio"])
+    assert "| case" in out.stdout
+    out = run("bench", "--compare", str(out_json), str(out_json))
+    assert out.returncode == 0 and "+0.0%" in out.stdout
