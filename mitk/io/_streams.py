@@ -214,19 +214,21 @@ def _new_compressor(codec: str, level: int):
     return lib.compressobj(level, lib.DEFLATED, wbits)
 
 
-def compress_from(f: IO[bytes], data: memoryview, codec: str, level: int = 1) -> int:
-    """Compress ``data`` (a byte view) to ``f`` as a gzip, zlib or bzip2 stream.
+def compress_from(f: IO[bytes], data, codec: str, level: int = 1) -> int:
+    """Compress ``data`` (a byte view, or a list of them written in turn) to ``f``.
 
-    Returns the number of compressed bytes written.  Works in :data:`CHUNK` pieces, so the only
-    memory used besides the image is one chunk of output.
+    Produces one gzip, zlib or bzip2 stream and returns the number of compressed bytes written.
+    Works in :data:`CHUNK` pieces, so the only memory used besides the image is one chunk of
+    output.
     """
     c = _new_compressor(codec, level)
     written = 0
-    for start in range(0, len(data), CHUNK):
-        out = c.compress(data[start : start + CHUNK])
-        if out:
-            f.write(out)
-            written += len(out)
+    for part in (data if isinstance(data, (list, tuple)) else [data]):
+        for start in range(0, len(part), CHUNK):
+            out = c.compress(part[start : start + CHUNK])
+            if out:
+                f.write(out)
+                written += len(out)
     out = c.flush()
     f.write(out)
     return written + len(out)
