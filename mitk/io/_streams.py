@@ -179,6 +179,8 @@ def decompress_into(
         if _isal_zlib is not None and isinstance(exc, _isal_zlib.error):
             raise CorruptFileError(f"{path}: invalid {codec} data ({exc})") from None
         raise
+    if pos == total and not skip:
+        raise CorruptFileError(f"{path}: {codec} stream is truncated (no end-of-stream marker)")
     raise CorruptFileError(
         f"{path}: {codec} stream ends after {pos} of the {total} bytes the header declares"
     )

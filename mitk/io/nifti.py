@@ -288,8 +288,7 @@ def read(path: str, allocate: Allocator, *, apply_scaling: bool = True,
     flat = memoryview(target).cast("B")
     with open(data_path, "rb", buffering=0) as f:
         if gz:
-            _streams.decompress_into(f, flat, "gzip", path=data_path, skip=offset,
-                                     allow_trailing=True)
+            _streams.decompress_into(f, flat, "gzip", path=data_path, skip=offset)
         else:
             f.seek(offset)
             _streams.read_exact_into(f, flat, path=data_path, what="NIfTI image data")
