@@ -64,8 +64,9 @@ typedef void (*mitkbuf_release_fn)(void *context, void *data);
 
 /* Allocate nbytes (0 allowed: a valid, non-NULL, 64-byte aligned pointer to no usable bytes),
  * 64-byte aligned, zero-filled if zeroed != 0.  On success *out holds one reference owned by the
- * caller.  Returns MITKBUF_ENOMEM, MITKBUF_EOVERFLOW (nbytes too large to round up) or
- * MITKBUF_EINVAL (out NULL). */
+ * caller; on failure *out is left unchanged.  Returns MITKBUF_ENOMEM (also for more than
+ * PTRDIFF_MAX bytes, which no allocator grants), MITKBUF_EOVERFLOW (nbytes too large to round
+ * up) or MITKBUF_EINVAL (out NULL).  Thread-safe. */
 int mitkbuf_buffer_new(size_t nbytes, int zeroed, mitkbuf_buffer **out);
 
 /* Wrap foreign memory without copying.  data must stay valid until release(context, data) is
@@ -84,7 +85,9 @@ size_t mitkbuf_buffer_nbytes(const mitkbuf_buffer *buf);
 int mitkbuf_buffer_retain(mitkbuf_buffer *buf);
 
 /* Drop a reference; the last one frees the memory (or calls the adopter's release callback) and
- * the buffer object, exactly once, in the calling thread.  Returns MITKBUF_EINVAL for NULL. */
+ * the buffer object, exactly once, in the calling thread.  Every write made through any reference
+ * before its release happens before that free or callback.  The caller must not use buf after
+ * releasing its reference.  Returns MITKBUF_EINVAL for NULL. */
 int mitkbuf_buffer_release(mitkbuf_buffer *buf);
 
 /* Current reference count (a snapshot; for tests and diagnostics).  0 for NULL. */
@@ -117,7 +120,11 @@ size_t mitkbuf_cache_bytes(void);
  *
  * Owners: mitkbuf_thread_owner() gives the calling thread's id (unique for the life of the
  * process, never reused).  Acquire functions take the owner explicitly so that wrappers can record
- * it and pass the same value to the unlock. */
+ * it and pass the same value to the unlock.
+ *
+ * fork(): a lock held at fork time stays held in the child (its holders do not exist there);
+ * finite requests in the child return MITKBUF_ETIMEDOUT / MITKBUF_EBUSY instead of hanging, even
+ * if another thread was inside a lock call at the moment of the fork. */
 typedef struct mitkbuf_rwlock mitkbuf_rwlock;
 
 /* Id of the calling thread, > 0, unique for the process lifetime.  Thread-safe, lock-free. */
@@ -129,10 +136,15 @@ int mitkbuf_rwlock_new(mitkbuf_rwlock **out);
 void mitkbuf_rwlock_free(mitkbuf_rwlock *lock);
 
 /* Acquire for reading / writing on behalf of owner.
- *   timeout < 0   : wait forever;
- *   timeout == 0  : try once (MITKBUF_EBUSY if not available at once);
+ *   timeout < 0   : wait forever (so do +inf and timeouts of 1e8 s or more);
+ *   timeout == 0  : try once (MITKBUF_EBUSY if not available at once; -0.0 too).  A try never
+ *                   waits for a holder, only, briefly, for other threads' lock calls;
  *   timeout > 0   : wait at most that many seconds (MITKBUF_ETIMEDOUT), measured on a monotonic
- *                   clock.
+ *                   clock.  A request whose deadline passes just as the lock becomes free takes
+ *                   the lock rather than report a timeout.
+ * A self-deadlock (see the rules above) is reported before any waiting, whatever the timeout.
+ * An owner queued by mitkbuf_rwlock_write_queued does not defer to its own queue entry when it
+ * asks for a read.
  * Returns MITKBUF_OK, MITKBUF_EBUSY, MITKBUF_ETIMEDOUT, MITKBUF_EDEADLK, MITKBUF_ENOMEM (holder
  * table could not grow), MITKBUF_EINVAL (NULL lock, owner 0, NaN timeout), MITKBUF_ESYS. */
 int mitkbuf_rwlock_read(mitkbuf_rwlock *lock, uint64_t owner, double timeout);
@@ -142,14 +154,18 @@ int mitkbuf_rwlock_write(mitkbuf_rwlock *lock, uint64_t owner, double timeout);
  * owner stays queued as a waiting writer (new readers keep deferring to it) until it calls
  * mitkbuf_rwlock_write_queued again (which then does not queue twice) or
  * mitkbuf_rwlock_write_cancel.  This lets a caller wait in short slices, checking for interrupts
- * in between, without losing writer preference between the slices. */
+ * in between, without losing writer preference between the slices.  Every other status
+ * (MITKBUF_OK, MITKBUF_EDEADLK, MITKBUF_ENOMEM, ...) leaves the owner not queued, and so does a
+ * plain mitkbuf_rwlock_write that fails. */
 int mitkbuf_rwlock_write_queued(mitkbuf_rwlock *lock, uint64_t owner, double timeout);
-/* Leave the writers' queue after mitkbuf_rwlock_write_queued gave up.  MITKBUF_EPERM if the owner
- * is not queued. */
+/* Leave the writers' queue after mitkbuf_rwlock_write_queued gave up; readers held back only by
+ * this writer go at once.  May be called from any thread.  MITKBUF_EPERM if the owner is not
+ * queued, MITKBUF_EINVAL for NULL. */
 int mitkbuf_rwlock_write_cancel(mitkbuf_rwlock *lock, uint64_t owner);
 
-/* Release one read hold / the write hold of owner.  May be called from any thread.
- * Returns MITKBUF_EPERM if owner holds no such lock (nothing changes), MITKBUF_EINVAL for NULL. */
+/* Release one read hold / the write hold of owner.  May be called from any thread; waiters that
+ * the release admits are woken.  Returns MITKBUF_EPERM if owner holds no such lock (nothing
+ * changes; e.g. unlock_read of an owner that holds the write lock), MITKBUF_EINVAL for NULL. */
 int mitkbuf_rwlock_unlock_read(mitkbuf_rwlock *lock, uint64_t owner);
 int mitkbuf_rwlock_unlock_write(mitkbuf_rwlock *lock, uint64_t owner);
 

@@ -1,18 +1,19 @@
-/* Status code -> static message. */
-#include "mitkbuf.h"
+/* Status code -> static message.  Messages are plain ASCII: the Cython layer decodes them as such
+ * and appends them to exception texts. */
+#include "mitkbuf_internal.h"
 
 const char *mitkbuf_strerror(int status)
 {
     switch (status) {
     case MITKBUF_OK: return "success";
     case MITKBUF_ENOMEM: return "out of memory";
-    case MITKBUF_EOVERFLOW: return "size overflows the address space";
+    case MITKBUF_EOVERFLOW: return "size does not fit in the address space";
     case MITKBUF_EINVAL: return "invalid argument";
-    case MITKBUF_EBUSY: return "lock is busy";
-    case MITKBUF_ETIMEDOUT: return "lock wait timed out";
-    case MITKBUF_EDEADLK: return "the calling owner already holds a conflicting lock (would deadlock)";
-    case MITKBUF_EPERM: return "lock is not held by this owner";
-    case MITKBUF_ESYS: return "system error in a thread primitive";
+    case MITKBUF_EBUSY: return "lock is held in a conflicting mode";
+    case MITKBUF_ETIMEDOUT: return "timed out waiting for the lock";
+    case MITKBUF_EDEADLK: return "the owner already holds a lock that blocks this request (would deadlock)";
+    case MITKBUF_EPERM: return "the owner does not hold this lock";
+    case MITKBUF_ESYS: return "a thread primitive failed";
     default: return "unknown mitkbuf error";
     }
 }

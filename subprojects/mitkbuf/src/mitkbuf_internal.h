@@ -1,4 +1,9 @@
-/* Private layouts of mitkbuf objects and the platform pieces they need (C11 atomics, pthreads). */
+/* Private layouts of mitkbuf objects and the platform pieces they rely on.
+ *
+ * Platform: C11 atomics (<stdatomic.h>) and POSIX threads with CLOCK_MONOTONIC condition
+ * variables.  meson.build defines _POSIX_C_SOURCE=200809L so that clock_gettime,
+ * pthread_condattr_setclock and pthread_mutex_timedlock are declared under -std=c11.
+ */
 #ifndef MITKBUF_INTERNAL_H
 #define MITKBUF_INTERNAL_H
 
@@ -6,20 +11,56 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- buffers ---------------------------------------------------------------------------------- */
 
 struct mitkbuf_buffer {
-    void *data;                 /* never NULL */
+    void *data;                 /* what users see; never NULL */
     size_t nbytes;              /* bytes the caller asked for */
-    size_t capacity;            /* bytes allocated (own memory only; rounded up) */
+    void *base;                 /* own memory: what free() takes (data is base rounded up) */
+    size_t capacity;            /* own memory: usable bytes from data on (rounded up) */
     atomic_long refcount;
     int owned;                  /* 1: allocated by mitkbuf; 0: adopted */
-    mitkbuf_release_fn release; /* adopted memory only */
+    mitkbuf_release_fn release; /* adopted memory only; may be NULL */
     void *context;
 };
 
-/* Own memory: allocate / give back a 64-byte-aligned block of at least nbytes.  Large blocks
- * go through a small cache of recently freed blocks (alloc.c). */
-int mitkbuf__block_alloc(size_t nbytes, int zeroed, void **data, size_t *capacity);
-void mitkbuf__block_free(void *data, size_t capacity);
+/* A block of own memory: data is 64-byte aligned and holds capacity bytes; base is freed. */
+typedef struct {
+    void *base;
+    void *data;
+    size_t capacity;
+} mitkbuf__block;
+
+/* Allocate a block of at least nbytes (0 allowed), zero-filled up to nbytes if zeroed.  Large
+ * blocks may come from the recycling cache (alloc.c).  Returns MITKBUF_OK, MITKBUF_ENOMEM or
+ * MITKBUF_EOVERFLOW. */
+int mitkbuf__block_alloc(size_t nbytes, int zeroed, mitkbuf__block *block);
+/* Give a block back (to the cache or to free()). */
+void mitkbuf__block_free(const mitkbuf__block *block);
+
+/* ---- reader/writer lock ---------------------------------------------------------------------- */
+
+/* One row of the holder table: what one owner holds or waits for. */
+typedef struct {
+    uint64_t owner;
+    long reads;  /* read holds (re-entrant) */
+    int write;   /* 1 while the owner holds the write lock */
+    int queued;  /* 1 while counted in writers_waiting (waiting, or between write_queued calls) */
+} mitkbuf__holder;
+
+struct mitkbuf_rwlock {
+    pthread_mutex_t mutex;     /* guards everything below */
+    pthread_cond_t readable;   /* readers wait here (CLOCK_MONOTONIC) */
+    pthread_cond_t writable;   /* writers wait here (CLOCK_MONOTONIC) */
+    long readers;              /* read holds, summed over owners */
+    int writer;                /* 1 while some owner holds the write lock */
+    long writers_waiting;      /* owners with queued == 1 */
+    mitkbuf__holder *holders;  /* rows for owners that hold or queue; idle rows are removed */
+    size_t nholders;
+    size_t capacity;
+};
 
 #endif

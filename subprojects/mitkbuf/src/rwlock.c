@@ -1,16 +1,24 @@
 /* Reader/writer lock with writer preference, timeouts, owner tracking and any-thread unlock.
  *
- * State (guarded by `mutex`): `readers` read holds in total, `writer` 1 while written,
- * `writers_waiting` writers blocked in mitkbuf_rwlock_write, and a table of holders (owner id ->
- * read holds, write flag).  The table is what makes the self-deadlock rule and re-entrant reads
- * possible without per-thread pthread ownership, so a lock can be released from any thread on
- * behalf of its owner (Python's garbage collector may run an accessor's release anywhere).
+ * State, guarded by `mutex`: `readers` read holds in total, `writer` while written,
+ * `writers_waiting` queued writers, and a holder table (owner id -> read holds, write flag,
+ * queued flag).  The table is what makes re-entrant reads and the self-deadlock rule possible
+ * without per-thread ownership, so any thread may unlock on behalf of an owner (Python's garbage
+ * collector may run an accessor's release anywhere).  pthread_rwlock can do neither.
  *
- * Waiting threads sleep on one condition variable on CLOCK_MONOTONIC; every state change that
- * could admit a waiter broadcasts.  Locks are short-lived and waiters few, so one condvar keeps
- * the invariants obvious at little cost.
+ * Waiting: readers sleep on `readable`, writers on `writable`, both on CLOCK_MONOTONIC so that a
+ * wall-clock jump neither stretches nor cuts a timeout.  Every change that can admit a waiter
+ * broadcasts to the condition it may admit, and every waiter re-checks its whole predicate after
+ * each wake-up, so spurious wake-ups are harmless and no wake-up is lost.  A wait whose deadline
+ * passed still takes the lock if it became free meanwhile: a timeout racing with an unlock never
+ * reports ETIMEDOUT for a free lock.  Waits use one absolute deadline, so the remaining time is
+ * recomputed implicitly on every round.
+ *
+ * Fork: the internal mutex is held only for a few instructions, but a fork() at that moment
+ * leaves the child with a mutex nobody will unlock.  Finite requests therefore take the mutex
+ * with pthread_mutex_timedlock, so that in such a child they fail with ETIMEDOUT / EBUSY instead
+ * of hanging (DESIGN.md: a lock held at fork time times out in the child, it does not hang).
  */
-#define _POSIX_C_SOURCE 200809L
 #include "mitkbuf_internal.h"
 
 #include <errno.h>
@@ -18,85 +26,171 @@
 #include <stdlib.h>
 #include <time.h>
 
-typedef struct {
-    uint64_t owner;
-    long reads;
-    int write;
-    int queued; /* counted in writers_waiting between mitkbuf_rwlock_write_queued slices */
-} holder;
+/* Timeouts of this many seconds (about three years) or more, and +inf, wait forever: this keeps
+ * deadline arithmetic far from the range of time_t, and nobody can tell the difference. */
+#define FOREVER_SECONDS 1e8
+/* How long a try (timeout 0) may wait for the internal mutex.  A live holder keeps it for
+ * microseconds; only a holder lost in fork() keeps it longer. */
+#define MUTEX_GRACE_SECONDS 0.1
 
-struct mitkbuf_rwlock {
-    pthread_mutex_t mutex;
-    pthread_cond_t changed;
-    long readers;
-    int writer;
-    long writers_waiting;
-    holder *holders;
-    int nholders;
-    int capacity;
-};
+typedef mitkbuf__holder holder;
 
-static atomic_ullong next_owner = 1;
+/* ---- owner ids ------------------------------------------------------------------------------------ */
+
+/* 64 bits do not wrap in the life of any process, so ids are never reused: a stale id recorded by
+ * an accessor can never match a thread that starts later. */
+static atomic_uint_least64_t next_owner = 1;
 static _Thread_local uint64_t this_owner = 0;
 
 uint64_t mitkbuf_thread_owner(void)
 {
     if (this_owner == 0)
-        this_owner = atomic_fetch_add(&next_owner, 1);
+        this_owner = atomic_fetch_add_explicit(&next_owner, 1, memory_order_relaxed);
     return this_owner;
 }
+
+/* ---- creation ------------------------------------------------------------------------------------- */
 
 int mitkbuf_rwlock_new(mitkbuf_rwlock **out)
 {
     pthread_condattr_t attr;
     mitkbuf_rwlock *lock;
+    int status = MITKBUF_ESYS;
     if (out == NULL)
         return MITKBUF_EINVAL;
     lock = calloc(1, sizeof *lock);
     if (lock == NULL)
         return MITKBUF_ENOMEM;
-    if (pthread_mutex_init(&lock->mutex, NULL) != 0) {
-        free(lock);
-        return MITKBUF_ESYS;
-    }
-    if (pthread_condattr_init(&attr) != 0 ||
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
-        pthread_cond_init(&lock->changed, &attr) != 0) {
-        pthread_mutex_destroy(&lock->mutex);
-        free(lock);
-        return MITKBUF_ESYS;
+    if (pthread_mutex_init(&lock->mutex, NULL) != 0)
+        goto free_lock;
+    if (pthread_condattr_init(&attr) != 0)
+        goto destroy_mutex;
+    if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
+        pthread_cond_init(&lock->readable, &attr) != 0)
+        goto destroy_attr;
+    if (pthread_cond_init(&lock->writable, &attr) != 0) {
+        pthread_cond_destroy(&lock->readable);
+        goto destroy_attr;
     }
     pthread_condattr_destroy(&attr);
     *out = lock;
     return MITKBUF_OK;
+
+destroy_attr:
+    pthread_condattr_destroy(&attr);
+destroy_mutex:
+    pthread_mutex_destroy(&lock->mutex);
+free_lock:
+    free(lock);
+    return status;
 }
 
 void mitkbuf_rwlock_free(mitkbuf_rwlock *lock)
 {
     if (lock == NULL)
         return;
-    pthread_cond_destroy(&lock->changed);
+    pthread_cond_destroy(&lock->writable);
+    pthread_cond_destroy(&lock->readable);
     pthread_mutex_destroy(&lock->mutex);
     free(lock->holders);
     free(lock);
 }
 
+/* ---- waiting ------------------------------------------------------------------------------------- */
+
+typedef struct {
+    int forever;           /* timeout < 0 or >= FOREVER_SECONDS */
+    int try_only;          /* timeout == 0 */
+    double seconds;        /* the finite timeout, else 0 */
+    struct timespec until; /* CLOCK_MONOTONIC deadline (finite timeouts > 0 only) */
+} wait_plan;
+
+/* seconds is in [0, FOREVER_SECONDS), so the sum stays far inside time_t. */
+static void add_seconds(struct timespec *ts, double seconds)
+{
+    time_t whole = (time_t)seconds;
+    ts->tv_sec += whole;
+    ts->tv_nsec += (long)((seconds - (double)whole) * 1e9);
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec += 1;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* timeout is not NaN (checked by the callers). */
+static int plan_wait(double timeout, wait_plan *plan)
+{
+    plan->forever = timeout < 0 || timeout >= FOREVER_SECONDS;
+    plan->try_only = timeout == 0;
+    plan->seconds = plan->forever ? 0 : timeout;
+    if (!plan->forever && !plan->try_only) {
+        if (clock_gettime(CLOCK_MONOTONIC, &plan->until) != 0)
+            return MITKBUF_ESYS;
+        add_seconds(&plan->until, timeout);
+    }
+    return MITKBUF_OK;
+}
+
+/* Take the internal mutex.  Finite requests bound the wait (see the fork note at the top). */
+static int enter(mitkbuf_rwlock *lock, const wait_plan *plan)
+{
+    struct timespec abs_realtime;
+    int rc;
+    if (plan->forever)
+        return pthread_mutex_lock(&lock->mutex) == 0 ? MITKBUF_OK : MITKBUF_ESYS;
+    rc = pthread_mutex_trylock(&lock->mutex);
+    if (rc == 0)
+        return MITKBUF_OK;
+    if (rc != EBUSY)
+        return MITKBUF_ESYS;
+    /* pthread_mutex_timedlock only knows CLOCK_REALTIME; a clock jump can only change how long a
+     * lost mutex is waited for, never the lock's own timeout (that one is monotonic). */
+    if (clock_gettime(CLOCK_REALTIME, &abs_realtime) != 0)
+        return MITKBUF_ESYS;
+    add_seconds(&abs_realtime,
+                plan->seconds > MUTEX_GRACE_SECONDS ? plan->seconds : MUTEX_GRACE_SECONDS);
+    rc = pthread_mutex_timedlock(&lock->mutex, &abs_realtime);
+    if (rc == 0)
+        return MITKBUF_OK;
+    if (rc == ETIMEDOUT)
+        return plan->try_only ? MITKBUF_EBUSY : MITKBUF_ETIMEDOUT;
+    return MITKBUF_ESYS;
+}
+
+/* Sleep on cond until woken (0), past the deadline (1), or on failure (-1).  The mutex is held
+ * again on return in every case. */
+static int wait_on(mitkbuf_rwlock *lock, pthread_cond_t *cond, const wait_plan *plan)
+{
+    int rc = plan->forever ? pthread_cond_wait(cond, &lock->mutex)
+                           : pthread_cond_timedwait(cond, &lock->mutex, &plan->until);
+    if (rc == 0)
+        return 0;
+    return rc == ETIMEDOUT ? 1 : -1;
+}
+
+/* ---- the holder table (mutex held) -------------------------------------------------------------- */
+
 static holder *find_holder(mitkbuf_rwlock *lock, uint64_t owner)
 {
-    for (int i = 0; i < lock->nholders; i++)
+    for (size_t i = 0; i < lock->nholders; i++)
         if (lock->holders[i].owner == owner)
             return &lock->holders[i];
     return NULL;
 }
 
-static holder *add_holder(mitkbuf_rwlock *lock, uint64_t owner)
+/* The owner's row, added if missing; NULL (and nothing changed) if the table cannot grow.
+ * Adding may move the table: pointers to rows are valid only until the next add. */
+static holder *find_or_add_holder(mitkbuf_rwlock *lock, uint64_t owner)
 {
     holder *h = find_holder(lock, owner);
     if (h != NULL)
         return h;
     if (lock->nholders == lock->capacity) {
-        int capacity = lock->capacity ? lock->capacity * 2 : 4;
-        holder *grown = realloc(lock->holders, (size_t)capacity * sizeof *grown);
+        size_t capacity = lock->capacity != 0 ? lock->capacity * 2 : 4;
+        holder *grown;
+        if (capacity > SIZE_MAX / sizeof *grown)
+            return NULL;
+        grown = realloc(lock->holders, capacity * sizeof *grown);
         if (grown == NULL)
             return NULL;
         lock->holders = grown;
@@ -110,128 +204,153 @@ static holder *add_holder(mitkbuf_rwlock *lock, uint64_t owner)
     return h;
 }
 
-static void remove_if_idle(mitkbuf_rwlock *lock, holder *h)
+/* Rows of owners that hold and wait for nothing are removed (swap with the last row), so the
+ * table stays as small as the number of current holders and waiting writers. */
+static void drop_if_idle(mitkbuf_rwlock *lock, holder *h)
 {
     if (h->reads == 0 && !h->write && !h->queued)
         *h = lock->holders[--lock->nholders];
 }
 
-static void deadline_after(double seconds, struct timespec *deadline)
+/* A writer leaves the queue without taking the lock: readers it held back may go now. */
+static void leave_queue(mitkbuf_rwlock *lock, uint64_t owner)
 {
-    double whole = floor(seconds);
-    clock_gettime(CLOCK_MONOTONIC, deadline);
-    if (whole > 1e9) /* far enough to be "forever" without overflowing time_t arithmetic */
-        whole = 1e9;
-    deadline->tv_sec += (time_t)whole;
-    deadline->tv_nsec += (long)((seconds - floor(seconds)) * 1e9);
-    if (deadline->tv_nsec >= 1000000000L) {
-        deadline->tv_sec += 1;
-        deadline->tv_nsec -= 1000000000L;
-    }
+    holder *h = find_holder(lock, owner);
+    if (h == NULL || !h->queued)
+        return;
+    h->queued = 0;
+    lock->writers_waiting--;
+    drop_if_idle(lock, h);
+    pthread_cond_broadcast(&lock->readable);
 }
 
-/* Wait for a change; returns 1 once the deadline has passed (timeout > 0 only). */
-static int wait_for_change(mitkbuf_rwlock *lock, double timeout, const struct timespec *deadline)
+/* Whether a read request of the owner with row h (maybe NULL) must wait. */
+static int read_blocked(const mitkbuf_rwlock *lock, const holder *h)
 {
-    if (timeout < 0) {
-        pthread_cond_wait(&lock->changed, &lock->mutex);
+    long others_queued;
+    if (lock->writer)
+        return 1;
+    /* Re-entrant read: a waiting writer waits for this very owner, so deferring to it would
+     * deadlock (test_rwlock.c: writer preference). */
+    if (h != NULL && h->reads > 0)
         return 0;
-    }
-    return pthread_cond_timedwait(&lock->changed, &lock->mutex, deadline) == ETIMEDOUT;
+    /* An owner queued by mitkbuf_rwlock_write_queued does not defer to itself. */
+    others_queued = lock->writers_waiting - (h != NULL && h->queued ? 1 : 0);
+    return others_queued > 0;
 }
+
+/* ---- acquire ------------------------------------------------------------------------------------- */
 
 int mitkbuf_rwlock_read(mitkbuf_rwlock *lock, uint64_t owner, double timeout)
 {
-    struct timespec deadline;
-    holder *h;
-    int reentrant;
+    wait_plan plan;
+    int status, expired = 0;
     if (lock == NULL || owner == 0 || isnan(timeout))
         return MITKBUF_EINVAL;
-    if (timeout > 0)
-        deadline_after(timeout, &deadline);
-    pthread_mutex_lock(&lock->mutex);
-    h = find_holder(lock, owner);
-    if (h != NULL && h->write) {
-        pthread_mutex_unlock(&lock->mutex);
-        return MITKBUF_EDEADLK;
-    }
-    /* An owner that already reads must not queue behind a waiting writer: that writer waits for
-     * this very owner, so queuing would deadlock.  Everyone else defers to waiting writers. */
-    reentrant = h != NULL && h->reads > 0;
-    while (lock->writer || (lock->writers_waiting > 0 && !reentrant)) {
-        if (timeout == 0) {
-            pthread_mutex_unlock(&lock->mutex);
-            return MITKBUF_EBUSY;
+    if ((status = plan_wait(timeout, &plan)) != MITKBUF_OK)
+        return status;
+    if ((status = enter(lock, &plan)) != MITKBUF_OK)
+        return status;
+    for (;;) {
+        holder *h = find_holder(lock, owner);
+        if (h != NULL && h->write) {
+            status = MITKBUF_EDEADLK;
+            break;
         }
-        if (wait_for_change(lock, timeout, &deadline) &&
-            (lock->writer || (lock->writers_waiting > 0 && !reentrant))) {
-            pthread_mutex_unlock(&lock->mutex);
-            return MITKBUF_ETIMEDOUT;
+        if (!read_blocked(lock, h)) {
+            h = find_or_add_holder(lock, owner);
+            if (h == NULL) {
+                status = MITKBUF_ENOMEM;
+                break;
+            }
+            h->reads++;
+            lock->readers++;
+            status = MITKBUF_OK;
+            break;
+        }
+        if (plan.try_only) {
+            status = MITKBUF_EBUSY;
+            break;
+        }
+        if (expired) {
+            status = MITKBUF_ETIMEDOUT;
+            break;
+        }
+        expired = wait_on(lock, &lock->readable, &plan);
+        if (expired < 0) {
+            status = MITKBUF_ESYS;
+            break;
         }
     }
-    h = add_holder(lock, owner);
-    if (h == NULL) {
-        pthread_mutex_unlock(&lock->mutex);
-        return MITKBUF_ENOMEM;
-    }
-    h->reads++;
-    lock->readers++;
     pthread_mutex_unlock(&lock->mutex);
-    return MITKBUF_OK;
+    return status;
 }
 
+/* stay_queued: on EBUSY / ETIMEDOUT the owner remains counted as a waiting writer. */
 static int write_lock(mitkbuf_rwlock *lock, uint64_t owner, double timeout, int stay_queued)
 {
-    struct timespec deadline;
-    holder *h;
-    int blocked;
+    wait_plan plan;
+    int status, expired = 0;
     if (lock == NULL || owner == 0 || isnan(timeout))
         return MITKBUF_EINVAL;
-    if (timeout > 0)
-        deadline_after(timeout, &deadline);
-    pthread_mutex_lock(&lock->mutex);
-    h = find_holder(lock, owner);
-    if (h != NULL && (h->reads > 0 || h->write)) { /* a hold of ours would block us forever */
-        pthread_mutex_unlock(&lock->mutex);
-        return MITKBUF_EDEADLK;
-    }
-    blocked = lock->writer || lock->readers > 0;
-    if (blocked && timeout == 0 && !stay_queued) {
-        pthread_mutex_unlock(&lock->mutex);
-        return MITKBUF_EBUSY;
-    }
-    /* Register as a waiting writer (once; a queued owner already counts). */
-    h = add_holder(lock, owner);
-    if (h == NULL) {
-        pthread_mutex_unlock(&lock->mutex);
-        return MITKBUF_ENOMEM;
-    }
-    if (!h->queued) {
-        h->queued = 1;
-        lock->writers_waiting++;
-    }
-    while (lock->writer || lock->readers > 0) {
-        if (timeout == 0 ||
-            (wait_for_change(lock, timeout, &deadline) && (lock->writer || lock->readers > 0))) {
-            if (!stay_queued) {
-                h = find_holder(lock, owner); /* the table may have moved while waiting */
+    if ((status = plan_wait(timeout, &plan)) != MITKBUF_OK)
+        return status;
+    if ((status = enter(lock, &plan)) != MITKBUF_OK)
+        return status;
+    for (;;) {
+        holder *h = find_holder(lock, owner);
+        if (h != NULL && (h->reads > 0 || h->write)) { /* our own hold would block us forever */
+            status = MITKBUF_EDEADLK;
+            break;
+        }
+        if (!lock->writer && lock->readers == 0) {
+            h = find_or_add_holder(lock, owner);
+            if (h == NULL) {
+                status = MITKBUF_ENOMEM;
+                break;
+            }
+            if (h->queued) {
                 h->queued = 0;
                 lock->writers_waiting--;
-                remove_if_idle(lock, h);
-                /* Readers held back by this writer may go now. */
-                pthread_cond_broadcast(&lock->changed);
             }
-            pthread_mutex_unlock(&lock->mutex);
-            return timeout == 0 ? MITKBUF_EBUSY : MITKBUF_ETIMEDOUT;
+            h->write = 1;
+            lock->writer = 1;
+            status = MITKBUF_OK;
+            break;
+        }
+        if (plan.try_only && !stay_queued) {
+            status = MITKBUF_EBUSY;
+            break;
+        }
+        /* Queue (once): from now on new readers defer to this writer. */
+        if (h == NULL || !h->queued) {
+            h = find_or_add_holder(lock, owner);
+            if (h == NULL) {
+                status = MITKBUF_ENOMEM;
+                break;
+            }
+            h->queued = 1;
+            lock->writers_waiting++;
+        }
+        if (plan.try_only) {
+            status = MITKBUF_EBUSY;
+            break;
+        }
+        if (expired) {
+            status = MITKBUF_ETIMEDOUT;
+            break;
+        }
+        expired = wait_on(lock, &lock->writable, &plan);
+        if (expired < 0) {
+            status = MITKBUF_ESYS;
+            break;
         }
     }
-    h = find_holder(lock, owner);
-    h->queued = 0;
-    lock->writers_waiting--;
-    h->write = 1;
-    lock->writer = 1;
+    if (status != MITKBUF_OK &&
+        !(stay_queued && (status == MITKBUF_EBUSY || status == MITKBUF_ETIMEDOUT)))
+        leave_queue(lock, owner);
     pthread_mutex_unlock(&lock->mutex);
-    return MITKBUF_OK;
+    return status;
 }
 
 int mitkbuf_rwlock_write(mitkbuf_rwlock *lock, uint64_t owner, double timeout)
@@ -244,69 +363,79 @@ int mitkbuf_rwlock_write_queued(mitkbuf_rwlock *lock, uint64_t owner, double tim
     return write_lock(lock, owner, timeout, 1);
 }
 
+/* ---- release ------------------------------------------------------------------------------------- */
+
 int mitkbuf_rwlock_write_cancel(mitkbuf_rwlock *lock, uint64_t owner)
 {
     holder *h;
+    int status = MITKBUF_OK;
     if (lock == NULL)
         return MITKBUF_EINVAL;
-    pthread_mutex_lock(&lock->mutex);
+    if (pthread_mutex_lock(&lock->mutex) != 0)
+        return MITKBUF_ESYS;
     h = find_holder(lock, owner);
-    if (h == NULL || !h->queued) {
-        pthread_mutex_unlock(&lock->mutex);
-        return MITKBUF_EPERM;
-    }
-    h->queued = 0;
-    lock->writers_waiting--;
-    remove_if_idle(lock, h);
-    pthread_cond_broadcast(&lock->changed);
+    if (h == NULL || !h->queued)
+        status = MITKBUF_EPERM;
+    else
+        leave_queue(lock, owner);
     pthread_mutex_unlock(&lock->mutex);
-    return MITKBUF_OK;
+    return status;
 }
 
 int mitkbuf_rwlock_unlock_read(mitkbuf_rwlock *lock, uint64_t owner)
 {
     holder *h;
+    int status = MITKBUF_OK;
     if (lock == NULL)
         return MITKBUF_EINVAL;
-    pthread_mutex_lock(&lock->mutex);
+    if (pthread_mutex_lock(&lock->mutex) != 0)
+        return MITKBUF_ESYS;
     h = find_holder(lock, owner);
     if (h == NULL || h->reads == 0) {
-        pthread_mutex_unlock(&lock->mutex);
-        return MITKBUF_EPERM;
+        status = MITKBUF_EPERM;
+    } else {
+        h->reads--;
+        lock->readers--;
+        drop_if_idle(lock, h);
+        /* Readers never wait for readers; only writers can be admitted, by the last release. */
+        if (lock->readers == 0 && lock->writers_waiting > 0)
+            pthread_cond_broadcast(&lock->writable);
     }
-    h->reads--;
-    lock->readers--;
-    remove_if_idle(lock, h);
-    if (lock->readers == 0)
-        pthread_cond_broadcast(&lock->changed);
     pthread_mutex_unlock(&lock->mutex);
-    return MITKBUF_OK;
+    return status;
 }
 
 int mitkbuf_rwlock_unlock_write(mitkbuf_rwlock *lock, uint64_t owner)
 {
     holder *h;
+    int status = MITKBUF_OK;
     if (lock == NULL)
         return MITKBUF_EINVAL;
-    pthread_mutex_lock(&lock->mutex);
+    if (pthread_mutex_lock(&lock->mutex) != 0)
+        return MITKBUF_ESYS;
     h = find_holder(lock, owner);
     if (h == NULL || !h->write) {
-        pthread_mutex_unlock(&lock->mutex);
-        return MITKBUF_EPERM;
+        status = MITKBUF_EPERM;
+    } else {
+        h->write = 0;
+        lock->writer = 0;
+        drop_if_idle(lock, h);
+        if (lock->writers_waiting > 0)
+            pthread_cond_broadcast(&lock->writable);
+        /* Readers that still defer to a queued writer re-check and sleep again; the others (and a
+         * queued owner's own read) go now. */
+        pthread_cond_broadcast(&lock->readable);
     }
-    h->write = 0;
-    lock->writer = 0;
-    remove_if_idle(lock, h);
-    pthread_cond_broadcast(&lock->changed);
     pthread_mutex_unlock(&lock->mutex);
-    return MITKBUF_OK;
+    return status;
 }
 
 int mitkbuf_rwlock_state(mitkbuf_rwlock *lock, long *readers, int *writer, long *writers_waiting)
 {
     if (lock == NULL)
         return MITKBUF_EINVAL;
-    pthread_mutex_lock(&lock->mutex);
+    if (pthread_mutex_lock(&lock->mutex) != 0)
+        return MITKBUF_ESYS;
     if (readers != NULL)
         *readers = lock->readers;
     if (writer != NULL)

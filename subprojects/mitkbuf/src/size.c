@@ -1,7 +1,5 @@
 /* Overflow-checked size arithmetic: an overflow is an error code, never a wrap-around. */
-#include "mitkbuf.h"
-
-#include <stdint.h>
+#include "mitkbuf_internal.h"
 
 int mitkbuf_size_mul(size_t a, size_t b, size_t *out)
 {
@@ -15,12 +13,14 @@ int mitkbuf_size_mul(size_t a, size_t b, size_t *out)
 
 int mitkbuf_size_product(const size_t *sizes, int n, size_t itemsize, size_t *out)
 {
-    size_t total = itemsize;
-    int any_zero = 0;
+    size_t total = 1;
+    int any_zero = itemsize == 0;
     if (out == NULL || n < 0 || (n > 0 && sizes == NULL))
         return MITKBUF_EINVAL;
-    /* A zero size makes the product 0, but the other factors must still not overflow: a shape
-     * whose nonzero part cannot be addressed is refused even when it holds no bytes. */
+    /* The product of the nonzero factors is checked even when some factor is zero: a shape whose
+     * other extents cannot be addressed is refused, not silently accepted as empty. */
+    if (itemsize != 0)
+        total = itemsize;
     for (int i = 0; i < n; i++) {
         if (sizes[i] == 0) {
             any_zero = 1;
@@ -29,6 +29,7 @@ int mitkbuf_size_product(const size_t *sizes, int n, size_t itemsize, size_t *ou
         if (mitkbuf_size_mul(total, sizes[i], &total) != MITKBUF_OK)
             return MITKBUF_EOVERFLOW;
     }
+    /* Byte offsets and Py_ssize_t lengths are signed. */
     if (total > (size_t)PTRDIFF_MAX)
         return MITKBUF_EOVERFLOW;
     *out = any_zero ? 0 : total;

@@ -1,22 +1,20 @@
-/* Allocation, zeroing, adoption callbacks, reference counting across threads, the block cache. */
+/* Allocation: alignment, zeroing, zero-size buffers, adoption of foreign memory, the block cache
+ * and the error statuses.  (Reference counting across threads: test_refcount.c.) */
 #include "check.h"
 #include "mitkbuf.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
-static atomic_int callbacks = 0;
-static void *callback_data = NULL;
-static void *callback_context = NULL;
+static int calls = 0;
+static void *seen_context = NULL;
+static void *seen_data = NULL;
 
 static void on_release(void *context, void *data)
 {
-    atomic_fetch_add(&callbacks, 1);
-    callback_context = context;
-    callback_data = data;
+    calls++;
+    seen_context = context;
+    seen_data = data;
 }
 
 static int all_zero(const unsigned char *p, size_t n)
@@ -27,99 +25,169 @@ static int all_zero(const unsigned char *p, size_t n)
     return 1;
 }
 
-#define THREADS 8
-#define ROUNDS 20000
+static int aligned(const void *p) { return ((uintptr_t)p % MITKBUF_ALIGNMENT) == 0; }
 
-static void *retain_release(void *arg)
+static void test_sizes(void)
 {
-    mitkbuf_buffer *buf = arg;
-    for (int i = 0; i < ROUNDS; i++) {
-        mitkbuf_buffer_retain(buf);
+    const size_t sizes[] = {0, 1, 63, 64, 65, 4095, 4096, ((size_t)1 << 20) - 1, (size_t)1 << 20,
+                            ((size_t)1 << 20) + 3, (size_t)5 << 20};
+    char what[96];
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t n = sizes[i];
+        mitkbuf_buffer *buf = NULL;
+        int ok;
+        for (int zeroed = 1; zeroed >= 0; zeroed--) {
+            snprintf(what, sizeof what, "new(%zu, zeroed=%d): OK, one reference", n, zeroed);
+            ok = mitkbuf_buffer_new(n, zeroed, &buf) == MITKBUF_OK && buf != NULL &&
+                 mitkbuf_buffer_refcount(buf) == 1;
+            CHECK(ok, what);
+            if (!ok)
+                continue;
+            snprintf(what, sizeof what, "new(%zu, zeroed=%d): non-NULL, 64-byte aligned", n, zeroed);
+            CHECK(mitkbuf_buffer_data(buf) != NULL && aligned(mitkbuf_buffer_data(buf)), what);
+            snprintf(what, sizeof what, "new(%zu, zeroed=%d): nbytes", n, zeroed);
+            CHECK(mitkbuf_buffer_nbytes(buf) == n, what);
+            if (zeroed) {
+                snprintf(what, sizeof what, "new(%zu, zeroed=1): every byte is 0", n);
+                CHECK(all_zero(mitkbuf_buffer_data(buf), n), what);
+            }
+            /* Every byte is writable (ASan checks the bounds); the dirt tests recycling below. */
+            memset(mitkbuf_buffer_data(buf), 0xAB, n);
+            snprintf(what, sizeof what, "new(%zu, zeroed=%d): release", n, zeroed);
+            CHECK(mitkbuf_buffer_release(buf) == MITKBUF_OK, what);
+        }
+        /* A block recycled from the cache must be zeroed again when zeroing is asked for. */
+        snprintf(what, sizeof what, "new(%zu, zeroed=1) after dirty ones: every byte is 0", n);
+        CHECK(mitkbuf_buffer_new(n, 1, &buf) == MITKBUF_OK && all_zero(mitkbuf_buffer_data(buf), n),
+              what);
         mitkbuf_buffer_release(buf);
     }
-    mitkbuf_buffer_release(buf); /* each thread drops the reference it was given */
-    return NULL;
+}
+
+static void test_zero_size(void)
+{
+    mitkbuf_buffer *a = NULL, *b = NULL;
+    CHECK(mitkbuf_buffer_new(0, 0, &a) == MITKBUF_OK && mitkbuf_buffer_new(0, 1, &b) == MITKBUF_OK,
+          "two zero-byte buffers");
+    CHECK(mitkbuf_buffer_data(a) != NULL && mitkbuf_buffer_data(b) != NULL &&
+              mitkbuf_buffer_data(a) != mitkbuf_buffer_data(b),
+          "zero-byte buffers have distinct non-NULL pointers");
+    CHECK(aligned(mitkbuf_buffer_data(a)) && aligned(mitkbuf_buffer_data(b)),
+          "zero-byte buffers are 64-byte aligned");
+    CHECK(mitkbuf_buffer_nbytes(a) == 0 && mitkbuf_buffer_nbytes(b) == 0, "zero-byte buffers: nbytes 0");
+    mitkbuf_buffer_release(a);
+    mitkbuf_buffer_release(b);
+}
+
+static void test_errors(void)
+{
+    mitkbuf_buffer *buf = (mitkbuf_buffer *)&buf; /* must stay untouched on failure */
+    mitkbuf_buffer *const sentinel = buf;
+    CHECK(mitkbuf_buffer_new(SIZE_MAX, 0, &buf) == MITKBUF_EOVERFLOW && buf == sentinel,
+          "new(SIZE_MAX): EOVERFLOW (cannot be rounded up), *out untouched");
+    CHECK(mitkbuf_buffer_new(SIZE_MAX - 10, 1, &buf) == MITKBUF_EOVERFLOW,
+          "new(SIZE_MAX - 10): EOVERFLOW");
+    CHECK(mitkbuf_buffer_new((size_t)PTRDIFF_MAX + 1, 0, &buf) == MITKBUF_ENOMEM && buf == sentinel,
+          "new(PTRDIFF_MAX + 1): ENOMEM");
+#if SIZE_MAX == UINT64_MAX
+    CHECK(mitkbuf_buffer_new((size_t)1 << 62, 0, &buf) == MITKBUF_ENOMEM && buf == sentinel,
+          "new(2^62) uninitialised: ENOMEM from the allocator");
+    CHECK(mitkbuf_buffer_new((size_t)1 << 62, 1, &buf) == MITKBUF_ENOMEM && buf == sentinel,
+          "new(2^62) zeroed: ENOMEM from the allocator");
+#endif
+    CHECK(mitkbuf_buffer_new(16, 0, NULL) == MITKBUF_EINVAL, "new with NULL out: EINVAL");
+    CHECK(mitkbuf_buffer_adopt(NULL, 10, NULL, NULL, &buf) == MITKBUF_EINVAL && buf == sentinel,
+          "adopt(NULL, 10 bytes): EINVAL");
+    CHECK(mitkbuf_buffer_adopt(&buf, 1, NULL, NULL, NULL) == MITKBUF_EINVAL, "adopt with NULL out: EINVAL");
+    CHECK(mitkbuf_buffer_retain(NULL) == MITKBUF_EINVAL, "retain(NULL): EINVAL");
+    CHECK(mitkbuf_buffer_release(NULL) == MITKBUF_EINVAL, "release(NULL): EINVAL");
+    CHECK(mitkbuf_buffer_data(NULL) == NULL && mitkbuf_buffer_nbytes(NULL) == 0 &&
+              mitkbuf_buffer_refcount(NULL) == 0,
+          "getters on NULL: NULL / 0 / 0");
+}
+
+static void test_adopt(void)
+{
+    static unsigned char foreign[100];
+    mitkbuf_buffer *buf = NULL;
+
+    calls = 0;
+    CHECK(mitkbuf_buffer_adopt(foreign + 1, 99, on_release, (void *)&calls, &buf) == MITKBUF_OK,
+          "adopt foreign memory");
+    CHECK(mitkbuf_buffer_data(buf) == foreign + 1 && mitkbuf_buffer_nbytes(buf) == 99,
+          "adopted pointer and size are used as given (no copy, no alignment imposed)");
+    CHECK(mitkbuf_buffer_retain(buf) == MITKBUF_OK && mitkbuf_buffer_refcount(buf) == 2, "retain: 2");
+    mitkbuf_buffer_release(buf);
+    CHECK(calls == 0 && mitkbuf_buffer_refcount(buf) == 1, "callback not called while referenced");
+    mitkbuf_buffer_release(buf);
+    CHECK(calls == 1, "callback called once by the last release");
+    CHECK(seen_data == foreign + 1 && seen_context == (void *)&calls,
+          "callback gets the adopter's context and pointer");
+
+    calls = 0;
+    seen_data = foreign;
+    CHECK(mitkbuf_buffer_adopt(NULL, 0, on_release, NULL, &buf) == MITKBUF_OK, "adopt NULL, 0 bytes");
+    CHECK(mitkbuf_buffer_data(buf) != NULL && aligned(mitkbuf_buffer_data(buf)) &&
+              mitkbuf_buffer_nbytes(buf) == 0,
+          "an empty adopted buffer reports a non-NULL aligned pointer");
+    mitkbuf_buffer_release(buf);
+    CHECK(calls == 1 && seen_data == NULL, "its callback runs once and gets back NULL, as adopted");
+
+    CHECK(mitkbuf_buffer_adopt(foreign, 0, on_release, NULL, &buf) == MITKBUF_OK &&
+              mitkbuf_buffer_data(buf) == foreign,
+          "adopt a non-NULL pointer with 0 bytes: kept as is");
+    mitkbuf_buffer_release(buf);
+    CHECK(calls == 2 && seen_data == foreign, "its callback runs once");
+
+    CHECK(mitkbuf_buffer_adopt(foreign, sizeof foreign, NULL, NULL, &buf) == MITKBUF_OK,
+          "adopt without a callback");
+    CHECK(mitkbuf_buffer_release(buf) == MITKBUF_OK && calls == 2,
+          "release without a callback forgets the memory");
+}
+
+static void test_cache(void)
+{
+    const size_t big = (size_t)8 << 20;
+    size_t old;
+    mitkbuf_buffer *buf = NULL;
+    void *first;
+
+    CHECK(mitkbuf_cache_limit(0, 0) == ((size_t)256 << 20), "default cache limit: 256 MiB");
+    CHECK(mitkbuf_buffer_new(big, 0, &buf) == MITKBUF_OK, "8 MiB buffer");
+    first = mitkbuf_buffer_data(buf);
+    mitkbuf_buffer_release(buf);
+    CHECK(mitkbuf_cache_bytes() >= big, "a freed large block is cached");
+    CHECK(mitkbuf_buffer_new(big - 100, 1, &buf) == MITKBUF_OK && mitkbuf_buffer_data(buf) == first,
+          "and reused for a request of about the same size");
+    CHECK(all_zero(mitkbuf_buffer_data(buf), big - 100), "a reused block is zeroed when asked");
+    mitkbuf_buffer_release(buf);
+
+    CHECK(mitkbuf_buffer_new(4096, 0, &buf) == MITKBUF_OK, "a small buffer");
+    mitkbuf_buffer_release(buf);
+    CHECK(mitkbuf_cache_bytes() <= ((size_t)256 << 20), "the cache stays within its limit");
+
+    old = mitkbuf_cache_limit(0, 1);
+    CHECK(old == ((size_t)256 << 20), "setting the limit returns the old one");
+    CHECK(mitkbuf_cache_bytes() == 0, "limit 0 empties the cache");
+    CHECK(mitkbuf_buffer_new(big, 0, &buf) == MITKBUF_OK, "allocate with the cache off");
+    mitkbuf_buffer_release(buf);
+    CHECK(mitkbuf_cache_bytes() == 0, "nothing is cached with limit 0");
+    CHECK(mitkbuf_cache_limit(old, 1) == 0 && mitkbuf_cache_limit(0, 0) == old, "limit restored");
+
+    /* A limit smaller than a block: the block is freed, not cached. */
+    mitkbuf_cache_limit((size_t)2 << 20, 1);
+    CHECK(mitkbuf_buffer_new(big, 0, &buf) == MITKBUF_OK, "allocate 8 MiB under a 2 MiB limit");
+    mitkbuf_buffer_release(buf);
+    CHECK(mitkbuf_cache_bytes() == 0, "a block larger than the limit is not cached");
+    mitkbuf_cache_limit(old, 1);
 }
 
 int main(void)
 {
-    size_t sizes[] = {0, 1, 63, 64, 65, 4096, 1u << 20, (1u << 20) + 3, 5u << 20};
-    mitkbuf_buffer *buf = NULL;
-
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        CHECK(mitkbuf_buffer_new(sizes[i], 1, &buf) == MITKBUF_OK, "zeroed allocation");
-        CHECK(mitkbuf_buffer_data(buf) != NULL, "never NULL, also for 0 bytes");
-        CHECK(((uintptr_t)mitkbuf_buffer_data(buf) % MITKBUF_ALIGNMENT) == 0, "64-byte aligned");
-        CHECK(mitkbuf_buffer_nbytes(buf) == sizes[i], "nbytes");
-        CHECK(all_zero(mitkbuf_buffer_data(buf), sizes[i]), "zero-filled");
-        memset(mitkbuf_buffer_data(buf), 0xAB, sizes[i]); /* dirty it for the cache test */
-        CHECK(mitkbuf_buffer_refcount(buf) == 1, "one reference");
-        CHECK(mitkbuf_buffer_release(buf) == MITKBUF_OK, "release frees");
-        CHECK(mitkbuf_buffer_new(sizes[i], 0, &buf) == MITKBUF_OK, "uninitialised allocation");
-        CHECK(((uintptr_t)mitkbuf_buffer_data(buf) % MITKBUF_ALIGNMENT) == 0, "aligned");
-        mitkbuf_buffer_release(buf);
-        /* A recycled block must be zeroed again when zeroing is asked for. */
-        CHECK(mitkbuf_buffer_new(sizes[i], 1, &buf) == MITKBUF_OK, "zeroed again");
-        CHECK(all_zero(mitkbuf_buffer_data(buf), sizes[i]), "recycled block zero-filled");
-        mitkbuf_buffer_release(buf);
-    }
-    CHECK(mitkbuf_buffer_new(SIZE_MAX, 0, &buf) != MITKBUF_OK, "SIZE_MAX cannot be allocated");
-    CHECK(mitkbuf_buffer_new(SIZE_MAX - 10, 0, &buf) == MITKBUF_EOVERFLOW, "rounding overflow");
-    CHECK(mitkbuf_buffer_new((size_t)1 << 62, 0, &buf) == MITKBUF_ENOMEM, "huge: ENOMEM");
-    CHECK(mitkbuf_buffer_new(16, 0, NULL) == MITKBUF_EINVAL, "NULL out");
-
-    /* Adoption: the callback runs once, with the context and pointer given, on the last release. */
-    static char foreign[100];
-    CHECK(mitkbuf_buffer_adopt(foreign, sizeof foreign, on_release, (void *)0x1234, &buf) ==
-              MITKBUF_OK, "adopt");
-    CHECK(mitkbuf_buffer_data(buf) == foreign, "adopted pointer is used as is");
-    mitkbuf_buffer_retain(buf);
-    mitkbuf_buffer_release(buf);
-    CHECK(atomic_load(&callbacks) == 0, "not called while referenced");
-    mitkbuf_buffer_release(buf);
-    CHECK(atomic_load(&callbacks) == 1, "called once by the last release");
-    CHECK(callback_data == foreign && callback_context == (void *)0x1234, "callback arguments");
-
-    CHECK(mitkbuf_buffer_adopt(NULL, 0, on_release, NULL, &buf) == MITKBUF_OK, "adopt 0 bytes");
-    CHECK(mitkbuf_buffer_data(buf) != NULL, "adopted empty buffer reports non-NULL data");
-    mitkbuf_buffer_release(buf);
-    CHECK(atomic_load(&callbacks) == 2, "empty adoption released once");
-    CHECK(mitkbuf_buffer_adopt(NULL, 10, NULL, NULL, &buf) == MITKBUF_EINVAL, "NULL data, 10 bytes");
-    CHECK(mitkbuf_buffer_adopt(foreign, 10, NULL, NULL, &buf) == MITKBUF_OK, "no callback");
-    mitkbuf_buffer_release(buf);
-    CHECK(mitkbuf_buffer_retain(NULL) == MITKBUF_EINVAL && mitkbuf_buffer_release(NULL) ==
-              MITKBUF_EINVAL, "NULL buffer");
-    CHECK(mitkbuf_buffer_data(NULL) == NULL && mitkbuf_buffer_nbytes(NULL) == 0, "NULL getters");
-
-    /* Many threads retain and release concurrently; the last one calls the callback once. */
-    atomic_store(&callbacks, 0);
-    CHECK(mitkbuf_buffer_adopt(foreign, 10, on_release, NULL, &buf) == MITKBUF_OK, "adopt");
-    pthread_t threads[THREADS];
-    for (int i = 0; i < THREADS; i++)
-        mitkbuf_buffer_retain(buf);
-    for (int i = 0; i < THREADS; i++)
-        pthread_create(&threads[i], NULL, retain_release, buf);
-    mitkbuf_buffer_release(buf); /* the main thread's own reference */
-    for (int i = 0; i < THREADS; i++)
-        pthread_join(threads[i], NULL);
-    CHECK(atomic_load(&callbacks) == 1, "callback exactly once after concurrent releases");
-
-    /* The block cache: a freed large block is reused, its limit can shrink it to nothing. */
-    size_t big = (size_t)8 << 20;
-    void *first;
-    CHECK(mitkbuf_buffer_new(big, 0, &buf) == MITKBUF_OK, "big");
-    first = mitkbuf_buffer_data(buf);
-    mitkbuf_buffer_release(buf);
-    CHECK(mitkbuf_cache_bytes() >= big, "freed big block is cached");
-    CHECK(mitkbuf_buffer_new(big, 0, &buf) == MITKBUF_OK, "big again");
-    CHECK(mitkbuf_buffer_data(buf) == first, "cached block reused");
-    mitkbuf_buffer_release(buf);
-    size_t old = mitkbuf_cache_limit(0, 1);
-    CHECK(old == ((size_t)256 << 20), "default limit 256 MiB");
-    CHECK(mitkbuf_cache_bytes() == 0, "limit 0 empties the cache");
-    CHECK(mitkbuf_buffer_new(big, 0, &buf) == MITKBUF_OK, "big without cache");
-    mitkbuf_buffer_release(buf);
-    CHECK(mitkbuf_cache_bytes() == 0, "nothing cached with limit 0");
-    mitkbuf_cache_limit(old, 1);
+    test_sizes();
+    test_zero_size();
+    test_errors();
+    test_adopt();
+    test_cache();
     return finish();
 }
