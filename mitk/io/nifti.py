@@ -1,23 +1,79 @@
-"""NIfTI-1 and NIfTI-2: ``.nii``, ``.nii.gz`` and ``.hdr``/``.img`` pairs (and Analyze 7.5 ``.hdr``).
+"""NIfTI-1 and NIfTI-2: ``.nii``, ``.nii.gz`` and ``.hdr``/``.img`` pairs; Analyze 7.5 ``.hdr``.
 
-Reading: both byte orders (detected from ``sizeof_hdr``), NIfTI-1 and NIfTI-2 headers, every
-datatype mitk holds (RGB24/RGBA32 become uint8 with 3/4 channels), ``dim[0]`` 1-7 (only
-``dim[1..dim[0]]`` count), ``dim[4]`` as time (``pixdim[4]`` the duration, ``toffset`` the start;
-``dim[4] = 1`` in a file with components means 3D), ``dim[5]*dim[6]*dim[7]`` as components (stored
-as whole volumes in the file, ``dim[5]`` fastest, moved to the trailing axis: such files are read
-into a temporary and interleaved, costing twice the payload in memory), ``xyzt_units`` converted to
-mm and ms.  Geometry: the sform if ``sform_code > 0`` (and finite, non-singular), else the qform if
-``qform_code > 0``, else the Analyze convention (RAS ``diag(-px, py, pz)`` centred, as nibabel);
-RAS becomes LPS with ``diag(-1, -1, 1)``; spacing is the column norms and direction the unit
-columns, so a sheared sform is kept exactly.  ``apply_scaling=True`` (default) returns
-``stored * scl_slope + scl_inter`` (float32 for stored types up to 16 bits and float32, else
-float64) when the slope is finite, non-zero and not the identity; ``False`` keeps stored values and
-records ``nifti.scl_slope``/``nifti.scl_inter``.  Other header fields become ``nifti.<field>``
-properties.
+Reading
+    * The byte order and version come from ``sizeof_hdr`` (348: NIfTI-1 or Analyze, 540: NIfTI-2,
+      either byte order).  The magic must be ``n+1``/``n+2`` (header and data in one file) or
+      ``ni1``/``ni2`` (a ``.hdr``/``.img`` pair); the NIfTI-2 magic is followed by
+      ``\\r\\n\\032\\n`` (zeros are accepted too, anything else means a text-mode transfer
+      damaged the file).  A ``.hdr`` without NIfTI magic is Analyze 7.5: no scaling, units,
+      qform or sform.
+    * ``vox_offset`` is where the data start; extensions between the header and the data are
+      skipped without being parsed.  A single file's ``vox_offset`` below the header size is
+      corrupt.  Raw data must fit in the file (trailing bytes are ignored); a gzip stream must
+      hold exactly the declared bytes.
+    * Every datatype code except binary (1), float128 (1536) and complex256 (2048): the integers
+      of 8 to 64 bits, float32/64, complex64 (32) and complex128 (1792); RGB24 (128) and RGBA32
+      (2304) become uint8 with 3 or 4 channels.
+    * ``dim[0]`` must be 1-7 and only ``dim[1..dim[0]]`` count.  ``dim[4]`` is time (``pixdim[4]``
+      the step duration, ``toffset`` the start, both converted to ms); ``dim[5] * dim[6] *
+      dim[7]`` are components (``dim[5]`` varying fastest), which the file stores as whole volumes
+      and the image holds interleaved on its trailing axis.  In a file with components, one time
+      step means 3D and, in addition, one slice means 2D (the way ITK writes 2D vector images).
+      A 1-D file loads as shape ``(1, N)``.
+    * Geometry: the sform when ``sform_code > 0`` and its matrix is finite and non-singular, else
+      the qform when ``qform_code > 0`` (``pixdim[0] < 0`` flips the third axis), else the Analyze
+      convention (RAS ``diag(-px, py, pz)`` centred on the volume, as nibabel).  A bad sform without
+      a qform is :class:`~mitk.errors.CorruptFileError`.  RAS becomes LPS with
+      ``diag(-1, -1, 1)``; spacing is the column norms and direction the unit columns, so a
+      sheared sform is kept exactly.  ``xyzt_units`` convert space to mm and time to ms; a unit
+      code mitk does not know (Hz, ppm, rad/s) leaves the values as they are and is kept as
+      ``nifti.xyzt_units``.
+    * ``apply_scaling=True`` (default): when ``scl_slope`` is finite and non-zero and the pair is
+      not the identity, pixels are ``stored * scl_slope + scl_inter`` (``scl_inter`` counts as 0
+      when not finite), computed in float64 and returned as float32 for stored types of up to 16
+      bits and float32, float64 for wider ones; complex stays complex.  RGB is never scaled.
+      ``apply_scaling=False`` returns the stored values and records ``nifti.scl_slope`` and
+      ``nifti.scl_inter``.
+    * Header fields the image does not model become properties: ``nifti.descrip``,
+      ``nifti.aux_file``, ``nifti.intent_name`` (when not empty), ``nifti.qform_code``,
+      ``nifti.sform_code`` (always), ``nifti.intent_code``, ``nifti.slice_code``,
+      ``nifti.dim_info``, ``nifti.slice_start``, ``nifti.slice_end``, ``nifti.intent_p1/2/3``,
+      ``nifti.cal_min``, ``nifti.cal_max``, ``nifti.slice_duration`` (when not zero), and
+      ``nifti.version`` (0 for Analyze, 1 or 2).
 
-Writing: NIfTI-1, or NIfTI-2 when a size exceeds 32767 or ``nifti_version=2``; the exact affine in
-the sform, a qform only when the direction is orthonormal (within 1e-6); ``.nii.gz`` is always
-gzip (``compression_level``, default 1); ``.hdr``/``.img`` pairs write the ``.img`` first.
+Memory
+    Plain files are read straight into the image buffer.  Scaled files are read into the tail of
+    the (wider) output buffer and converted front to back in place, so the only extra memory is a
+    2 MiB float64 work chunk.  Raw files with components are read a few component volumes at a
+    time (one volume, or 512 Ki elements of volumes if that is more) into a temporary, then
+    scattered into the interleaved image (when scaled, plus the same block in float64); gzip files
+    with components are decompressed into a temporary of the whole stored payload first, then
+    scattered the same way.
+
+Writing
+    NIfTI-1, or NIfTI-2 when a size exceeds 32767 or ``nifti_version=2`` (NIfTI-1 stores geometry
+    in float32, NIfTI-2 in float64).  The exact affine goes into the sform (``sform_code`` from
+    ``nifti.sform_code`` when positive, else 1), and a qform too when the direction is
+    orthonormal within 1e-6 (``qform_code`` from ``nifti.qform_code`` when positive, else 1; a
+    non-orthonormal direction writes ``qform_code`` 0).  Units are mm and ms.  Scaling is 1/0
+    unless ``nifti.scl_slope``/``nifti.scl_inter`` say otherwise; the other ``nifti.*``
+    properties above are written back, plain keys are skipped.  bool is written as uint8 0/1,
+    uint8 with 3/4 channels as RGB24/RGBA32, other components as ``dim[5]`` (``dim[0] = 5``,
+    ``intent_code`` 1007 "vector" unless ``nifti.intent_code`` is set); such a file cannot tell a
+    3D image of one slice from a 2D one, or a 4D image of one step from a 3D one, so those load
+    back with one dimension less.  float16 cannot be stored.  Unit codes kept in
+    ``nifti.xyzt_units`` that mitk does not convert are written back.  ``vox_offset`` is 352
+    (NIfTI-1) or 544 (NIfTI-2) with a zero extension flag; pairs get magic ``ni1``/``ni2`` and
+    ``vox_offset`` 0.  ``.nii.gz`` is always gzip (``compression_level``,
+    default 1); ``.nii`` and pairs are raw.
+
+    Every file appears atomically (:mod:`mitk.io._atomic`).  A pair is written as two temporary
+    files, the ``.img`` renamed into place first and the ``.hdr`` right after (its temporary is
+    already complete and only needs an fsync); a process killed between the two renames leaves
+    the new ``.img`` beside the old ``.hdr``, which fails its size check or describes the wrong
+    data.  Writing components interleaved in memory as volumes costs one component volume of
+    extra memory; a ``.nii.gz`` with components is compressed by the standard library's gzip
+    module (without the optional accelerators), volume by volume.
 """
 
 from __future__ import annotations
@@ -40,6 +96,7 @@ EXTENSIONS = (".nii", ".nii.gz", ".hdr", ".img")
 READ_OPTIONS = frozenset({"apply_scaling"})
 WRITE_OPTIONS = frozenset({"compression", "compression_level", "nifti_version"})
 
+#: The NIfTI-1 header (nifti1.h); Analyze 7.5 shares its size and the fields used for it here.
 _N1 = np.dtype([
     ("sizeof_hdr", "i4"), ("data_type", "S10"), ("db_name", "S18"), ("extents", "i4"),
     ("session_error", "i2"), ("regular", "S1"), ("dim_info", "u1"), ("dim", "i2", (8,)),
@@ -53,6 +110,7 @@ _N1 = np.dtype([
     ("qoffset_y", "f4"), ("qoffset_z", "f4"), ("srow_x", "f4", (4,)), ("srow_y", "f4", (4,)),
     ("srow_z", "f4", (4,)), ("intent_name", "S16"), ("magic", "S4"),
 ])
+#: The NIfTI-2 header (nifti2.h): 64-bit sizes and double-precision geometry.
 _N2 = np.dtype([
     ("sizeof_hdr", "i4"), ("magic", "S8"), ("datatype", "i2"), ("bitpix", "i2"),
     ("dim", "i8", (8,)), ("intent_p1", "f8"), ("intent_p2", "f8"), ("intent_p3", "f8"),
@@ -66,417 +124,733 @@ _N2 = np.dtype([
     ("dim_info", "u1"), ("unused_str", "S15"),
 ])
 assert _N1.itemsize == 348 and _N2.itemsize == 540
+_N2_SIGNATURE = b"\r\n\x1a\n"  # bytes 4-7 of the NIfTI-2 magic; a text-mode copy changes them
 
 _CODES = {2: "uint8", 4: "int16", 8: "int32", 16: "float32", 32: "complex64", 64: "float64",
           256: "int8", 512: "uint16", 768: "uint32", 1024: "int64", 1280: "uint64",
           1792: "complex128"}
-_RGB = {128: 3, 2304: 4}
+_RGB = {128: 3, 2304: 4}  # RGB24, RGBA32: interleaved uint8 per voxel
+_UNSUPPORTED = {1: "binary (1 bit per voxel)", 1536: "float128", 2048: "complex256"}
 _CODE_OF = {np.dtype(v): k for k, v in _CODES.items()}
-_SPACE_UNITS = {1: 1000.0, 2: 1.0, 3: 1e-3}  # meter, mm, micron -> mm
-_TIME_UNITS = {8: 1000.0, 16: 1.0, 24: 1e-3}  # s, ms, us -> ms
-_LPS = np.diag([-1.0, -1.0, 1.0])  # RAS <-> LPS
+_SPACE_UNITS = {0: 1.0, 1: 1000.0, 2: 1.0, 3: 1e-3}  # unknown (taken as mm), m, mm, micron
+_TIME_UNITS = {0: 1.0, 8: 1000.0, 16: 1.0, 24: 1e-3}  # unknown (taken as ms), s, ms, us
+_WRITE_UNITS = 2 | 16  # mm and ms, as the image holds them
+_LPS = np.diag([-1.0, -1.0, 1.0])  # RAS <-> LPS (its own inverse)
+_F32_MAX = float(np.finfo(np.float32).max)
+_SCALE_CHUNK = 1 << 18  # elements converted per step when scaling (2 MiB of float64)
+_GROUP_ELEMENTS = 1 << 19  # elements of component volumes read per step (at least one volume)
+_INTENT_VECTOR = 1007
+
+# Integer header fields kept as properties, with their NIfTI-1 range (NIfTI-2 widens some).
+_INT_FIELDS = {"intent_code": (-32768, 32767), "slice_code": (0, 255), "dim_info": (0, 255),
+               "slice_start": (-32768, 32767), "slice_end": (-32768, 32767)}
+_FLOAT_FIELDS = ("intent_p1", "intent_p2", "intent_p3", "cal_min", "cal_max", "slice_duration")
+_TEXT_FIELDS = {"descrip": 80, "aux_file": 24, "intent_name": 16}
 
 
-def _text(value: bytes) -> str:
-    return value.split(b"\0", 1)[0].decode("latin-1").strip()
+# -- reading ----------------------------------------------------------------------------------
 
 
-def _header_path(path: str) -> tuple[str, str, bool]:
-    """(header file, data file, gzipped) for any of the extensions."""
+def _sibling(path: str, ext: str) -> str:
+    """``path`` with its 4-character extension replaced by ``ext`` in the same letter case."""
+    stem, old = path[:-4], path[-4:]
+    candidate = stem + (ext.upper() if old.isupper() else ext)
+    if not os.path.exists(candidate):
+        other = stem + (ext if old.isupper() else ext.upper())
+        if os.path.exists(other):
+            return other
+    return candidate
+
+
+def _paths(path: str) -> tuple[str, str, str]:
+    """(header file, data file, kind) with kind ``"nii"``, ``"gz"`` or ``"pair"``."""
     low = path.lower()
     if low.endswith(".img"):
-        hdr = path[:-4] + (".HDR" if path.endswith(".IMG") else ".hdr")
-        return hdr, path, False
+        return _sibling(path, ".hdr"), path, "pair"
     if low.endswith(".hdr"):
-        img = path[:-4] + (".IMG" if path.endswith(".HDR") else ".img")
-        return path, img, False
-    return path, path, low.endswith(".gz")
+        return path, _sibling(path, ".img"), "pair"
+    return path, path, ("gz" if low.endswith(".gz") else "nii")
 
 
-def _read_raw_header(path: str, gz: bool) -> bytes:
+def _read_header_bytes(path: str, gz: bool) -> bytes:
+    """The first 544 bytes of the (decompressed) header file: enough for either version."""
     try:
         if gz:
             with gzip.open(path, "rb") as f:
-                return f.read(540 + 4)
+                return f.read(_N2.itemsize + 4)
         with open(path, "rb") as f:
-            return f.read(540 + 4)
+            return f.read(_N2.itemsize + 4)
     except (OSError, EOFError, zlib.error) as exc:
         if isinstance(exc, OSError) and exc.errno:
             raise
         raise CorruptFileError(f"{path}: not a readable gzip stream ({exc})") from None
 
 
-def _parse_header(raw: bytes, path: str):
-    """(header record, version 0/1/2, byte order '<' or '>')."""
-    if len(raw) < 348:
-        raise CorruptFileError(f"{path}: NIfTI header is truncated ({len(raw)} of 348 bytes)")
+def _parse_header(raw: bytes, path: str) -> tuple[Any, int, str]:
+    """(header record, version 0/1/2, byte order ``"<"`` or ``">"``) of a header's bytes."""
+    if len(raw) < 4:
+        raise CorruptFileError(f"{path}: NIfTI header is truncated: {len(raw)} of 348 bytes")
+    if raw[:2] == b"\x1f\x8b":
+        raise CorruptFileError(f"{path}: the file is gzip-compressed; name it .nii.gz")
     for order in ("<", ">"):
         size = int(np.frombuffer(raw[:4], dtype=order + "i4")[0])
+        if size not in (348, 540):
+            continue
+        if len(raw) < size:
+            raise CorruptFileError(f"{path}: NIfTI header is truncated: {len(raw)} of {size} "
+                                   "bytes")
         if size == 348:
             hdr = np.frombuffer(raw[:348], dtype=_N1.newbyteorder(order))[0]
-            magic = bytes(hdr["magic"]).rstrip(b"\0")  # NumPy drops trailing NULs anyway
-            version = 1 if magic in (b"n+1", b"ni1") else 0
-            if version == 0 and magic[:1] == b"n":
-                raise CorruptFileError(f"{path}: NIfTI field 'magic': {magic!r} is not "
-                                       "'n+1' or 'ni1'")
-            return hdr, version, order
-        if size == 540:
-            if len(raw) < 540:
-                raise CorruptFileError(f"{path}: NIfTI-2 header is truncated")
-            hdr = np.frombuffer(raw[:540], dtype=_N2.newbyteorder(order))[0]
-            magic = bytes(hdr["magic"])
-            if magic[:3] not in (b"n+2", b"ni2"):
-                raise CorruptFileError(f"{path}: NIfTI field 'magic': {magic!r} is not 'n+2'")
-            return hdr, 2, order
-    raise CorruptFileError(f"{path}: NIfTI field 'sizeof_hdr' is neither 348 nor 540 in either "
-                           "byte order (not a NIfTI/Analyze file)")
+            magic = raw[344:348]
+            if magic in (b"n+1\0", b"ni1\0"):
+                return hdr, 1, order
+            if magic[:1] == b"n" and magic[3:] == b"\0":
+                raise CorruptFileError(f"{path}: NIfTI field 'magic' is {magic!r}; expected "
+                                       "'n+1' or 'ni1' in a 348-byte header")
+            return hdr, 0, order  # Analyze 7.5
+        hdr = np.frombuffer(raw[:540], dtype=_N2.newbyteorder(order))[0]
+        magic = raw[4:12]
+        if magic[:4] not in (b"n+2\0", b"ni2\0"):
+            raise CorruptFileError(f"{path}: NIfTI field 'magic' is {magic[:4]!r}; expected "
+                                   "'n+2' or 'ni2' in a 540-byte header")
+        if magic[4:] not in (_N2_SIGNATURE, b"\0\0\0\0"):
+            raise CorruptFileError(f"{path}: NIfTI-2 field 'magic' ends in {magic[4:]!r}, not "
+                                   r"'\r\n\x1a\n' (damaged by a text-mode transfer?)")
+        return hdr, 2, order
+    found = int(np.frombuffer(raw[:4], dtype="<i4")[0])
+    raise CorruptFileError(f"{path}: NIfTI field 'sizeof_hdr' is {found}; expected 348 "
+                           "(NIfTI-1/Analyze) or 540 (NIfTI-2) in either byte order")
 
 
-def _quaternion_affine(hdr, pixdim) -> np.ndarray:
+def _layout(hdr, path: str) -> dict:
+    """Shape, channels, stored dtype and byte count from ``dim`` and ``datatype``."""
+    dim = [int(v) for v in hdr["dim"]]
+    if not 1 <= dim[0] <= 7:
+        raise CorruptFileError(f"{path}: NIfTI field 'dim[0]' is {dim[0]}; expected 1 to 7")
+    for i in range(1, dim[0] + 1):
+        if dim[i] < 1:
+            raise CorruptFileError(f"{path}: NIfTI field 'dim[{i}]' is {dim[i]}; expected a "
+                                   "size >= 1")
+    sizes = dim[1:dim[0] + 1] + [1] * (7 - dim[0])
+    nx, ny, nz, nt = sizes[:4]
+    comps = sizes[4] * sizes[5] * sizes[6]
+    code = int(hdr["datatype"])
+    if code in _RGB:
+        if comps > 1:
+            raise UnsupportedFormatError(f"{path}: NIfTI field 'dim[5..7]' gives {comps} "
+                                         "components of RGB pixels; mitk holds one component "
+                                         "axis")
+        stored = np.dtype(np.uint8)
+        channels = _RGB[code]
+    elif code in _CODES:
+        stored = np.dtype(_CODES[code])
+        channels = comps
+    elif code in _UNSUPPORTED:
+        raise UnsupportedFormatError(f"{path}: NIfTI field 'datatype' is {code} "
+                                     f"({_UNSUPPORTED[code]}), which mitk cannot hold")
+    else:
+        raise UnsupportedFormatError(f"{path}: NIfTI field 'datatype' is {code}, not a known "
+                                     f"NIfTI type code ({', '.join(map(str, sorted(_CODES)))}, "
+                                     "128, 2304)")
+    if dim[0] <= 2:
+        shape: tuple = (ny, nx)  # a 1-D file loads as (1, N)
+    elif dim[0] <= 4:
+        shape = (nz, ny, nx) if dim[0] == 3 else (nt, nz, ny, nx)
+    elif nt > 1:
+        shape = (nt, nz, ny, nx)
+    else:
+        shape = (ny, nx) if nz == 1 else (nz, ny, nx)
+    voxels = nx * ny * nz * nt
+    if voxels * channels * stored.itemsize > 1 << 62:
+        raise CorruptFileError(f"{path}: NIfTI field 'dim' declares {voxels * channels} voxels, "
+                               "more than any file can hold")
+    return {"shape": shape, "channels": channels, "comps": comps, "rgb": code in _RGB,
+            "stored": stored, "nbytes": voxels * channels * stored.itemsize,
+            "xyz": (nx, ny, nz), "dim0": dim[0]}
+
+
+def _quaternion_affine(hdr, path: str) -> np.ndarray:
+    """RAS affine of the qform (nifti1_io ``quatern_to_mat44``)."""
     b, c, d = (float(hdr[k]) for k in ("quatern_b", "quatern_c", "quatern_d"))
+    offset = [float(hdr[k]) for k in ("qoffset_x", "qoffset_y", "qoffset_z")]
+    if not all(math.isfinite(v) for v in (b, c, d, *offset)):
+        raise CorruptFileError(f"{path}: NIfTI qform (fields 'quatern_b/c/d', 'qoffset_x/y/z') "
+                               "is not finite")
     a2 = 1.0 - (b * b + c * c + d * d)
-    if a2 < 1e-7:  # nifti1_io: a = 0 and (b, c, d) renormalised
-        n = math.sqrt(b * b + c * c + d * d) or 1.0
+    if a2 < 1e-7:  # a 180 degree rotation: (b, c, d) is renormalised
+        n = math.sqrt(b * b + c * c + d * d)
         a, b, c, d = 0.0, b / n, c / n, d / n
     else:
         a = math.sqrt(a2)
-    r = np.array([
+    rot = np.array([
         [a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c)],
         [2 * (b * c + a * d), a * a + c * c - b * b - d * d, 2 * (c * d - a * b)],
         [2 * (b * d - a * c), 2 * (c * d + a * b), a * a + d * d - c * c - b * b],
     ])
-    qfac = -1.0 if float(pixdim[0]) < 0 else 1.0
-    zooms = [abs(float(p)) if float(p) != 0 and math.isfinite(float(p)) else 1.0
-             for p in pixdim[1:4]]
+    pixdim = [float(p) for p in hdr["pixdim"]]
+    zooms = [p if p > 0 and math.isfinite(p) else 1.0 for p in pixdim[1:4]]
+    if pixdim[0] < 0:  # qfac: a left-handed grid
+        zooms[2] = -zooms[2]
     m = np.eye(4)
-    m[:3, :3] = r @ np.diag([zooms[0], zooms[1], zooms[2] * qfac])
-    m[:3, 3] = [float(hdr["qoffset_x"]), float(hdr["qoffset_y"]), float(hdr["qoffset_z"])]
+    m[:3, :3] = rot * zooms
+    m[:3, 3] = offset
     return m
 
 
-def _affine(hdr, version: int, dims: list, path: str) -> tuple[np.ndarray, str]:
-    """RAS affine and where it came from ('sform', 'qform', 'analyze')."""
-    pixdim = [float(p) for p in hdr["pixdim"]]
+def _analyze_affine(hdr, layout: dict) -> np.ndarray:
+    """nibabel's convention: RAS ``diag(-px, py, pz)`` with the volume centre at the origin."""
+    ndim = layout["dim0"]
+    zooms = [1.0, 1.0, 1.0]
+    for i in range(min(ndim, 3)):
+        p = float(hdr["pixdim"][i + 1])
+        zooms[i] = p if p != 0 and math.isfinite(p) else 1.0
+    m = np.diag([-zooms[0], zooms[1], zooms[2], 1.0])
+    centre = np.array([(n - 1) / 2.0 for n in layout["xyz"]])
+    m[:3, 3] = -(m[:3, :3] @ centre)
+    return m
+
+
+def _affine(hdr, version: int, layout: dict, path: str) -> tuple[np.ndarray, str]:
+    """RAS affine and its source (``"sform"``, ``"qform"`` or ``"Analyze"``)."""
     if version and int(hdr["sform_code"]) > 0:
         m = np.eye(4)
         m[0], m[1], m[2] = hdr["srow_x"], hdr["srow_y"], hdr["srow_z"]
-        ok = np.all(np.isfinite(m)) and abs(np.linalg.det(m[:3, :3])) > 1e-12 * max(
-            float(np.prod(np.linalg.norm(m[:3, :3], axis=0))), 1e-300)
-        if ok:
+        norms = float(np.prod(np.linalg.norm(m[:3, :3], axis=0)))
+        if np.all(np.isfinite(m)) and abs(np.linalg.det(m[:3, :3])) > 1e-12 * norms > 0:
             return m, "sform"
         if int(hdr["qform_code"]) <= 0:
-            raise CorruptFileError(f"{path}: NIfTI field 'srow_x/y/z': the sform is singular or "
-                                   "not finite and there is no qform to fall back on")
+            raise CorruptFileError(f"{path}: NIfTI sform (fields 'srow_x/y/z') is singular or "
+                                   "not finite and there is no qform (qform_code 0) to use "
+                                   "instead")
     if version and int(hdr["qform_code"]) > 0:
-        m = _quaternion_affine(hdr, pixdim)
-        if not np.all(np.isfinite(m)):
-            raise CorruptFileError(f"{path}: NIfTI field 'quatern_b/c/d': the qform is not "
-                                   "finite")
-        return m, "qform"
-    zooms = [abs(p) if p != 0 and math.isfinite(p) else 1.0 for p in pixdim[1:4]]
-    m = np.diag([-zooms[0], zooms[1], zooms[2], 1.0])
-    centre = [(dims[i] - 1) / 2.0 if i < len(dims) else 0.0 for i in range(3)]
-    m[:3, 3] = -(m[:3, :3] @ np.array(centre))
-    return m, "analyze"
+        return _quaternion_affine(hdr, path), "qform"
+    return _analyze_affine(hdr, layout), "Analyze"
+
+
+def _geometry(hdr, version: int, layout: dict, path: str) -> dict:
+    # NIfTI-2 holds doubles up to 1e308: products may overflow, and the result is checked.
+    with np.errstate(all="ignore"):
+        affine, source = _affine(hdr, version, layout, path)
+        axes = _LPS @ affine[:3, :3]
+        spacing = np.linalg.norm(axes, axis=0)
+        det = abs(np.linalg.det(axes))
+        units = int(hdr["xyzt_units"]) if version else 0
+        space, time = units & 0x07, units & 0x38
+        space_scale = _SPACE_UNITS.get(space, 1.0)
+        spacing_mm = spacing * space_scale
+        origin_mm = (_LPS @ affine[:3, 3]) * space_scale
+        direction = axes / spacing
+        ok = (np.all(np.isfinite(spacing_mm)) and np.all(np.isfinite(origin_mm))
+              and np.all(spacing_mm > 0) and det > 1e-12 * float(np.prod(spacing)))
+    if not ok:
+        raise CorruptFileError(f"{path}: NIfTI {source} geometry is singular or not finite")
+    time_scale = _TIME_UNITS.get(time, 1.0)
+    dt = float(hdr["pixdim"][4]) * time_scale
+    t0 = float(hdr["toffset"]) * time_scale if version else 0.0
+    return {
+        "spacing": tuple(float(s) for s in spacing_mm),
+        "origin": tuple(float(o) for o in origin_mm),
+        "direction": direction,
+        "time_spacing": abs(dt) if math.isfinite(dt) and dt != 0 else 1.0,
+        "time_origin": t0 if math.isfinite(t0) else 0.0,
+        "units_known": space in _SPACE_UNITS and time in _TIME_UNITS and not units & ~0x3F,
+    }
+
+
+def _text(value: bytes) -> str:
+    value = value.split(b"\0", 1)[0]
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
+def _properties(hdr, version: int, units_known: bool) -> dict:
+    props: dict = {}
+    for key in ("descrip", "aux_file") + (("intent_name",) if version else ()):
+        text = _text(bytes(hdr[key]))
+        if text:
+            props[f"nifti.{key}"] = text
+    if version:
+        props["nifti.qform_code"] = int(hdr["qform_code"])
+        props["nifti.sform_code"] = int(hdr["sform_code"])
+        for key in _INT_FIELDS:
+            if int(hdr[key]):
+                props[f"nifti.{key}"] = int(hdr[key])
+        for key in _FLOAT_FIELDS:
+            value = float(hdr[key])
+            if value and math.isfinite(value):
+                props[f"nifti.{key}"] = value
+        if not units_known:
+            props["nifti.xyzt_units"] = int(hdr["xyzt_units"])
+    props["nifti.version"] = version
+    return props
+
+
+def _scaling(hdr, version: int, rgb: bool) -> tuple[float, float] | None:
+    """(slope, inter) when the header asks for scaling, else None."""
+    if not version or rgb:
+        return None
+    slope, inter = float(hdr["scl_slope"]), float(hdr["scl_inter"])
+    if not math.isfinite(inter):
+        inter = 0.0
+    if slope == 0 or not math.isfinite(slope) or (slope == 1 and inter == 0):
+        return None
+    return slope, inter
+
+
+def _scaled_dtype(stored: np.dtype) -> np.dtype:
+    if stored.kind == "c":
+        return stored
+    if stored.itemsize <= 2 or stored == np.float32:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def _scale_into(out, src, slope: float, inter: float) -> None:
+    """``out[i] = src[i] * slope + inter`` for flat arrays, in float64 chunks, front to back.
+
+    ``src`` may lie in the tail of ``out``'s own bytes: an output chunk ending at element ``j``
+    ends at or before the start of source element ``j`` because outputs are at least as wide, and
+    each source chunk is copied before its output is written.
+    """
+    work = np.empty(min(src.size, _SCALE_CHUNK),
+                    dtype=np.complex128 if out.dtype.kind == "c" else np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow gives inf, as in the file
+        for start in range(0, src.size, _SCALE_CHUNK):
+            stop = min(start + _SCALE_CHUNK, src.size)
+            tmp = work[:stop - start]
+            tmp[...] = src[start:stop]
+            tmp *= slope
+            if inter:
+                tmp += inter
+            out[start:stop] = tmp
+
+
+def _store_volumes(out, first: int, block, scaling, shape: tuple) -> None:
+    """Scatter component volumes ``first, first + 1, ...`` (rows of ``block``, file order) into
+    ``out[..., first:]``, scaling them on the way when asked."""
+    src = np.moveaxis(block.reshape((block.shape[0],) + shape), 0, -1)
+    if scaling is not None:
+        src = src.astype(np.complex128 if out.dtype.kind == "c" else np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            src *= scaling[0]
+            if scaling[1]:
+                src += scaling[1]
+    with np.errstate(over="ignore", invalid="ignore"):
+        out[..., first:first + block.shape[0]] = src
+
+
+def _read_pixels(f, layout: dict, out_dtype: np.dtype, scaling, allocate: Allocator, *,
+                 gz: bool, offset: int, data_path: str) -> None:
+    shape, channels, comps = layout["shape"], layout["channels"], layout["comps"]
+    stored = layout["stored"]  # in the file's byte order
+    full = shape + ((channels,) if channels > 1 else ())
+
+    def fill(view: memoryview) -> None:
+        if gz:
+            _streams.decompress_into(f, view, "gzip", path=data_path, skip=offset)
+        else:
+            _streams.read_exact_into(f, view, path=data_path, what="NIfTI image data")
+
+    if not gz:
+        f.seek(offset)
+    out = allocate(out_dtype, full)
+    if comps > 1:  # whole component volumes in the file, interleaved in the image
+        per = layout["nbytes"] // comps // stored.itemsize
+        group = max(1, min(comps, _GROUP_ELEMENTS // per))  # volumes handled per step
+        if gz:  # one stream: the whole stored payload first
+            volumes = np.empty((comps, per), dtype=stored)
+            fill(memoryview(volumes).cast("B"))
+            for first in range(0, comps, group):
+                _store_volumes(out, first, volumes[first:first + group], scaling, shape)
+            return
+        block = np.empty((group, per), dtype=stored)
+        for first in range(0, comps, group):
+            part = block[:min(group, comps - first)]
+            fill(memoryview(part).cast("B"))
+            _store_volumes(out, first, part, scaling, shape)
+        return
+    if scaling is None:
+        fill(memoryview(out).cast("B"))
+        if not stored.isnative:
+            out.byteswap(inplace=True)
+        return
+    # Read the stored values into the tail of the wider output, then widen in place.
+    raw = out.reshape(-1).view(np.uint8)
+    start = raw.size - layout["nbytes"]
+    fill(memoryview(raw[start:]))
+    _scale_into(out.reshape(-1), raw[start:].view(stored), *scaling)
 
 
 def read(path: str, allocate: Allocator, *, apply_scaling: bool = True,
          **unknown: Any) -> ImageInfo:
-    """Read a NIfTI-1/2 or Analyze image; see the module docstring."""
+    """Read a NIfTI-1, NIfTI-2 or Analyze 7.5 image.
+
+    Parameters
+    ----------
+    path : str
+        A ``.nii``, ``.nii.gz``, ``.hdr`` or ``.img`` file (a pair is found from either name).
+    allocate : callable
+        ``allocate(dtype, shape)`` returning the writable C-contiguous pixel buffer; called once,
+        after the whole header has been validated.
+    apply_scaling : bool
+        Apply ``scl_slope``/``scl_inter`` (see the module docstring).
+
+    Returns
+    -------
+    ImageInfo
+        Geometry in LPS, time in ms, ``nifti.*`` properties.
+
+    Raises
+    ------
+    FileNotFoundError
+        The other file of a pair is missing.
+    CorruptFileError
+        Bad magic, sizes, offset, geometry, truncated data or a gzip stream of the wrong length.
+    UnsupportedFormatError
+        A datatype mitk cannot hold, or RGB pixels with extra component dimensions.
+
+    Notes
+    -----
+    Reads straight into the allocated buffer except as the module docstring says (scaling,
+    components).  File reads and decompression release the GIL.
+    """
     if unknown:
-        raise TypeError(f"unknown NIfTI read option(s): {', '.join(sorted(unknown))}")
-    if not isinstance(apply_scaling, bool):
+        raise TypeError(f"unknown NIfTI read option(s): {', '.join(sorted(unknown))}; "
+                        "accepted: apply_scaling")
+    if not isinstance(apply_scaling, (bool, np.bool_)):
         raise TypeError(f"apply_scaling must be a bool, not {type(apply_scaling).__name__}")
-    hdr_path, data_path, gz = _header_path(path)
+    hdr_path, data_path, kind = _paths(path)
     if not os.path.isfile(hdr_path):
-        raise FileNotFoundError(2, f"NIfTI header for {path} not found", hdr_path)
-    if hdr_path != data_path and not os.path.isfile(data_path):
-        raise FileNotFoundError(2, f"NIfTI image data for header {hdr_path} not found",
+        raise FileNotFoundError(2, f"NIfTI/Analyze header for data file {path} not found",
+                                hdr_path)
+    hdr, version, order = _parse_header(_read_header_bytes(hdr_path, kind == "gz"), hdr_path)
+    magic = bytes(hdr["magic"])[:3]
+    if kind == "pair":
+        if magic in (b"n+1", b"n+2"):  # a single-file header under a .hdr name (nifti1_io)
+            data_path, kind = hdr_path, "nii"
+    elif version == 0:
+        raise CorruptFileError(f"{hdr_path}: NIfTI field 'magic' is missing; a file without "
+                               "NIfTI magic is only read as Analyze 7.5 from a .hdr/.img pair")
+    elif magic in (b"ni1", b"ni2"):
+        raise CorruptFileError(f"{hdr_path}: NIfTI field 'magic' is {magic.decode()!r}, which "
+                               "marks a .hdr/.img pair, but the file holds the data itself "
+                               "(expected 'n+1' or 'n+2')")
+    layout = _layout(hdr, hdr_path)
+    offset_value = float(hdr["vox_offset"])
+    if not math.isfinite(offset_value) or offset_value < 0 or offset_value >= 2.0 ** 62:
+        raise CorruptFileError(f"{hdr_path}: NIfTI field 'vox_offset' is {offset_value}; "
+                               "expected a byte offset >= 0")
+    offset = int(offset_value)
+    if kind != "pair" and offset < hdr.dtype.itemsize:
+        raise CorruptFileError(f"{hdr_path}: NIfTI field 'vox_offset' is {offset}, inside the "
+                               f"{hdr.dtype.itemsize}-byte header; expected at least "
+                               f"{hdr.dtype.itemsize} (normally {hdr.dtype.itemsize + 4})")
+    if kind == "pair" and not os.path.isfile(data_path):
+        raise FileNotFoundError(2, f"NIfTI/Analyze image data for header {hdr_path} not found",
                                 data_path)
-    hdr, version, order = _parse_header(_read_raw_header(hdr_path, gz), hdr_path)
-    dim = [int(v) for v in hdr["dim"]]
-    if not 1 <= dim[0] <= 7:
-        raise CorruptFileError(f"{hdr_path}: NIfTI field 'dim[0]' is {dim[0]}, expected 1 to 7")
-    dims = dim[1:dim[0] + 1]
-    if any(d < 1 for d in dims):
-        raise CorruptFileError(f"{hdr_path}: NIfTI field 'dim' has a size < 1: {dims}")
-    code = int(hdr["datatype"])
-    rgb = _RGB.get(code, 0)
-    if code not in _CODES and not rgb:
-        raise UnsupportedFormatError(f"{hdr_path}: NIfTI datatype {code} is not supported "
-                                     "(float128, complex256, binary and unknown codes are not)")
-    stored = np.dtype("uint8" if rgb else _CODES[code]).newbyteorder(order)
-    full7 = dims + [1] * (7 - len(dims))
-    comps = full7[4] * full7[5] * full7[6]
-    nx, ny, nz, nt = full7[:4]
-    if dim[0] <= 2:
-        ndim = 2  # a 1-D file loads as (1, N)
-    elif dim[0] <= 4:
-        ndim = dim[0]  # the declared dimension is kept (4D with one step stays 4D)
-    else:
-        # Components: dim[4] = 1 means 3D, and a single slice means 2D (as ITK writes 2D vectors).
-        ndim = 4 if nt > 1 else (2 if nz == 1 else 3)
-    channels = rgb or comps
-    if rgb and comps > 1:
-        raise UnsupportedFormatError(f"{hdr_path}: NIfTI RGB data with extra component "
-                                     "dimensions is not supported")
-    if ndim == 2:
-        shape = (ny, nx)
-    elif ndim == 3:
-        shape = (nz, ny, nx)
-    else:
-        shape = (nt, nz, ny, nx)
-    voxels = nx * ny * nz * nt * comps
-    nbytes = voxels * stored.itemsize * (rgb or 1)
-    if nbytes > (1 << 62):
-        raise CorruptFileError(f"{hdr_path}: NIfTI field 'dim' {dims} declares {nbytes} bytes")
-    offset = float(hdr["vox_offset"])
-    if not math.isfinite(offset) or offset < 0:
-        raise CorruptFileError(f"{hdr_path}: NIfTI field 'vox_offset' is {offset}")
-    offset = int(offset)
-    if data_path == hdr_path:
-        minimum = 352 if version < 2 else 544
-        if offset < (348 if version < 2 else 540):
-            offset = minimum if version else 0
+    nbytes = layout["nbytes"]
     file_size = os.path.getsize(data_path)
-    if gz:
+    if kind == "gz":
         _streams.check_compressed_size(offset + nbytes, file_size, "gzip", path=data_path)
     elif file_size < offset + nbytes:
-        raise CorruptFileError(f"{data_path}: NIfTI data is truncated: {offset + nbytes} bytes "
-                               f"needed (vox_offset {offset} + {nbytes}), {file_size} present")
-
-    # Geometry.
-    affine, source = _affine(hdr, version, [nx, ny, nz], hdr_path)
-    lps = _LPS @ affine[:3, :3]
-    spacing = np.linalg.norm(lps, axis=0)
-    if np.any(spacing == 0) or abs(np.linalg.det(lps)) <= 1e-12 * float(np.prod(spacing)):
-        raise CorruptFileError(f"{hdr_path}: NIfTI {source} geometry is singular")
-    direction = lps / spacing
-    origin = _LPS @ affine[:3, 3]
-    units = int(hdr["xyzt_units"]) if version else 0
-    space_scale = _SPACE_UNITS.get(units & 0x07, 1.0)
-    time_scale = _TIME_UNITS.get(units & 0x38, 1.0)
-    spacing = spacing * space_scale
-    origin = origin * space_scale
-    dt = float(hdr["pixdim"][4]) * time_scale
-    time_spacing = abs(dt) if math.isfinite(dt) and dt != 0 else 1.0
-    t0 = float(hdr["toffset"]) * time_scale if version else 0.0
-    time_origin = t0 if math.isfinite(t0) else 0.0
-
-    # Scaling.
-    slope, inter = float(hdr["scl_slope"]), float(hdr["scl_inter"])
-    scale = (version and math.isfinite(slope) and slope != 0 and math.isfinite(inter)
-             and (slope != 1 or inter != 0) and not rgb)
-    native = stored.newbyteorder("=")
-    if scale and apply_scaling:
-        if native.kind == "c":
-            out_dtype = native
-        elif native.itemsize <= 2 or native == np.float32:
-            out_dtype = np.dtype(np.float32)
-        else:
-            out_dtype = np.dtype(np.float64)
-    else:
-        out_dtype = native
-    full = shape + ((channels,) if channels > 1 else ())
-    interleave = comps > 1
-    direct = not interleave and out_dtype == native
-    target_shape = ((comps,) + shape) if interleave else full
-    if direct:
-        target = allocate(native, full)
-    else:
-        target = np.empty(target_shape, dtype=native)
-    flat = memoryview(target).cast("B")
+        of = f" (of header {hdr_path})" if data_path != hdr_path else ""
+        raise CorruptFileError(f"{data_path}: NIfTI image data{of} is truncated: vox_offset "
+                               f"{offset} + {nbytes} bytes of pixels needed, the file has "
+                               f"{file_size}")
+    geometry = _geometry(hdr, version, layout, hdr_path)
+    scaling = _scaling(hdr, version, layout["rgb"])
+    props = _properties(hdr, version, geometry["units_known"])
+    native = layout["stored"].newbyteorder("=")
+    if scaling is not None and not apply_scaling:
+        props["nifti.scl_slope"], props["nifti.scl_inter"] = scaling
+        scaling = None
+    out_dtype = native if scaling is None else _scaled_dtype(native)
+    layout["stored"] = layout["stored"].newbyteorder(order)
     with open(data_path, "rb", buffering=0) as f:
-        if gz:
-            _streams.decompress_into(f, flat, "gzip", path=data_path, skip=offset)
-        else:
-            f.seek(offset)
-            _streams.read_exact_into(f, flat, path=data_path, what="NIfTI image data")
-    if not stored.isnative:
-        target.byteswap(inplace=True)
-    if not direct:
-        out = allocate(out_dtype, full)
-        src = np.moveaxis(target, 0, -1) if interleave else target
-        if scale and apply_scaling:
-            np.multiply(src, slope, out=out, casting="unsafe")
-            if inter:
-                out += inter
-        else:
-            out[...] = src
-        del target
-
-    props: dict = {}
-    if version:
-        for key in ("descrip", "aux_file", "intent_name"):
-            text = _text(bytes(hdr[key]))
-            if text:
-                props[f"nifti.{key}"] = text
-        for key in ("intent_code", "qform_code", "sform_code", "slice_code", "dim_info",
-                    "xyzt_units"):
-            props[f"nifti.{key}"] = int(hdr[key])
-        for key in ("intent_p1", "intent_p2", "intent_p3", "cal_min", "cal_max",
-                    "slice_duration"):
-            value = float(hdr[key])
-            if value and math.isfinite(value):
-                props[f"nifti.{key}"] = value
-        if scale and not apply_scaling:
-            props["nifti.scl_slope"] = slope
-            props["nifti.scl_inter"] = inter
-    props["nifti.version"] = version
-    return ImageInfo(dtype=out_dtype, shape=shape, channels=channels,
-                     spacing=tuple(float(s) for s in spacing),
-                     origin=tuple(float(o) for o in origin), direction=direction,
-                     time_origin=float(time_origin), time_spacing=float(time_spacing),
-                     properties=props)
+        _read_pixels(f, layout, out_dtype, scaling, allocate, gz=kind == "gz", offset=offset,
+                     data_path=data_path)
+    return ImageInfo(dtype=out_dtype, shape=layout["shape"], channels=layout["channels"],
+                     spacing=geometry["spacing"], origin=geometry["origin"],
+                     direction=geometry["direction"], time_origin=geometry["time_origin"],
+                     time_spacing=geometry["time_spacing"], properties=props)
 
 
-# -- writing --------------------------------------------------------------------------------
+# -- writing ----------------------------------------------------------------------------------
 
 
-def _quaternion(r: np.ndarray) -> tuple:
-    """(b, c, d, qfac) of a rotation (or rotation with a z flip), as nifti1_io mat44_to_quatern."""
+def _quaternion(rot: np.ndarray) -> tuple[float, float, float, float]:
+    """(b, c, d, qfac) of an orthonormal RAS direction (nifti1_io ``mat44_to_quatern``)."""
     qfac = 1.0
-    if np.linalg.det(r) < 0:
+    if np.linalg.det(rot) < 0:  # a left-handed grid: flip the third axis, record it in qfac
         qfac = -1.0
-        r = r.copy()
-        r[:, 2] = -r[:, 2]
-    a = r[0, 0] + r[1, 1] + r[2, 2] + 1.0
+        rot = rot * np.array([1.0, 1.0, -1.0])
+    (r11, r12, r13), (r21, r22, r23), (r31, r32, r33) = rot.tolist()
+    a = r11 + r22 + r33 + 1.0
     if a > 0.5:
         a = 0.5 * math.sqrt(a)
-        b = 0.25 * (r[2, 1] - r[1, 2]) / a
-        c = 0.25 * (r[0, 2] - r[2, 0]) / a
-        d = 0.25 * (r[1, 0] - r[0, 1]) / a
+        b, c, d = 0.25 * (r32 - r23) / a, 0.25 * (r13 - r31) / a, 0.25 * (r21 - r12) / a
     else:
-        xd = 1.0 + r[0, 0] - (r[1, 1] + r[2, 2])
-        yd = 1.0 + r[1, 1] - (r[0, 0] + r[2, 2])
-        zd = 1.0 + r[2, 2] - (r[0, 0] + r[1, 1])
+        xd, yd, zd = 1.0 + r11 - (r22 + r33), 1.0 + r22 - (r11 + r33), 1.0 + r33 - (r11 + r22)
         if xd > 1.0:
             b = 0.5 * math.sqrt(xd)
-            c = 0.25 * (r[0, 1] + r[1, 0]) / b
-            d = 0.25 * (r[0, 2] + r[2, 0]) / b
-            a = 0.25 * (r[2, 1] - r[1, 2]) / b
+            c, d, a = 0.25 * (r12 + r21) / b, 0.25 * (r13 + r31) / b, 0.25 * (r32 - r23) / b
         elif yd > 1.0:
             c = 0.5 * math.sqrt(yd)
-            b = 0.25 * (r[0, 1] + r[1, 0]) / c
-            d = 0.25 * (r[1, 2] + r[2, 1]) / c
-            a = 0.25 * (r[0, 2] - r[2, 0]) / c
+            b, d, a = 0.25 * (r12 + r21) / c, 0.25 * (r23 + r32) / c, 0.25 * (r13 - r31) / c
         else:
             d = 0.5 * math.sqrt(zd)
-            b = 0.25 * (r[0, 2] + r[2, 0]) / d
-            c = 0.25 * (r[1, 2] + r[2, 1]) / d
-            a = 0.25 * (r[1, 0] - r[0, 1]) / d
+            b, c, a = 0.25 * (r13 + r31) / d, 0.25 * (r23 + r32) / d, 0.25 * (r21 - r12) / d
         if a < 0:
             b, c, d = -b, -c, -d
     return b, c, d, qfac
 
 
-def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | None = None,
-          compression_level: int | None = None, nifti_version: int | None = None,
-          **unknown: Any) -> None:
-    """Write a NIfTI image; see the module docstring."""
-    if unknown:
-        raise TypeError(f"unknown NIfTI write option(s): {', '.join(sorted(unknown))}")
-    gz = path.lower().endswith(".gz")
+def _check_options(path: str, kind: str, compression, compression_level,
+                   nifti_version) -> tuple[int, int | None]:
+    """(gzip level, requested version) after validating the write options."""
     if compression is not None and not isinstance(compression, str):
         raise TypeError(f"compression must be a str or None, not {type(compression).__name__}")
     if compression not in (None, "raw", "gzip"):
-        raise ArgumentError(f"compression {compression!r}: NIfTI files are raw (.nii) or gzip "
-                            "(.nii.gz)")
-    if compression == "gzip" and not gz:
-        raise ArgumentError(f"{path}: compression='gzip' needs the extension .nii.gz")
-    if compression == "raw" and gz:
-        raise ArgumentError(f"{path}: a .nii.gz file is always gzip-compressed")
-    level = _streams.validate_level(compression_level, "gzip" if gz else None)
-    if nifti_version not in (None, 1, 2) or isinstance(nifti_version, bool):
-        raise ArgumentError(f"nifti_version must be None, 1 or 2, got {nifti_version!r}")
+        raise ArgumentError(f"compression {compression!r} is not one NIfTI writes; .nii and "
+                            ".hdr/.img are raw, .nii.gz is gzip")
+    if compression == "gzip" and kind != "gz":
+        raise ArgumentError(f"{path}: compression='gzip' needs the extension .nii.gz "
+                            "(.nii and .hdr/.img files are raw)")
+    if compression == "raw" and kind == "gz":
+        raise ArgumentError(f"{path}: a .nii.gz file is always gzip-compressed; use .nii for raw")
+    level = _streams.validate_level(compression_level, "gzip" if kind == "gz" else None)
+    if nifti_version is not None:
+        if isinstance(nifti_version, bool) or not isinstance(nifti_version, int):
+            raise TypeError(f"nifti_version must be None, 1 or 2, not "
+                            f"{type(nifti_version).__name__}")
+        if nifti_version not in (1, 2):
+            raise ArgumentError(f"nifti_version must be None, 1 or 2, got {nifti_version}")
+    return level, nifti_version
+
+
+def _prop_int(path: str, props: dict, key: str, lo: int, hi: int) -> int | None:
+    if f"nifti.{key}" not in props:
+        return None
+    value = props[f"nifti.{key}"]
+    number = None
+    if isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str):
+        try:
+            number = int(value.strip())
+        except ValueError:
+            pass
+    if number is None or not lo <= number <= hi:
+        raise UnsupportedFormatError(f"{path}: property nifti.{key} is {value!r}; NIfTI needs an "
+                                     f"integer from {lo} to {hi}")
+    return number
+
+
+def _prop_float(path: str, props: dict, key: str, version: int) -> float | None:
+    if f"nifti.{key}" not in props:
+        return None
+    value = props[f"nifti.{key}"]
+    number = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+    if number is None or (version == 1 and math.isfinite(number) and abs(number) > _F32_MAX):
+        raise UnsupportedFormatError(f"{path}: property nifti.{key} is {value!r}; NIfTI-"
+                                     f"{version} needs a number"
+                                     + (" that fits float32" if version == 1 else ""))
+    return number
+
+
+def _prop_text(path: str, props: dict, key: str, size: int) -> bytes | None:
+    if f"nifti.{key}" not in props:
+        return None
+    value = props[f"nifti.{key}"]
+    text = (value if isinstance(value, str) else str(value)).encode("utf-8")
+    if len(text) > size - 1 or b"\0" in text:
+        raise UnsupportedFormatError(f"{path}: property nifti.{key} must be text of at most "
+                                     f"{size - 1} UTF-8 bytes without NUL characters; got "
+                                     f"{len(text)} bytes")
+    return text
+
+
+def _unsupported_type(path: str, dtype: np.dtype) -> UnsupportedFormatError:
+    hint = {"f": "float32" if dtype.itemsize <= 4 else "float64", "c": "complex128"}
+    suggestion = hint.get(dtype.kind, "one of " + ", ".join(str(t) for t in _CODE_OF))
+    return UnsupportedFormatError(f"{path}: NIfTI cannot store pixel type {dtype}; convert to "
+                                  f"{suggestion} first")
+
+
+def _header(path: str, info: ImageInfo, kind: str, requested: int | None) -> bytes:
+    """The complete header (with the 4-byte extension flag), validated; raises before writing."""
     dtype = np.dtype(info.dtype)
     if dtype == np.bool_:
         dtype = np.dtype(np.uint8)
-    rgb = dtype == np.uint8 and info.channels in (3, 4)
     if dtype not in _CODE_OF:
-        raise UnsupportedFormatError(f"{path}: NIfTI cannot store pixel type {info.dtype}; "
-                                     "convert to float32 first")
-    ndim, shape, channels = info.ndim, info.shape, info.channels
-    if ndim == 2:
-        xyzt = [shape[1], shape[0], 1, 1]
-    elif ndim == 3:
-        xyzt = [shape[2], shape[1], shape[0], 1]
-    else:
-        xyzt = [shape[3], shape[2], shape[1], shape[0]]
+        raise _unsupported_type(path, dtype)
+    channels, shape, ndim = info.channels, tuple(info.shape), info.ndim
+    rgb = dtype == np.uint8 and channels in (3, 4)
+    xyzt = list(reversed(shape)) + [1] * (4 - ndim)
     comps = 1 if rgb else channels
-    if comps > 1:
-        dims = [5] + xyzt + [comps, 1, 1]
-    else:
-        dims = [ndim] + xyzt + [1, 1, 1]
-    version = nifti_version or (2 if max(dims[1:]) > 32767 else 1)
-    if version == 1 and max(dims[1:]) > 32767:
-        raise UnsupportedFormatError(f"{path}: a size over 32767 needs NIfTI-2 "
-                                     "(nifti_version=2 or None)")
+    dims = ([5] + xyzt + [comps, 1, 1]) if comps > 1 else ([ndim] + xyzt + [1, 1, 1])
+    big = max(dims[1:]) > 32767
+    if requested == 1 and big:
+        raise UnsupportedFormatError(f"{path}: a size of {max(dims[1:])} exceeds the 32767 of "
+                                     "NIfTI-1; use NIfTI-2 (nifti_version=2 or None)")
+    version = requested or (2 if big else 1)
     props = info.properties
-    direction = np.asarray(info.direction, dtype=np.float64)
+
     spacing = np.asarray(info.spacing, dtype=np.float64)
-    ras = _LPS @ (direction * spacing)
-    ras_origin = _LPS @ np.asarray(info.origin, dtype=np.float64)
-    hdr = np.zeros((), dtype=_N1 if version == 1 else _N2)
-    pair = path.lower().endswith((".hdr", ".img"))
-    hdr["sizeof_hdr"] = 348 if version == 1 else 540
+    direction = np.asarray(info.direction, dtype=np.float64)
+    axes = _LPS @ (direction * spacing)
+    origin = _LPS @ np.asarray(info.origin, dtype=np.float64)
+    time_spacing = float(info.time_spacing) if ndim == 4 else 0.0
+    time_origin = float(info.time_origin) if ndim == 4 else 0.0
     if version == 1:
-        hdr["magic"] = b"ni1\0" if pair else b"n+1\0"
+        values = np.concatenate([axes.ravel(), origin, spacing, [time_spacing, time_origin]])
+        if not np.all(np.abs(values) <= _F32_MAX):
+            raise UnsupportedFormatError(f"{path}: the geometry or time values do not fit the "
+                                         "float32 fields of NIfTI-1; use nifti_version=2")
+    orthonormal = np.allclose(direction.T @ direction, np.eye(3), rtol=0, atol=1e-6)
+
+    hdr = np.zeros((), dtype=_N1 if version == 1 else _N2)
+    pair = kind == "pair"
+    hdr["sizeof_hdr"] = hdr.dtype.itemsize
+    if version == 1:
+        hdr["magic"] = b"ni1" if pair else b"n+1"
         hdr["regular"] = b"r"
     else:
-        hdr["magic"] = (b"ni2\0" if pair else b"n+2\0") + b"\r\n\x1a\n"
+        hdr["magic"] = (b"ni2\0" if pair else b"n+2\0") + _N2_SIGNATURE
     hdr["dim"] = dims
-    hdr["datatype"] = 128 if rgb and channels == 3 else 2304 if rgb else _CODE_OF[dtype]
+    hdr["datatype"] = (128 if channels == 3 else 2304) if rgb else _CODE_OF[dtype]
     hdr["bitpix"] = dtype.itemsize * 8 * (channels if rgb else 1)
-    orthonormal = np.allclose(direction.T @ direction, np.eye(3), atol=1e-6)
-    b, c, d, qfac = _quaternion(_LPS @ direction) if orthonormal else (0.0, 0.0, 0.0, 1.0)
-    hdr["pixdim"] = [qfac, spacing[0], spacing[1], spacing[2],
-                     info.time_spacing if ndim == 4 else 0.0, 0, 0, 0]
-    hdr["vox_offset"] = 0 if pair else (352 if version == 1 else 544)
-    hdr["scl_slope"] = float(props.get("nifti.scl_slope", 1.0))
-    hdr["scl_inter"] = float(props.get("nifti.scl_inter", 0.0))
-    hdr["xyzt_units"] = 2 | 16  # mm and ms, as mitk holds them
-    hdr["toffset"] = info.time_origin if ndim == 4 else 0.0
-    for key in ("intent_code", "slice_code", "dim_info"):
-        if f"nifti.{key}" in props:
-            hdr[key] = int(props[f"nifti.{key}"])
+    hdr["vox_offset"] = 0 if pair else hdr.dtype.itemsize + 4
+    hdr["xyzt_units"] = _WRITE_UNITS
+    units = _prop_int(path, props, "xyzt_units", 0, 255)
+    if units is not None:  # codes mitk does not convert stay as the file had them
+        space, time = units & 0x07, units & 0x38
+        hdr["xyzt_units"] = ((space if space not in _SPACE_UNITS else 2)
+                             | (time if time not in _TIME_UNITS else 16))
+    hdr["toffset"] = time_origin
+    slope = _prop_float(path, props, "scl_slope", version)
+    inter = _prop_float(path, props, "scl_inter", version)
+    hdr["scl_slope"] = 1.0 if slope is None else slope
+    hdr["scl_inter"] = 0.0 if inter is None else inter
+    wide = version == 2
+    for key, (lo, hi) in _INT_FIELDS.items():
+        if wide and hi == 32767:
+            lo, hi = (-(1 << 31), (1 << 31) - 1) if key == "intent_code" else (-(1 << 63),
+                                                                               (1 << 63) - 1)
+        value = _prop_int(path, props, key, lo, hi)
+        if value is not None:
+            hdr[key] = value
     if comps > 1 and "nifti.intent_code" not in props:
-        hdr["intent_code"] = 1007  # NIFTI_INTENT_VECTOR
-    for key in ("intent_p1", "intent_p2", "intent_p3", "cal_min", "cal_max", "slice_duration"):
-        if f"nifti.{key}" in props:
-            hdr[key] = float(props[f"nifti.{key}"])
-    for key, size in (("descrip", 80), ("aux_file", 24), ("intent_name", 16)):
-        if f"nifti.{key}" in props:
-            text = str(props[f"nifti.{key}"]).encode("utf-8")
-            if len(text) > size - 1:
-                raise UnsupportedFormatError(f"{path}: property nifti.{key} is longer than the "
-                                             f"{size - 1} bytes NIfTI holds")
+        hdr["intent_code"] = _INTENT_VECTOR
+    for key in _FLOAT_FIELDS:
+        value = _prop_float(path, props, key, version)
+        if value is not None:
+            hdr[key] = value
+    for key, size in _TEXT_FIELDS.items():
+        text = _prop_text(path, props, key, size)
+        if text is not None:
             hdr[key] = text
-    hdr["sform_code"] = int(props.get("nifti.sform_code", 1)) or 1
-    hdr["srow_x"] = list(ras[0]) + [ras_origin[0]]
-    hdr["srow_y"] = list(ras[1]) + [ras_origin[1]]
-    hdr["srow_z"] = list(ras[2]) + [ras_origin[2]]
+    code_max = 32767 if version == 1 else (1 << 31) - 1
+    sform_code = _prop_int(path, props, "sform_code", -code_max - 1, code_max)
+    hdr["sform_code"] = sform_code if sform_code and sform_code > 0 else 1
+    hdr["srow_x"], hdr["srow_y"], hdr["srow_z"] = (list(axes[i]) + [origin[i]] for i in range(3))
+    qfac = 1.0
+    qform_code = _prop_int(path, props, "qform_code", -code_max - 1, code_max)
     if orthonormal:
-        hdr["qform_code"] = int(props.get("nifti.qform_code", 1)) or 1
+        b, c, d, qfac = _quaternion(_LPS @ direction)
+        hdr["qform_code"] = qform_code if qform_code and qform_code > 0 else 1
         hdr["quatern_b"], hdr["quatern_c"], hdr["quatern_d"] = b, c, d
-        hdr["qoffset_x"], hdr["qoffset_y"], hdr["qoffset_z"] = ras_origin
-    header = hdr.tobytes() + (b"" if pair else b"\0\0\0\0")
-    if comps > 1:  # the file holds whole component volumes: component is the slowest axis
-        parts = [memoryview(np.ascontiguousarray(array[..., k])).cast("B") for k in range(comps)]
-    else:
-        parts = [memoryview(np.ascontiguousarray(array)).cast("B")]
-    if pair:
-        hdr_path, img_path, _ = _header_path(path)
-        with atomic_write(img_path) as f:
-            for part in parts:
-                _streams.write_from(f, part)
-        with atomic_write(hdr_path) as f:
-            f.write(header)
+        hdr["qoffset_x"], hdr["qoffset_y"], hdr["qoffset_z"] = origin
+    hdr["pixdim"] = [qfac, spacing[0], spacing[1], spacing[2], time_spacing, 0, 0, 0]
+    return hdr.tobytes() + b"\0\0\0\0"  # extension flag: none
+
+
+def _volumes(array: np.ndarray, comps: int):
+    """Byte views of the data in file order, one component volume (a copy) at a time."""
+    if comps == 1:
+        yield memoryview(array).cast("B")
+        return
+    for k in range(comps):
+        yield memoryview(np.ascontiguousarray(array[..., k])).cast("B")
+
+
+def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | None = None,
+          compression_level: int | None = None, nifti_version: int | None = None,
+          **unknown: Any) -> None:
+    """Write a NIfTI-1 or NIfTI-2 image (``.nii``, ``.nii.gz`` or a ``.hdr``/``.img`` pair).
+
+    Parameters
+    ----------
+    path : str
+        Target file; ``.hdr`` and ``.img`` both write the pair.
+    array : numpy.ndarray
+        Read-only, C-contiguous, native order, shape ``info.full_shape``.
+    info : ImageInfo
+        Pixel type, geometry (LPS), time and properties.
+    compression : {None, "raw", "gzip"}
+        ``.nii.gz`` is always gzip, ``.nii`` and pairs are always raw; asking otherwise is an
+        ArgumentError naming the extension to use.
+    compression_level : int, optional
+        1-9 for ``.nii.gz`` (default 1).
+    nifti_version : {None, 1, 2}
+        None writes NIfTI-1 unless a size exceeds 32767.
+
+    Raises
+    ------
+    UnsupportedFormatError
+        float16 (or another type NIfTI lacks), a size NIfTI-1 cannot hold with
+        ``nifti_version=1``, geometry beyond float32 in NIfTI-1, or a ``nifti.*`` property that
+        does not fit its field.  Raised before any file is created.
+
+    Notes
+    -----
+    Writes from the array without copying it, except that images with (non-RGB) components are
+    converted to whole volumes one component at a time.  Compression and file writes release
+    the GIL.  See the module docstring for atomicity and the pair's window.
+    """
+    if unknown:
+        raise TypeError(f"unknown NIfTI write option(s): {', '.join(sorted(unknown))}; "
+                        "accepted: compression, compression_level, nifti_version")
+    hdr_path, img_path, kind = _paths(path)
+    level, requested = _check_options(path, kind, compression, compression_level, nifti_version)
+    if tuple(array.shape) != info.full_shape:
+        raise ArgumentError(f"{path}: pixel array of shape {array.shape} does not match the "
+                            f"image shape {info.full_shape}")
+    header = _header(path, info, kind, requested)
+    rgb = np.dtype(info.dtype) in (np.uint8, np.bool_) and info.channels in (3, 4)
+    comps = 1 if rgb else info.channels
+    if kind == "pair":
+        # Both temporaries are complete before either rename; the .img is renamed first.
+        with atomic_write(hdr_path) as fh:
+            fh.write(header)
+            with atomic_write(img_path) as fi:
+                for part in _volumes(array, comps):
+                    _streams.write_from(fi, part)
         return
     with atomic_write(path) as f:
-        if gz:
-            _streams.compress_from(f, [memoryview(header)] + parts, "gzip", level)
-        else:
+        if kind == "nii":
             f.write(header)
-            for part in parts:
+            for part in _volumes(array, comps):
                 _streams.write_from(f, part)
+        elif comps == 1:
+            _streams.compress_from(f, [memoryview(header), memoryview(array).cast("B")],
+                                   "gzip", level)
+        else:
+            # One gzip member fed volume by volume, so only one volume copy exists at a time.
+            with gzip.GzipFile(filename="", mode="wb", compresslevel=level, fileobj=f,
+                               mtime=0) as gz:
+                gz.write(header)
+                for part in _volumes(array, comps):
+                    for start in range(0, len(part), _streams.CHUNK):
+                        gz.write(part[start:start + _streams.CHUNK])
