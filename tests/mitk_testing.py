@@ -27,6 +27,8 @@ def sample_array(dtype, shape, seed: int = 0) -> np.ndarray:
     elif dt.kind in "iu":
         info = np.iinfo(dt)
         flat = rng.integers(max(info.min, -1000), min(info.max, 1000), n, endpoint=True).astype(dt)
+        if n >= 2:
+            flat[:2] = [info.min, info.max]  # the extremes must survive too
     elif dt.kind == "f":
         flat = (rng.standard_normal(n) * 100).astype(dt)
     else:

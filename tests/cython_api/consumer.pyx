@@ -91,36 +91,3 @@ def unlock_read(PixelBuffer buf):
 
 def unlock_write(PixelBuffer buf):
     return buffer_unlock_write(buf)
-
-
-def read_unlock_pairs(PixelBuffer buf, long n):
-    """n uncontended read lock/unlock pairs without the GIL (for benchmarks); returns failures."""
-    cdef long i, bad = 0
-    with nogil:
-        for i in range(n):
-            if buffer_lock_read(buf, -1.0) != LOCK_OK:
-                bad += 1
-            buffer_unlock_read(buf)
-    return bad
-
-
-cdef extern from "<pthread.h>" nogil:
-    ctypedef struct pthread_rwlock_t:
-        pass
-    int pthread_rwlock_init(pthread_rwlock_t *lock, void *attr)
-    int pthread_rwlock_rdlock(pthread_rwlock_t *lock)
-    int pthread_rwlock_unlock(pthread_rwlock_t *lock)
-    int pthread_rwlock_destroy(pthread_rwlock_t *lock)
-
-
-def pthread_read_unlock_pairs(long n):
-    """The reference: n bare pthread_rwlock rdlock/unlock pairs without the GIL."""
-    cdef pthread_rwlock_t lock
-    cdef long i
-    pthread_rwlock_init(&lock, NULL)
-    with nogil:
-        for i in range(n):
-            pthread_rwlock_rdlock(&lock)
-            pthread_rwlock_unlock(&lock)
-    pthread_rwlock_destroy(&lock)
-    return 0

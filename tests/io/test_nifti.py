@@ -24,6 +24,7 @@ from mitk.errors import ArgumentError, CorruptFileError, UnsupportedFormatError
 from mitk.io import _streams, nifti
 from mitk.io._atomic import TEMP_PREFIX
 from mitk.io._info import ImageInfo, numpy_allocator
+from mitk_testing import sample_array as sample
 
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 STORABLE = ("bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
@@ -77,24 +78,6 @@ def save(path, arr, channels=1, **kwargs):
     info = ImageInfo(dtype=arr.dtype, shape=tuple(shape), channels=channels, **kwargs)
     nifti.write(str(path), arr, info, **options)
     return info
-
-
-def sample(dtype, shape, seed=0):
-    rng = np.random.default_rng(seed)
-    dt = np.dtype(dtype)
-    n = int(np.prod(shape))
-    if dt.kind == "b":
-        flat = rng.integers(0, 2, n).astype(bool)
-    elif dt.kind in "iu":
-        info = np.iinfo(dt)
-        flat = rng.integers(max(info.min, -1000), min(info.max, 1000), n, endpoint=True)
-        flat = flat.astype(dt)
-        flat[:2] = [info.min, info.max]  # the extremes survive too
-    elif dt.kind == "f":
-        flat = (rng.standard_normal(n) * 100).astype(dt)
-    else:
-        flat = (rng.standard_normal(n) + 1j * rng.standard_normal(n)).astype(dt)
-    return flat.reshape(shape)
 
 
 def rotation(angle, axis=2):
