@@ -108,6 +108,13 @@ def _fmt(value: float, unit: str) -> str:
     return f"{text} {unit}".strip()
 
 
+def describe_machine(info: dict) -> str:
+    """One line saying what a run was measured on (for the README table)."""
+    return (f"{info.get('cpu', info.get('machine'))}, {info.get('cpus')} CPUs, "
+            f"{info.get('memory_gib', '?')} GiB; Python {info['python']}, NumPy {info['numpy']}, "
+            f"deflate: {info.get('deflate', 'zlib')}; mitk {info['mitk']}")
+
+
 def format_table(results: list[Result]) -> str:
     """The results as a Markdown table (the README's performance table is one of these)."""
     rows = [("case", "ours", "reference (same run)", "ratio", "target", "met")]
@@ -168,6 +175,7 @@ def run_bench(quick: bool = False, json_path: str | None = None, peers: bool = F
               f"{info['cpus']} CPUs, Python {info['python']}, NumPy {info['numpy']}"
               + (" (quick)" if quick else ""))
     results = run_cases(quick=quick, peers=peers, only=only)
+    print(f"Measured on: {describe_machine(info)}\n")
     print(format_table(results))
     if json_path:
         payload = {"schema": SCHEMA, "mitk_version": info["mitk"], "quick": quick,
