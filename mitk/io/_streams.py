@@ -20,9 +20,9 @@ from typing import IO
 from ..errors import ArgumentError, CorruptFileError
 
 #: Input chunk size for streaming decompression and output chunk size for compression.
-CHUNK = 4 << 20
+CHUNK = 1 << 20
 #: Upper bound of a single decompressed piece held outside the image buffer.
-_MAX_PIECE = 16 << 20
+_MAX_PIECE = 2 << 20
 #: gzip/zlib cannot expand more than ~1032x; a header declaring more is refused (no bombs).
 MAX_DEFLATE_RATIO = 1032
 
