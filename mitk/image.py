@@ -224,7 +224,7 @@ class Image:
             _extent_xyz(ndim, shape),
         )
         if ndim < 4:
-            return ProportionalTimeGeometry([geometry], static=True)
+            return ProportionalTimeGeometry._static_of(geometry)
         return ProportionalTimeGeometry.from_geometry(geometry, shape[0])
 
     def _install(self, buf: PixelBuffer, ndim: int, channels: int, tg: TimeGeometry) -> None:

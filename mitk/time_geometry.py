@@ -350,6 +350,17 @@ class ProportionalTimeGeometry(TimeGeometry):
         self._duration = duration
 
     @classmethod
+    def _static_of(cls, geometry: Geometry3D) -> ProportionalTimeGeometry:
+        # The one-step geometry of a 2D/3D image from an already valid Geometry3D, used live.
+        # Skips the argument checks: Image(arr, copy=False) must stay within a few microseconds.
+        tg = cls.__new__(cls)
+        tg._geometries = [geometry]
+        tg._static = True
+        tg._first = 0.0
+        tg._duration = 1.0
+        return tg
+
+    @classmethod
     def from_geometry(cls, geometry: Geometry3D, time_steps: int, first_time_point: float = 0.0,
                       step_duration: float = 1.0, static: bool = False
                       ) -> ProportionalTimeGeometry:
