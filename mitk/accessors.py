@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from ._core.accessor import ReadAccessor, WriteAccessor
+from .time_geometry import check_time_step
 
 __all__ = ["ImageReadAccessor", "ImageWriteAccessor"]
 
 
 def _frame_of(image, time_step):
     # The frame accessor of a 4D image exports one time step; 2D/3D images accept 0 or None.
-    from .time_geometry import check_time_step
-
     if time_step is None:
         return None
     step = check_time_step(time_step, image.time_steps)

@@ -9,6 +9,7 @@ Views are zero-copy; accessors hold the image's reader/writer lock (see the READ
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,9 @@ from .errors import ArgumentError, NotInitializedError, TimeStepError
 from .geometry import Geometry3D, validate_direction, validate_origin, validate_spacing
 from .pixel_type import PixelType, check_components
 from .properties import PropertyMap
-from .time_geometry import ProportionalTimeGeometry, TimeGeometry, check_time_step
+from .time_geometry import (ArbitraryTimeGeometry, ProportionalTimeGeometry, TimeGeometry,
+                            check_time_step)
+from .accessors import ImageReadAccessor, ImageWriteAccessor
 
 __all__ = ["Image"]
 
@@ -61,9 +64,6 @@ def copy_pixels(dst: np.ndarray, src: np.ndarray) -> None:
     Large copies run in two threads, each copying half of the first axis; NumPy releases the GIL
     in its copy loops, so both halves proceed at once.  The helper thread ends with the copy.
     """
-    import os
-    import threading
-
     if dst.nbytes < _PARALLEL_COPY_BYTES or dst.shape[0] < 2 or (os.cpu_count() or 1) < 2:
         np.copyto(dst, src, casting="unsafe")
         return
@@ -616,8 +616,6 @@ class Image:
 
         Use as ``with img.read() as acc: ... acc.array ...``.  See ImageReadAccessor.
         """
-        from .accessors import ImageReadAccessor
-
         return ImageReadAccessor(self, timeout, time_step)
 
     def write(self, timeout: float | None = None, time_step: int | None = None):
@@ -625,8 +623,6 @@ class Image:
 
         Use as ``with img.write() as acc: acc[...] = v``.  See ImageWriteAccessor.
         """
-        from .accessors import ImageWriteAccessor
-
         return ImageWriteAccessor(self, timeout, time_step)
 
     # -- copying, pickling ------------------------------------------------------------------------
@@ -767,8 +763,6 @@ def _time_geometry_state(tg: TimeGeometry) -> tuple:
 
 
 def _time_geometry_from_state(state: tuple) -> TimeGeometry:
-    from .time_geometry import ArbitraryTimeGeometry
-
     geoms = [Geometry3D._from_valid(tuple(sp), tuple(o), np.array(d, dtype=np.float64)
                                     .reshape(3, 3), tuple(e)) for sp, o, d, e in state[1]]
     if state[0] == "proportional":
