@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import UnsupportedFormatError
 from . import registry
+from ._atomic import durability
 from ._info import ImageInfo
 
 if TYPE_CHECKING:
@@ -31,6 +32,10 @@ def _fspath(path: Any, argument: str = "path") -> str:
         raise TypeError(f"{argument} must be str, bytes or os.PathLike, not {type(path).__name__}")
     path = os.fspath(path)
     return os.fsdecode(path) if isinstance(path, bytes) else path
+
+
+#: Save options every format accepts (see :meth:`mitk.Image.save`).
+_COMMON_WRITE_OPTIONS = frozenset({"fsync"})
 
 
 def _check_options(fmt, given: dict, allowed: frozenset, what: str) -> None:
@@ -128,7 +133,11 @@ def save(image: Image, path: Any, *, timeout: float | None = None, **options: An
     image._require()
     path = _fspath(path)
     fmt = registry.format_for(path)
-    _check_options(fmt, options, fmt.WRITE_OPTIONS, "write")
+    _check_options(fmt, options, fmt.WRITE_OPTIONS | _COMMON_WRITE_OPTIONS, "write")
+    # ``fsync`` is common to every format: it is handled here, around the format's writer.
+    fsync = options.pop("fsync", True)
+    if not isinstance(fsync, bool):
+        raise TypeError(f"fsync must be True or False, not {type(fsync).__name__}")
     info = _info_of(image, fmt)
-    with image.read(timeout=timeout) as acc:
+    with image.read(timeout=timeout) as acc, durability(fsync):
         fmt.write(path, acc.array, info, **options)

@@ -9,12 +9,33 @@ killed process is recognisable and never mistaken for data.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import tempfile
 from typing import IO, Iterator
 
 #: Name prefix of every temporary file a save creates (documented; safe to delete when stale).
 TEMP_PREFIX = ".mitk-tmp-"
+
+# Whether saves in this context fsync before renaming (the ``fsync`` save option).  A context
+# variable, not a global, so one thread's ``fsync=False`` save never weakens another's.
+_durable: contextvars.ContextVar[bool] = contextvars.ContextVar("mitk_durable_saves",
+                                                                 default=True)
+
+
+@contextlib.contextmanager
+def durability(fsync: bool) -> Iterator[None]:
+    """Make the :func:`atomic_write` calls inside the block fsync (True) or not (False).
+
+    ``fsync=False`` keeps the atomicity (a killed process still leaves the complete old or new
+    file, because the rename happens after the last write) but not the durability across a
+    power loss or kernel crash, after which the new file may be empty or incomplete.
+    """
+    token = _durable.set(bool(fsync))
+    try:
+        yield
+    finally:
+        _durable.reset(token)
 
 
 def _fsync_directory(directory: str) -> None:
@@ -49,18 +70,21 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     Notes
     -----
     On success the data is flushed and fsynced, the file is renamed over ``path`` with
-    :func:`os.replace`, and the directory is fsynced.  On any exception the temporary file is
+    :func:`os.replace`, and the directory is fsynced (both fsyncs are skipped inside
+    ``durability(False)``).  On any exception the temporary file is
     removed and ``path`` is untouched.  A process killed mid-save leaves at most a stale
     ``.mitk-tmp-*`` file.  Does not take any lock and does not touch the GIL.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    durable = _durable.get()
     fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".part", dir=directory)
     try:
         with os.fdopen(fd, "wb", buffering=1 << 20) as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         # mkstemp creates 0600; give the file the permissions a plain open() would have.
         umask = os.umask(0)
         os.umask(umask)
@@ -70,4 +94,5 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_directory(directory)
+    if durable:
+        _fsync_directory(directory)

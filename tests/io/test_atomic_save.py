@@ -1,9 +1,12 @@
 """Atomic replacement: the old file survives a failure and no temporary file is left behind."""
 
+import errno
 import os
 import stat
 
+import numpy as np
 import pytest
+from mitk_testing import sample_array
 
 from mitk.io._atomic import TEMP_PREFIX, atomic_write
 
@@ -69,3 +72,112 @@ def test_new_file_gets_ordinary_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+
+
+# -- the fsync option and preallocation, through Image.save ---------------------------------
+
+_EXTENSIONS = (".nrrd", ".nhdr", ".nii", ".hdr", ".mha", ".mhd")
+
+
+def _count_fsyncs(monkeypatch):
+    calls = []
+    real = os.fsync
+
+    def counting(fd):
+        calls.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", counting)
+    return calls
+
+
+@pytest.mark.parametrize("ext", _EXTENSIONS)
+def test_saves_fsync_by_default(tmp_path, monkeypatch, ext):
+    import mitk
+
+    calls = _count_fsyncs(monkeypatch)
+    mitk.Image(np.arange(24, dtype=np.int16).reshape(2, 3, 4)).save(tmp_path / f"a{ext}")
+    # One per written file (two for detached pairs) plus the directory.
+    assert len(calls) >= 2
+
+
+@pytest.mark.parametrize("ext", _EXTENSIONS)
+def test_fsync_false_skips_fsync_and_stays_atomic(tmp_path, monkeypatch, ext):
+    import mitk
+
+    arr = np.arange(24, dtype=np.int16).reshape(2, 3, 4)
+    target = tmp_path / f"a{ext}"
+    mitk.Image(arr * 0).save(target)
+    calls = _count_fsyncs(monkeypatch)
+    mitk.Image(arr).save(target, fsync=False)
+    assert calls == []
+    np.testing.assert_array_equal(mitk.Image(target).as_numpy(), arr)
+    assert _leftovers(tmp_path) == []
+
+
+def test_fsync_false_does_not_leak_into_other_saves(tmp_path, monkeypatch):
+    import mitk
+
+    img = mitk.Image(np.zeros((2, 3, 4), np.uint8))
+    img.save(tmp_path / "a.nrrd", fsync=False)
+    calls = _count_fsyncs(monkeypatch)
+    img.save(tmp_path / "b.nrrd")
+    assert calls
+
+
+def test_fsync_option_must_be_a_bool(tmp_path):
+    import mitk
+
+    img = mitk.Image(np.zeros((2, 3, 4), np.uint8))
+    with pytest.raises(TypeError, match="fsync"):
+        img.save(tmp_path / "a.nrrd", fsync="no")
+    with pytest.raises(TypeError, match="fsync"):  # listed among the accepted options
+        img.save(tmp_path / "a.nrrd", fsink=False)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("ext", _EXTENSIONS)
+def test_large_raw_saves_have_the_exact_size(tmp_path, ext):
+    # Payloads of 1 MiB and more are preallocated: the file must still end at the last byte.
+    import mitk
+
+    arr = sample_array(np.int16, (3, 512, 700))
+    target = tmp_path / f"big{ext}"
+    mitk.Image(arr).save(target)
+    back = mitk.Image(target)
+    np.testing.assert_array_equal(back.as_numpy(), arr)
+    sizes = {p.suffix: p.stat().st_size for p in tmp_path.iterdir()}
+    data_size = max(sizes.values())
+    header = data_size - arr.nbytes
+    assert 0 <= header < 4096, sizes  # header bytes only, no preallocated tail
+
+
+@pytest.mark.parametrize("errno_value", [errno.EOPNOTSUPP, errno.EINVAL])
+def test_save_works_where_preallocation_is_unsupported(tmp_path, monkeypatch, errno_value):
+    import mitk
+
+    def unsupported(fd, offset, length):
+        raise OSError(errno_value, os.strerror(errno_value))
+
+    monkeypatch.setattr(os, "posix_fallocate", unsupported, raising=False)
+    arr = sample_array(np.uint8, (4, 512, 600))
+    mitk.Image(arr).save(tmp_path / "a.nii")
+    np.testing.assert_array_equal(mitk.Image(tmp_path / "a.nii").as_numpy(), arr)
+
+
+def test_a_full_disk_fails_the_save_before_writing(tmp_path, monkeypatch):
+    import mitk
+
+    target = tmp_path / "a.mha"
+    old = sample_array(np.uint8, (4, 512, 600), seed=1)
+    mitk.Image(old).save(target)
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    with pytest.raises(OSError) as info:
+        mitk.Image(sample_array(np.uint8, (4, 512, 600))).save(target)
+    assert info.value.errno == errno.ENOSPC
+    np.testing.assert_array_equal(mitk.Image(target).as_numpy(), old)
+    assert _leftovers(tmp_path) == []
