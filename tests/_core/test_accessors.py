@@ -11,14 +11,16 @@ from mitk._core import PixelBuffer, ReadAccessor, WriteAccessor
 import mitk
 
 
-@pytest.fixture
-def buf():
+def _buffer():
+    # Made in the test body, not in a fixture: under pytest-run-parallel every thread running a
+    # test then has its own buffer, and lock-state assertions stay exact.
     b = PixelBuffer.new("float32", (3, 4, 5))
     np.asarray(b)[...] = np.arange(60).reshape(3, 4, 5)
     return b
 
 
-def test_read_accessor_holds_the_read_lock(buf):
+def test_read_accessor_holds_the_read_lock():
+    buf = _buffer()
     acc = ReadAccessor(buf)
     assert buf.lock_state() == (1, False, 0)
     assert not acc.released and acc.mode == "read"
@@ -32,7 +34,8 @@ def test_read_accessor_holds_the_read_lock(buf):
     acc.release()  # a second call is a no-op
 
 
-def test_write_accessor_writes(buf):
+def test_write_accessor_writes():
+    buf = _buffer()
     with WriteAccessor(buf) as acc:
         assert buf.lock_state() == (0, True, 0)
         acc[0, 0, 0] = -1
@@ -41,7 +44,8 @@ def test_write_accessor_writes(buf):
     assert np.asarray(buf)[0, 0, 0] == -1 and (np.asarray(buf)[1] == 7).all()
 
 
-def test_release_with_live_array_raises_and_keeps_lock(buf):
+def test_release_with_live_array_raises_and_keeps_lock():
+    buf = _buffer()
     acc = ReadAccessor(buf)
     arr = acc.array
     with pytest.raises(BufferError, match="alive"):
@@ -52,7 +56,8 @@ def test_release_with_live_array_raises_and_keeps_lock(buf):
     assert buf.lock_state()[0] == 0
 
 
-def test_exit_defers_until_last_array_is_gone(buf):
+def test_exit_defers_until_last_array_is_gone():
+    buf = _buffer()
     with ReadAccessor(buf) as acc:
         arr = acc.array
         part = arr[1:]  # derived arrays pin the lock too
@@ -66,7 +71,8 @@ def test_exit_defers_until_last_array_is_gone(buf):
     assert acc.released
 
 
-def test_exit_never_raises(buf):
+def test_exit_never_raises():
+    buf = _buffer()
     acc = ReadAccessor(buf)
     keep = acc.array
     acc.__exit__(None, None, None)
@@ -74,7 +80,8 @@ def test_exit_never_raises(buf):
     assert acc.released
 
 
-def test_collecting_accessor_and_arrays_releases(buf):
+def test_collecting_accessor_and_arrays_releases():
+    buf = _buffer()
     arr = np.asarray(WriteAccessor(buf))
     assert buf.lock_state()[1]
     del arr
@@ -82,21 +89,24 @@ def test_collecting_accessor_and_arrays_releases(buf):
     assert buf.lock_state() == (0, False, 0)
 
 
-def test_copies_hold_nothing(buf):
+def test_copies_hold_nothing():
+    buf = _buffer()
     with ReadAccessor(buf) as acc:
         c = acc.array.copy()
     assert buf.lock_state()[0] == 0
     assert c.shape == (3, 4, 5)
 
 
-def test_released_accessor_refuses_new_exports(buf):
+def test_released_accessor_refuses_new_exports():
+    buf = _buffer()
     acc = ReadAccessor(buf)
     acc.release()
     with pytest.raises(BufferError, match="released"):
         memoryview(acc)
 
 
-def test_frame_accessor_is_exactly_that_frame(buf):
+def test_frame_accessor_is_exactly_that_frame():
+    buf = _buffer()
     with WriteAccessor(buf, frame=2) as acc:
         assert acc.array.shape == (4, 5)
         acc.array[...] = -5
@@ -107,7 +117,8 @@ def test_frame_accessor_is_exactly_that_frame(buf):
         ReadAccessor(buf, frame=3)
 
 
-def test_self_deadlock_is_immediate(buf):
+def test_self_deadlock_is_immediate():
+    buf = _buffer()
     r = ReadAccessor(buf)
     with pytest.raises(mitk.LockError, match="deadlock"):
         WriteAccessor(buf, timeout=30)
@@ -120,7 +131,8 @@ def test_self_deadlock_is_immediate(buf):
     w.release()
 
 
-def test_reentrant_reads(buf):
+def test_reentrant_reads():
+    buf = _buffer()
     a = ReadAccessor(buf)
     b = ReadAccessor(buf)
     assert buf.lock_state()[0] == 2
@@ -130,25 +142,29 @@ def test_reentrant_reads(buf):
 
 
 @pytest.mark.parametrize("timeout", [-1, -0.5, math.nan])
-def test_bad_timeouts(buf, timeout):
+def test_bad_timeouts(timeout):
+    buf = _buffer()
     with pytest.raises(mitk.ArgumentError, match="timeout"):
         ReadAccessor(buf, timeout=timeout)
 
 
 @pytest.mark.parametrize("timeout", ["1", [1], True])
-def test_timeout_types(buf, timeout):
+def test_timeout_types(timeout):
+    buf = _buffer()
     with pytest.raises(TypeError, match="timeout"):
         ReadAccessor(buf, timeout=timeout)
 
 
-def test_write_accessor_on_read_only_buffer(buf):
+def test_write_accessor_on_read_only_buffer():
+    buf = _buffer()
     src = np.zeros((2, 2), np.uint8)
     src.flags.writeable = False
     with pytest.raises(mitk.ArgumentError, match="read-only"):
         WriteAccessor(PixelBuffer.adopt(src))
 
 
-def test_accessor_counts_as_export(buf):
+def test_accessor_counts_as_export():
+    buf = _buffer()
     acc = ReadAccessor(buf)
     assert buf.exports == 1
     acc.release()
@@ -162,7 +178,8 @@ def test_wrong_buffer_type():
         ReadAccessor(None)
 
 
-def test_array_protocol_and_len(buf):
+def test_array_protocol_and_len():
+    buf = _buffer()
     with ReadAccessor(buf) as acc:
         assert len(acc) == 3
         assert np.asarray(acc).shape == (3, 4, 5)

@@ -12,12 +12,14 @@ from mitk_testing import join_all, start_thread
 import mitk
 
 
-@pytest.fixture
-def buf():
+def _buffer():
+    # Made in the test body, not in a fixture: under pytest-run-parallel every thread running a
+    # test then has its own buffer, and lock-state assertions stay exact.
     return PixelBuffer.new("int64", (4, 256))
 
 
-def test_readers_share(buf):
+def test_readers_share():
+    buf = _buffer()
     n = 4
     inside = threading.Barrier(n + 1, timeout=10)
     leave = threading.Event()
@@ -35,7 +37,8 @@ def test_readers_share(buf):
     assert buf.lock_state() == (0, False, 0)
 
 
-def test_writer_excludes_readers_and_writers(buf):
+def test_writer_excludes_readers_and_writers():
+    buf = _buffer()
     stop = time.monotonic() + 1.0
     errors = []
 
@@ -60,7 +63,8 @@ def test_writer_excludes_readers_and_writers(buf):
     assert not errors, "a reader saw a half-written buffer"
 
 
-def test_waiting_writer_blocks_new_readers_but_not_reentrant_ones(buf):
+def test_waiting_writer_blocks_new_readers_but_not_reentrant_ones():
+    buf = _buffer()
     first = ReadAccessor(buf)  # main thread holds a read lock
     writer_in = threading.Event()
 
@@ -94,7 +98,8 @@ def test_waiting_writer_blocks_new_readers_but_not_reentrant_ones(buf):
     assert writer_in.is_set()
 
 
-def test_timeout_within_tolerance(buf):
+def test_timeout_within_tolerance():
+    buf = _buffer()
     holder = WriteAccessor(buf)
     result = {}
 
@@ -112,7 +117,8 @@ def test_timeout_within_tolerance(buf):
     assert "read" in result["message"] and "0.3" in result["message"]
 
 
-def test_try_once(buf):
+def test_try_once():
+    buf = _buffer()
     holder = WriteAccessor(buf)
     out = []
 
@@ -128,7 +134,8 @@ def test_try_once(buf):
     assert out and out[0] < 0.5
 
 
-def test_self_deadlock_is_raised_at_once(buf):
+def test_self_deadlock_is_raised_at_once():
+    buf = _buffer()
     held = ReadAccessor(buf)
     t0 = time.monotonic()
     with pytest.raises(mitk.LockError):
@@ -137,14 +144,16 @@ def test_self_deadlock_is_raised_at_once(buf):
     held.release()
 
 
-def test_release_from_another_thread(buf):
+def test_release_from_another_thread():
+    buf = _buffer()
     acc = WriteAccessor(buf)
     join_all([start_thread(acc.release)])
     assert buf.lock_state() == (0, False, 0)
     ReadAccessor(buf, timeout=0).release()
 
 
-def test_lock_collected_in_another_thread(buf):
+def test_lock_collected_in_another_thread():
+    buf = _buffer()
     holder = [np.asarray(WriteAccessor(buf))]
 
     def drop():
@@ -155,7 +164,8 @@ def test_lock_collected_in_another_thread(buf):
     WriteAccessor(buf, timeout=0).release()
 
 
-def test_writer_is_not_starved(buf):
+def test_writer_is_not_starved():
+    buf = _buffer()
     stop = threading.Event()
 
     def reader():
