@@ -39,6 +39,9 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 CODECS = ("gzip", "zlib", "bzip2")
 
+# The accelerators' stream errors (not subclasses of zlib.error): invalid data, like zlib's.
+_ACCELERATOR_ERRORS = tuple(lib.error for lib in (_isal_zlib, _zlib_ng) if lib is not None)
+
 
 def accelerator() -> str:
     """Name of the deflate implementation in use: ``"isal"``, ``"zlib-ng"`` or ``"zlib"``."""
@@ -68,7 +71,7 @@ def read_exact_into(f: IO[bytes], out: memoryview, *, path: str, what: str = "pi
 def _new_decompressor(codec: str):
     if codec == "bzip2":
         return bz2.BZ2Decompressor()
-    lib = _isal_zlib or zlib
+    lib = _isal_zlib or _zlib_ng or zlib
     # 32 + MAX_WBITS accepts both gzip and zlib headers; "zlib" insists on a zlib header.
     return lib.decompressobj(lib.MAX_WBITS | 32 if codec == "gzip" else lib.MAX_WBITS)
 
@@ -178,7 +181,7 @@ def decompress_into(
             raise
         raise CorruptFileError(f"{path}: invalid {codec} data ({exc})") from None
     except Exception as exc:
-        if _isal_zlib is not None and isinstance(exc, _isal_zlib.error):
+        if isinstance(exc, _ACCELERATOR_ERRORS):
             raise CorruptFileError(f"{path}: invalid {codec} data ({exc})") from None
         raise
     if pos == total and not skip:
