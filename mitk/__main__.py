@@ -7,6 +7,7 @@ exit with status 1; usage errors exit with status 2 (argparse).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .errors import Exception as MitkError
@@ -49,6 +50,12 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench.add_argument("--peers", action="store_true",
                        help="also measure SimpleITK, ITK, nibabel, pynrrd, mitk-python if installed")
+    bench.add_argument("--upstream-python", metavar="PYTHON",
+                       help="with --peers: an interpreter that has mitk-python installed (it "
+                            "shares our import name, so it runs there); default: "
+                            "$MITK_BENCH_UPSTREAM_PYTHON")
+    bench.add_argument("--only", metavar="TEXT",
+                       help="run only the cases whose name contains TEXT (e.g. io.gzip)")
     bench.add_argument("--compare", nargs=2, metavar=("A", "B"),
                        help="compare two JSON result files instead of running")
     return parser
@@ -79,8 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "bench":
             from ._bench.runner import run_bench
 
+            if args.upstream_python:
+                if not os.path.exists(args.upstream_python):
+                    raise FileNotFoundError(2, "no such interpreter", args.upstream_python)
+                os.environ["MITK_BENCH_UPSTREAM_PYTHON"] = args.upstream_python
             return run_bench(quick=args.quick, json_path=args.json, peers=args.peers,
-                             compare=args.compare)
+                             compare=args.compare, only=args.only)
     except (MitkError, OSError) as exc:
         message = str(exc) if not isinstance(exc, OSError) or not exc.filename else (
             f"{exc.strerror or exc}: {exc.filename}")

@@ -6,7 +6,7 @@ Uses the consumer that mitk._bench builds (with meson) on first use.
 import numpy as np
 
 import mitk
-from mitk._bench.cimport_cases import build_consumer
+from mitk._bench.cimport_cases import _two_threads, build_consumer
 
 N = 100_000
 
@@ -21,3 +21,17 @@ class CimportSuite:
 
     def time_pthread_rwlock_pairs_reference(self):
         self.consumer.pthread_read_pairs(N)
+
+
+class CimportContendedSuite:
+    """Two threads taking one write lock in turn, from nogil code."""
+
+    def setup(self):
+        self.consumer = build_consumer()
+        self.buf = mitk.Image(np.zeros((4, 4), np.float32)).pixel_buffer
+
+    def time_mitk_write_lock_two_threads(self):
+        _two_threads(self.consumer.mitk_write_pairs, self.buf, N)
+
+    def time_pthread_rwlock_two_threads_reference(self):
+        _two_threads(self.consumer.pthread_shared_write_pairs, N)

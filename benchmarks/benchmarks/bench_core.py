@@ -101,3 +101,39 @@ class PickleSuite:
 
     def time_pickle5_ndarray_reference(self):
         self._round_trip(self.arr)
+
+
+class ContendedLockSuite:
+    """Two Python threads taking one image's write lock in turn, beside threading.Lock."""
+
+    N = 20_000
+
+    def setup(self):
+        from mitk._core import WriteAccessor
+
+        self.WriteAccessor = WriteAccessor
+        self.buf = mitk.Image(np.zeros((4, 4), np.float32)).pixel_buffer
+        self.lock = threading.Lock()
+
+    def _two(self, fn):
+        ts = [threading.Thread(target=fn) for _ in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+
+    def time_write_accessor_two_threads(self):
+        def work():
+            for _ in range(self.N):
+                with self.WriteAccessor(self.buf):
+                    pass
+
+        self._two(work)
+
+    def time_threading_lock_two_threads_reference(self):
+        def work():
+            for _ in range(self.N):
+                with self.lock:
+                    pass
+
+        self._two(work)

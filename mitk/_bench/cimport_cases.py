@@ -8,12 +8,14 @@ and is skipped.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
 from .results import Result
@@ -27,7 +29,10 @@ def build_consumer() -> object:
     import mitk
 
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mitk-bench"
-    tag = f"{mitk.__version__}-{sysconfig.get_config_var('SOABI')}"
+    # The source digest is part of the key: an edited consumer is rebuilt, never reused stale.
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(HERE.iterdir())
+                                     if p.is_file())).hexdigest()[:12]
+    tag = f"{mitk.__version__}-{sysconfig.get_config_var('SOABI')}-{digest}"
     build = cache / tag
     ext = [p for p in build.glob("bench_consumer*") if p.suffix in (".so", ".pyd")] \
         if build.exists() else []
@@ -72,4 +77,43 @@ def cimport_lock(quick: bool) -> Result:
                   t_ours * 1e9, "ns", "pthread_rwlock rdlock+unlock", t_ref * 1e9, "ns", "<= 3x")
 
 
-CASES = [("locks.cimport_read_pair", cimport_lock)]
+def _two_threads(fn, *args) -> float:
+    """Wall time of ``fn(*args)`` run by two threads at once (they start together)."""
+    import threading
+
+    barrier = threading.Barrier(3)
+
+    def run():
+        barrier.wait()
+        fn(*args)
+
+    ts = [threading.Thread(target=run) for _ in range(2)]
+    for t in ts:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in ts:
+        t.join()
+    return time.perf_counter() - t0
+
+
+def cimport_contended(quick: bool) -> Result:
+    """Two threads taking one write lock in turn through buffer.pxd, against a pthread rwlock."""
+    import numpy as np
+
+    import mitk
+
+    consumer = build_consumer()
+    buf = mitk.Image(np.zeros((4, 4), np.float32)).pixel_buffer
+    n = 50_000 if quick else 500_000
+    repeat = 3 if quick else 5
+    t_ours = min(_two_threads(consumer.mitk_write_pairs, buf, n) for _ in range(repeat))
+    t_ref = min(_two_threads(consumer.pthread_shared_write_pairs, n) for _ in range(repeat))
+    return Result("locks.cimport_contended", "locks",
+                  "2 threads contending for one write lock via the cimport API, nogil",
+                  2 * n / t_ours / 1e6, "M pairs/s", "pthread_rwlock wrlock+unlock, 2 threads",
+                  2 * n / t_ref / 1e6, "M pairs/s")
+
+
+CASES = [("locks.cimport_read_pair", cimport_lock),
+         ("locks.cimport_contended", cimport_contended)]

@@ -132,6 +132,43 @@ def reader_scaling(quick: bool) -> Result:
                   two / 1e9, "GB/s", "1 thread", one / 1e9, "GB/s", ">= 1.8x")
 
 
+def contended_locks(quick: bool) -> Result:
+    """Two Python threads taking one image's write lock in turn, against ``threading.Lock``."""
+    import mitk
+    from mitk._core import WriteAccessor
+
+    buf = mitk.Image(np.zeros((4, 4), np.float32)).pixel_buffer
+    lock = threading.Lock()
+    n = 20_000 if quick else 200_000
+
+    def ours():
+        for _ in range(n):
+            with WriteAccessor(buf):
+                pass
+
+    def reference():
+        for _ in range(n):
+            with lock:
+                pass
+
+    def two(fn) -> float:
+        ts = [threading.Thread(target=fn) for _ in range(2)]
+        t0 = time.perf_counter()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        return time.perf_counter() - t0
+
+    repeat = 3 if quick else 5
+    t_ours = min(two(ours) for _ in range(repeat))
+    t_ref = min(two(reference) for _ in range(repeat))
+    return Result("locks.contended", "locks",
+                  "2 threads contending for one write lock (with WriteAccessor)",
+                  2 * n / t_ours / 1e6, "M pairs/s", "threading.Lock, 2 threads",
+                  2 * n / t_ref / 1e6, "M pairs/s")
+
+
 def pickle5(quick: bool) -> list[Result]:
     """Pickle protocol 5 of a 150 MB image against the bare ndarray: in band and out of band."""
     import mitk
@@ -193,6 +230,7 @@ CASES = [
     ("core.views", direct_views),
     ("locks.accessors", accessor_views),
     ("locks.reader_scaling", reader_scaling),
+    ("locks.contended", contended_locks),
     ("pickle.protocol5", pickle5),
     ("import.mitk", import_time),
 ]

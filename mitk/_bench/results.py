@@ -23,6 +23,11 @@ JSON layout (``python -m mitk bench --json FILE``)::
       ]
     }
 
+A peer entry may also carry ``"ratio"`` when its own ratio is the meaningful one (for the
+two-thread read case: the peer's two threads over its one thread); otherwise the table shows the
+peer's value over our reference.  ``mitk-python (upstream)`` entries come from a separate
+interpreter (``--upstream-python``), measured there with the same best-of-N rule.
+
 ``ratio`` is always ``value / reference_value``; whether higher or lower is better is stated by
 the target (``>= 0.9x`` for speeds, ``<= 3x`` for times).  Absolute targets (``<= 1 us``) are
 checked against ``value``.

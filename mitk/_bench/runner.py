@@ -20,7 +20,7 @@ from .results import SCHEMA, Result
 
 __all__ = ["compare_files", "format_table", "machine_info", "run_bench", "run_cases"]
 
-#: Modules holding case lists (``CASES``: (name, function) pairs); missing ones are skipped.
+#: Modules holding case lists (``CASES``: (name, function) pairs).
 CASE_MODULES = ("mitk._bench.core_cases", "mitk._bench.cimport_cases", "mitk._bench.io_cases")
 
 
@@ -70,10 +70,7 @@ def run_cases(quick: bool = False, peers: bool = False, only: str | None = None)
     """Run every case (those whose name contains ``only``, if given) and return the results."""
     cases = []
     for module_name in CASE_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
+        module = importlib.import_module(module_name)  # a broken module must fail loudly
         cases += list(module.CASES)
     if only:
         cases = [c for c in cases if only in c[0]]
@@ -115,6 +112,16 @@ def describe_machine(info: dict) -> str:
             f"deflate: {info.get('deflate', 'zlib')}; mitk {info['mitk']}")
 
 
+def _peer_ratio(peer: dict, r: Result) -> str:
+    # A peer may carry its own ratio (its 2-thread scaling, say); otherwise its figure over our
+    # reference, so that the column compares like with like.
+    if peer.get("ratio") is not None:
+        return f"{peer['ratio']:.2f}x"
+    if not peer.get("value") or not r.reference_value or math.isnan(r.reference_value):
+        return "-"
+    return f"{peer['value'] / r.reference_value:.2f}x"
+
+
 def format_table(results: list[Result]) -> str:
     """The results as a Markdown table (the README's performance table is one of these)."""
     rows = [("case", "ours", "reference (same run)", "ratio", "target", "met")]
@@ -127,8 +134,7 @@ def format_table(results: list[Result]) -> str:
         for peer, p in sorted(r.peers.items()):
             rows.append((f"  {peer} {p.get('version', '')}".rstrip(),
                          _fmt(p.get("value", float("nan")), p.get("unit", r.unit)), "",
-                         "-" if not p.get("value") or not r.reference_value
-                         else f"{p['value'] / r.reference_value:.2f}x", "", ""))
+                         _peer_ratio(p, r), "", ""))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in rows]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")

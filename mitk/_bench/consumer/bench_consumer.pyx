@@ -2,13 +2,15 @@
 """Tight loops over mitk's cimport lock API and over a bare pthread rwlock, without the GIL."""
 
 from libc.time cimport clock_t
-from mitk._core.buffer cimport PixelBuffer, LOCK_OK, buffer_lock_read, buffer_unlock_read
+from mitk._core.buffer cimport (PixelBuffer, LOCK_OK, buffer_lock_read, buffer_lock_write,
+                                buffer_unlock_read, buffer_unlock_write)
 
 cdef extern from "<pthread.h>" nogil:
     ctypedef struct pthread_rwlock_t:
         pass
     int pthread_rwlock_init(pthread_rwlock_t *lock, void *attr)
     int pthread_rwlock_rdlock(pthread_rwlock_t *lock)
+    int pthread_rwlock_wrlock(pthread_rwlock_t *lock)
     int pthread_rwlock_unlock(pthread_rwlock_t *lock)
     int pthread_rwlock_destroy(pthread_rwlock_t *lock)
 
@@ -34,4 +36,35 @@ def pthread_read_pairs(long n):
             pthread_rwlock_rdlock(&lock)
             pthread_rwlock_unlock(&lock)
     pthread_rwlock_destroy(&lock)
+    return 0
+
+
+# One process-wide rwlock that several Python threads contend on (the reference of the
+# contended case); initialised once at import.
+cdef pthread_rwlock_t shared_lock
+pthread_rwlock_init(&shared_lock, NULL)
+
+
+def mitk_write_pairs(PixelBuffer buf, long n):
+    """n buffer_lock_write/buffer_unlock_write pairs without the GIL; returns the failures.
+
+    Called from several threads on one buffer, the pairs contend.
+    """
+    cdef long i, bad = 0
+    with nogil:
+        for i in range(n):
+            if buffer_lock_write(buf, -1.0) != LOCK_OK:
+                bad += 1
+                continue
+            buffer_unlock_write(buf)
+    return bad
+
+
+def pthread_shared_write_pairs(long n):
+    """n wrlock/unlock pairs on the shared pthread rwlock without the GIL (the reference)."""
+    cdef long i
+    with nogil:
+        for i in range(n):
+            pthread_rwlock_wrlock(&shared_lock)
+            pthread_rwlock_unlock(&shared_lock)
     return 0
