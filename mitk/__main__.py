@@ -58,6 +58,8 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="run only the cases whose name contains TEXT (e.g. io.gzip)")
     bench.add_argument("--compare", nargs=2, metavar=("A", "B"),
                        help="compare two JSON result files instead of running")
+    bench.add_argument("--table", metavar="FILE",
+                       help="print the table of a JSON result file instead of running")
     return parser
 
 
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                     raise FileNotFoundError(2, "no such interpreter", args.upstream_python)
                 os.environ["MITK_BENCH_UPSTREAM_PYTHON"] = args.upstream_python
             return run_bench(quick=args.quick, json_path=args.json, peers=args.peers,
-                             compare=args.compare, only=args.only)
+                             compare=args.compare, only=args.only, table=args.table)
     except (MitkError, OSError) as exc:
         message = str(exc) if not isinstance(exc, OSError) or not exc.filename else (
             f"{exc.strerror or exc}: {exc.filename}")

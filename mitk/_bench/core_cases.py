@@ -214,13 +214,41 @@ def _import_ms(setup: str, code: str, repeat: int) -> float:
     return best * 1e3
 
 
-def import_time(quick: bool) -> Result:
+#: Peers whose import cost is shown beside ours: table name -> module to import.
+_IMPORT_PEERS = {"SimpleITK": "SimpleITK", "ITK": "itk", "nibabel": "nibabel", "pynrrd": "nrrd"}
+
+
+def import_time(quick: bool, peers: bool = False) -> Result:
     """``import mitk`` in a fresh interpreter that already imported numpy."""
+    import importlib.metadata
+    import importlib.util
+
     repeat = 3 if quick else 10
     numpy_ms = _import_ms("pass", "import numpy", repeat)
     mitk_ms = _import_ms("import numpy", "import mitk", repeat)
-    return Result("import.mitk", "import", "import mitk in a fresh subprocess, after numpy",
-                  mitk_ms, "ms", "import numpy", numpy_ms, "ms", "<= 15 ms")
+    result = Result("import.mitk", "import", "import mitk in a fresh subprocess, after numpy",
+                    mitk_ms, "ms", "import numpy", numpy_ms, "ms", "<= 15 ms")
+    if peers:
+        dists = {"SimpleITK": "SimpleITK", "ITK": "itk", "nibabel": "nibabel",
+                 "pynrrd": "pynrrd"}
+        for name, module in _IMPORT_PEERS.items():
+            if importlib.util.find_spec(module) is None:
+                continue
+            try:
+                ms = _import_ms("import numpy", f"import {module}", min(repeat, 5))
+                version = importlib.metadata.version(dists[name])
+            except (subprocess.CalledProcessError, ValueError,
+                    importlib.metadata.PackageNotFoundError):
+                continue
+            result.peers[name] = {"version": version, "value": ms, "unit": "ms"}
+        from . import upstream
+
+        got = upstream.measure([{"key": "import", "kind": "import"}], min(repeat, 5))
+        if got is not None and "import" in got[1]:
+            result.peers["mitk-python (upstream)"] = {"version": got[0],
+                                                      "value": got[1]["import"] * 1e3,
+                                                      "unit": "ms"}
+    return result
 
 
 #: (name, function) of every core case, in table order.

@@ -18,7 +18,8 @@ import time
 
 from .results import SCHEMA, Result
 
-__all__ = ["compare_files", "format_table", "machine_info", "run_bench", "run_cases"]
+__all__ = ["compare_files", "format_table", "machine_info", "run_bench", "run_cases",
+           "table_of_file"]
 
 #: Modules holding case lists (``CASES``: (name, function) pairs).
 CASE_MODULES = ("mitk._bench.core_cases", "mitk._bench.cimport_cases", "mitk._bench.io_cases")
@@ -166,9 +167,24 @@ def compare_files(path_a: str, path_b: str) -> str:
     return "\n".join(lines)
 
 
+def table_of_file(path: str) -> str:
+    """The machine line and Markdown table of a stored run (how the README's table is made)."""
+    data = _load(path)
+    results = [Result.from_json(r) for r in data["results"]]
+    return f"Measured on: {describe_machine(data['machine'])}\n\n{format_table(results)}"
+
+
 def run_bench(quick: bool = False, json_path: str | None = None, peers: bool = False,
-              compare: list[str] | None = None, only: str | None = None) -> int:
+              compare: list[str] | None = None, only: str | None = None,
+              table: str | None = None) -> int:
     """Entry point of ``python -m mitk bench``; returns the exit status."""
+    if table:
+        try:
+            print(table_of_file(table))
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"mitk bench: error: {exc}", file=sys.stderr)
+            return 1
+        return 0
     if compare:
         try:
             print(compare_files(*compare))
