@@ -99,6 +99,9 @@ _MAX_HEADER_BYTES = 1 << 20
 _MAX_LINE = 1 << 16
 #: Upper bound on the data files one header may name (LIST or pattern).
 _MAX_FILES = 1 << 20
+# A data path the OS refuses as a path (too long, through a file, a symlink loop) is a header
+# error, not an I/O error: no file could ever be there.
+_BAD_PATH_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.ENOTDIR, errno.ELOOP, errno.EINVAL})
 
 _TYPES = {
     "MET_CHAR": "i1", "MET_ASCII_CHAR": "i1", "MET_UCHAR": "u1",
@@ -382,6 +385,8 @@ def _inside(base: str, full: str) -> bool:
 
 
 def _resolve(h: _Header, name: str, allow_external: bool) -> str:
+    if "\0" in name:  # no OS call can take it (os.stat raises ValueError)
+        raise h.fail("ElementDataFile", f"names {name[:80]!r}, which holds a NUL byte")
     base = os.path.dirname(os.path.abspath(h.path))
     full = os.path.normpath(os.path.join(base, name))
     if (os.path.isabs(name) or not _inside(base, full)) and not allow_external:
@@ -519,6 +524,11 @@ def _plan(h: _Header, L: _Layout, files: list, file_size: int) -> list[_Piece]:
                 raise FileNotFoundError(
                     errno.ENOENT, f"MetaImage data file named by {h.path} (ElementDataFile = "
                     f"{h.fields['ElementDataFile']!r}) does not exist", src) from None
+            except OSError as exc:
+                if exc.errno not in _BAD_PATH_ERRNOS:
+                    raise  # a real I/O or permission problem: the OSError as it is
+                raise h.fail("ElementDataFile", f"names {src[:200]!r}, which cannot be a data "
+                                                f"file ({exc.strerror})") from None
             start = 0
         where = f"{src} (data file of {h.path})" if src else h.path
         if L.header_size > 0:
