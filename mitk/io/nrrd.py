@@ -112,9 +112,16 @@ _MAX_HEADER = 1 << 26  # the whole header, LIST names included
 _MAX_DIM = 16  # teem's NRRD_DIM_MAX
 _MAX_BYTES = 1 << 62
 _MAX_DATA_FILES = 1 << 20
+# A data path the OS refuses as a path (too long, through a file, a symlink loop) is a header
+# error, not an I/O error: no file could ever be there.
+_BAD_PATH_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.ENOTDIR, errno.ELOOP, errno.EINVAL})
 # bzip2 cannot expand more than about 46 million times (runs of zeros); a header declaring more
 # than this from the bytes present is refused before allocating.
 _BZIP2_MAX_RATIO = 50_000_000
+# Between deflate's bound and bzip2's, a declared size is only plausible for a stream that really
+# expands that much (an empty mask), so the stream is counted before the buffer is allocated: a
+# few hundred bytes must not reserve gigabytes.
+_BZIP2_COUNT_RATIO = _streams.MAX_DEFLATE_RATIO
 
 _TYPES: dict[str, np.dtype] = {}
 for _names, _dt in (
@@ -971,6 +978,11 @@ def _plan(h: _Header, L: _Layout, files: list | None) -> list[_Piece]:
             raise FileNotFoundError(
                 errno.ENOENT, f"NRRD data file named by {h.path} (data file: "
                 f"{h.fields.get('data file')!r}) does not exist", src) from None
+        except OSError as exc:
+            if exc.errno not in _BAD_PATH_ERRNOS:
+                raise  # a real I/O or permission problem: the OSError as it is
+            raise _fail(h.path, "data file", f"names {src[:200]!r}, which cannot be a data file "
+                                             f"({exc.strerror})") from None
         if not stat.S_ISREG(mode):  # a directory, or a FIFO or device that could block or never end
             raise _fail(h.path, "data file", f"names {src!r}, which is not a regular file")
         with open(src, "rb", buffering=0) as f:
@@ -997,6 +1009,15 @@ def _plan(h: _Header, L: _Layout, files: list | None) -> list[_Piece]:
                 raise CorruptFileError(
                     f"{where}: header declares {declared} bytes of pixel data but the bzip2 "
                     f"stream has only {available} bytes; bzip2 cannot expand that much")
+            elif declared > _BZIP2_COUNT_RATIO * max(available, 1):
+                with open(src, "rb", buffering=0) as f:
+                    f.seek(pos)
+                    found = _stream_length(f, "bzip2", where, limit=declared)
+                if found < declared:
+                    raise CorruptFileError(
+                        f"{where}: NRRD field 'sizes' {L.sizes} (byte skip {max(skip, 0)}) "
+                        f"declares {declared} bytes of pixel data but the bzip2 stream holds "
+                        f"only {found}")
         else:
             pos += skip
             available = max(size - pos, 0)
@@ -1009,8 +1030,11 @@ def _plan(h: _Header, L: _Layout, files: list | None) -> list[_Piece]:
     return pieces
 
 
-def _stream_length(f, codec: str, where: str) -> int:
-    """Decompressed length of the (possibly multi-member) stream from ``f``'s position."""
+def _stream_length(f, codec: str, where: str, limit: int | None = None) -> int:
+    """Decompressed length of the (possibly multi-member) stream from ``f``'s position.
+
+    With ``limit``, counting stops (and returns) as soon as more than ``limit`` bytes came out.
+    """
     def new():
         return bz2.BZ2Decompressor() if codec == "bzip2" else zlib.decompressobj(32 + 15)
 
@@ -1029,6 +1053,8 @@ def _stream_length(f, codec: str, where: str) -> int:
                                            "end-of-stream marker)")
             total += len(d.decompress(data, _streams.CHUNK))
             data = b"" if codec == "bzip2" else d.unconsumed_tail
+            if limit is not None and total > limit:
+                return total
     except CorruptFileError:
         raise
     except (zlib.error, EOFError, ValueError) as exc:
