@@ -33,7 +33,9 @@ Usage::
         --save-crashers /tmp/crashers
 
 ``atheris`` is not needed: the mutators here know the formats' fields, which a byte-level
-coverage-guided fuzzer has to rediscover.
+coverage-guided fuzzer has to rediscover.  When it is installed, ``--engine atheris --format F``
+runs the same mutators as its custom mutator, guided by coverage of the readers (in-process:
+libFuzzer then bounds time and memory and stops at the first finding).
 """
 
 from __future__ import annotations
@@ -1117,6 +1119,62 @@ def replay(paths: list[str], *, timeout: float = DEFAULT_TIMEOUT,
     return results
 
 
+def run_atheris(fmt: str, inputs: int, seeds: dict, save_dir: str | None,
+                timeout: float, memory_limit: int) -> None:  # pragma: no cover - optional
+    """Coverage-guided fuzzing of one format with atheris (libFuzzer), if it is installed.
+
+    The mutators above act as atheris' custom mutator, libFuzzer's ``-timeout`` and
+    ``-rss_limit_mb`` bound time and memory, and an undocumented exception stops the run with the
+    input saved under ``save_dir`` (libFuzzer's ``-artifact_prefix``).
+    """
+    import atheris
+
+    import mitk
+    from mitk.io import _streams, metaimage, nifti, nrrd  # noqa: F401 - to be instrumented
+
+    # The seeds were written with mitk, so it is imported already: instrument what is loaded.
+    atheris.instrument_all()
+    corpus = tempfile.mkdtemp(prefix="mitk-atheris-corpus-")
+    scratch = tempfile.mkdtemp(prefix="mitk-atheris-")
+    for i, s in enumerate(seeds[fmt]):
+        with open(os.path.join(corpus, f"seed{i}{s.ext}"), "wb") as f:
+            f.write(s.data)
+
+    def ext_of(data: bytes) -> str:
+        if fmt == "nifti":
+            return ".nii.gz" if data[:2] == b"\x1f\x8b" else ".nii"
+        return FORMATS[fmt][0]
+
+    def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
+        rng = random.Random(seed)
+        base = Seed("atheris", fmt, ext_of(data), data) if data else rng.choice(seeds[fmt])
+        out, _ = mutate(base, rng, seeds[fmt])
+        return out[:max_size]
+
+    def test_one_input(data: bytes) -> None:
+        path = os.path.join(scratch, "input" + ext_of(data))
+        with open(path, "wb") as f:
+            f.write(data)
+        try:
+            mitk.Image(path)
+        except Exception as exc:  # noqa: BLE001 - re-raised unless documented
+            if type(exc).__name__ not in DOCUMENTED:
+                raise
+
+    import resource
+
+    # libFuzzer bounds the whole process: what is resident now, plus the allowance.
+    resident_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10
+    args = [sys.argv[0], corpus, f"-runs={inputs}", f"-timeout={int(math.ceil(timeout))}",
+            f"-rss_limit_mb={resident_mb + (memory_limit >> 20 or 2048)}",
+            f"-max_len={MAX_SEED_BYTES}"]
+    if save_dir:
+        os.makedirs(save_dir, exist_ok=True)
+        args.append(f"-artifact_prefix={os.path.join(save_dir, fmt)}-")
+    atheris.Setup(args, test_one_input, custom_mutator=custom_mutator)
+    atheris.Fuzz()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point; returns the exit status (1 when there were findings)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -1133,6 +1191,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="write input I of --format to --save-crashers (or print its mutations)")
     p.add_argument("--replay", nargs="+", metavar="FILE", help="load these files and report")
     p.add_argument("--list-seeds", action="store_true")
+    p.add_argument("--engine", choices=["builtin", "atheris"], default="builtin",
+                   help="atheris: coverage-guided, in-process, one format, stops at the first "
+                        "finding (needs 'pip install atheris')")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
@@ -1151,6 +1212,12 @@ def main(argv: list[str] | None = None) -> int:
         for fmt in formats:
             for s in seeds[fmt]:
                 print(f"{fmt}\t{len(s.data)}\t{s.name}")
+        return 0
+    if args.engine == "atheris":
+        if len(formats) != 1:
+            p.error("--engine atheris fuzzes one --format at a time")
+        run_atheris(formats[0], args.inputs, seeds, args.save_crashers, args.timeout,
+                    args.memory_limit)
         return 0
     if args.replay_index is not None:
         for fmt in formats:
