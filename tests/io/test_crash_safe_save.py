@@ -213,9 +213,8 @@ def test_sigkill_at_random_points_leaves_the_old_or_the_new_file(tmp_path, ext):
 
 # -- the window between a pair's two renames, hit deterministically -------------------------
 
-_PAIR_WINDOW = ("documented window: a detached pair's data file keeps its name, so a kill or a "
-                "failure between the data file's rename and the header's leaves the old header "
-                "beside the new data (SPEC 6.2 asks for the old pair or the new one readable)")
+_PAIR_WINDOW = ("documented window of detached pairs: the data file keeps its name, so the old "
+                "header ends up over the new data (SPEC 6.2: old pair or new pair)")
 # What the window looks like to these tests (anything else, e.g. a crash, is a real failure).
 _WINDOW_SYMPTOMS = (AssertionError, pytest.fail.Exception)
 
