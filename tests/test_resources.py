@@ -127,7 +127,9 @@ def _cycles(img, cases, failing, start: int, count: int) -> None:
             # With an odd number of formats, each format's next save then creates its files and
             # the one after replaces them: both paths run, and half the renames skip ext4's
             # costly flush on replacing a file (auto_da_alloc), which keeps the time bounded.
-            for path in written:
+            # A detached pair's data file name alternates (x.raw, x.1.raw): remove all of it.
+            stem = target.name.split(".")[0]
+            for path in target.parent.glob(f"{stem}.*"):
                 os.unlink(path)
 
 

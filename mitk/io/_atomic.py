@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import re
 import tempfile
 from typing import IO, Iterator
 
@@ -96,3 +97,58 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
         raise
     if durable:
         _fsync_directory(directory)
+
+
+# -- detached pairs ---------------------------------------------------------------------------
+
+def fresh_data_name(directory: str, stem: str, suffix: str) -> str:
+    """A data file name for a detached pair that no file in ``directory`` has yet.
+
+    ``stem + suffix`` when it is free, else ``stem.1 + suffix``, ``stem.2 + suffix``, ...  A new
+    name keeps the old pair intact until the new header replaces it (SPEC 6.2): the old header
+    still names its own, untouched data file, so a kill at any point leaves the old pair or the
+    new one readable.  It also never overwrites a data file that another header uses.
+    """
+    for i in range(10_000):
+        name = f"{stem}.{i}{suffix}" if i else stem + suffix
+        if not os.path.lexists(os.path.join(directory, name)):
+            return name
+    raise FileExistsError(f"{os.path.join(directory, stem + suffix)}: no free data file name "
+                          f"({stem}.1{suffix} to {stem}.9999{suffix} all exist)")
+
+
+def replaced_data_file(header_path: str, field: re.Pattern, family: re.Pattern) -> str | None:
+    """The data file that the existing header at ``header_path`` names, if a save may delete it.
+
+    ``field`` matches the header line naming the data file (group 1: the name); ``family``
+    matches the names this writer creates for this header.  Only such a name, in the header's
+    own directory, is returned: a save never deletes a file it would not have written itself
+    (a ``LIST``, a pattern, another directory, or a file of another name).
+    """
+    try:
+        with open(header_path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return None
+    text = head.decode("utf-8", "replace")
+    for line in text.splitlines():
+        m = field.match(line)
+        if m:
+            name = m.group(1).strip()
+            if name.startswith("./"):
+                name = name[2:]
+            if family.fullmatch(name) and os.sep not in name and "/" not in name:
+                return os.path.join(os.path.dirname(os.path.abspath(header_path)), name)
+            return None
+    return None
+
+
+def remove_replaced(old_data: str | None, new_data: str) -> None:
+    """After a pair's header was replaced: delete the data file the old header named.
+
+    Best effort (the new pair is complete already); a kill before it only leaves an unused data
+    file beside the pair.
+    """
+    if old_data and os.path.abspath(old_data) != os.path.abspath(new_data):
+        with contextlib.suppress(OSError):
+            os.unlink(old_data)

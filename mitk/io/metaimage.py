@@ -66,11 +66,12 @@ Writing
     ``MET_UCHAR`` 0/1; float16 and complex cannot be stored (UnsupportedFormatError).  A 2D image
     whose geometry leaves the xy plane cannot be stored either: MetaIO's 2D geometry is 2D.
 
-    Each file is replaced atomically (:mod:`mitk.io._atomic`).  A ``.mhd`` pair is written data
-    first, header last, so a failure before the header's rename leaves the old header: it still
-    reads as the old image when its data file had another name (``.zraw`` versus ``.raw``), while
-    a header that named the same data file then reads the new data, which its size check refuses
-    unless the byte count is unchanged.  That one window between the two renames remains.
+    Each file is replaced atomically (:mod:`mitk.io._atomic`).  A ``.mhd`` writes its data to
+    ``<stem>.raw`` (``.zraw`` compressed), or, when a file of that name exists (the old pair's
+    data, or another header's), to the first free ``<stem>.1.raw``, ``<stem>.2.raw``, ...  Data
+    first, header last, then the data file the old header named (if it is one of these names) is
+    deleted: a kill at any point leaves the old pair or the new one readable, and no other
+    header's data file is ever overwritten.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ import numpy as np
 
 from ..errors import ArgumentError, CorruptFileError, UnsupportedFormatError
 from . import _streams
-from ._atomic import atomic_write
+from ._atomic import atomic_write, fresh_data_name, remove_replaced, replaced_data_file
 from ._info import Allocator, ImageInfo
 
 __all__ = ["NAME", "EXTENSIONS", "READ_OPTIONS", "WRITE_OPTIONS", "METAIO_FIELDS", "read", "write"]
@@ -778,10 +779,20 @@ def _pixel_type(path: str, dtype: np.dtype) -> str:
     raise UnsupportedFormatError(f"{path}: MetaImage cannot store pixel type {dtype}; {hint}")
 
 
-def _data_file_name(path: str, codec: str | None) -> tuple[str, str]:
-    """The data file of a ``.mhd``: its name in the header and its path."""
+# The ``ElementDataFile`` line of an existing header, and the names write() gives data files.
+_DATA_FILE_LINE = re.compile(r"\s*ElementDataFile\s*=\s*(.*)$")
+
+
+def _data_file_family(path: str) -> re.Pattern:
     stem = os.path.basename(path)[: -len(".mhd")]
-    name = stem + (".zraw" if codec else ".raw")
+    return re.compile(re.escape(stem) + r"(\.[0-9]+)?\.z?raw")
+
+
+def _data_file_name(path: str, codec: str | None) -> tuple[str, str]:
+    """The data file of a ``.mhd``: its name in the header and its path (a free name)."""
+    stem = os.path.basename(path)[: -len(".mhd")]
+    name = fresh_data_name(os.path.dirname(os.path.abspath(path)), stem,
+                           ".zraw" if codec else ".raw")
     if "%" in name or "\n" in name or "\r" in name:
         raise UnsupportedFormatError(
             f"{path}: the data file name {name!r} cannot be written in a MetaImage header "
@@ -888,13 +899,19 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
     data = memoryview(pixels).cast("B")
 
     if detached:
+        old_data = replaced_data_file(path, _DATA_FILE_LINE, _data_file_family(path))
         with atomic_write(data_path) as f:
             n = _write_data(f, data, codec, level)
         if codec:
             lines.insert(size_line, f"CompressedDataSize = {n}")
         lines.append(f"ElementDataFile = {data_name}")
-        with atomic_write(path) as f:
-            f.write(("\n".join(lines) + "\n").encode("utf-8"))
+        try:
+            with atomic_write(path) as f:
+                f.write(("\n".join(lines) + "\n").encode("utf-8"))
+        except BaseException:
+            remove_replaced(data_path, path)  # the new data file is unused: the old pair stays
+            raise
+        remove_replaced(old_data, data_path)
         return
     lines.append("ElementDataFile = LOCAL")
     if not codec:

@@ -75,11 +75,13 @@ Writing
     UnsupportedFormatError, as are complex pixels with several channels (two non-spatial axes).
 
     Each file is replaced atomically (:mod:`mitk.io._atomic`).  A ``.nhdr`` writes its data to
-    ``<stem>.raw`` (``.raw.gz``, ``.raw.bz2``) beside it, named relatively in ``data file``: data
-    first, header last.  One window remains between the two renames: the old header then sits
-    beside the new data file.  It still reads as the old image when its data file had another
-    name; when it named the same file, the size check refuses it unless the byte count is
-    unchanged, in which case it shows the new pixels with the old header.
+    ``<stem>.raw`` (``.raw.gz``, ``.raw.bz2``) beside it, named relatively in ``data file``; when
+    a file of that name exists (the old pair's data, or another header's), the data go to the
+    first free ``<stem>.1.raw``, ``<stem>.2.raw``, ...  Data first, header last, then the data file
+    the old header named (if it is one of these names) is deleted.  So the old pair is never
+    touched before the new header replaces it: a kill at any point leaves the old pair or the new
+    one readable (at worst with an unused data file beside it), and no other header's data file
+    is ever overwritten.
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ import numpy as np
 
 from ..errors import ArgumentError, CorruptFileError, UnsupportedFormatError
 from . import _streams
-from ._atomic import atomic_write
+from ._atomic import atomic_write, fresh_data_name, remove_replaced, replaced_data_file
 from ._info import Allocator, ImageInfo
 
 __all__ = ["NAME", "EXTENSIONS", "READ_OPTIONS", "WRITE_OPTIONS", "read", "write"]
@@ -1322,7 +1324,8 @@ def _data_file_name(path: str, codec: str | None) -> tuple[str, str]:
     """The data file of a ``.nhdr``: its name in the header and its path."""
     base = os.path.basename(path)
     stem = base[: -len(".nhdr")] if base.lower().endswith(".nhdr") else base
-    name = stem + {None: ".raw", "gzip": ".raw.gz", "bzip2": ".raw.bz2"}[codec]
+    suffix = {None: ".raw", "gzip": ".raw.gz", "bzip2": ".raw.bz2"}[codec]
+    name = fresh_data_name(os.path.dirname(os.path.abspath(path)), stem, suffix)
     if "%" in name or "\n" in name or "\r" in name:
         raise UnsupportedFormatError(
             f"{path}: the data file name {name!r} cannot be written in a NRRD header (a name "
@@ -1477,12 +1480,30 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
 
     data = memoryview(array.reshape(-1).view(np.uint8))
     if detached:
+        old_data = replaced_data_file(path, _DATA_FILE_LINE, _data_file_family(path))
         with atomic_write(data_path) as f:
             _write_data(f, data, codec, level)
-    with atomic_write(path) as f:
-        f.write(header)
-        if not detached:
-            _write_data(f, data, codec, level)
+    try:
+        with atomic_write(path) as f:
+            f.write(header)
+            if not detached:
+                _write_data(f, data, codec, level)
+    except BaseException:
+        if detached:  # the new data file is unused: the old pair stays as it was
+            remove_replaced(data_path, path)
+        raise
+    if detached:
+        remove_replaced(old_data, data_path)
+
+
+# The ``data file`` line of an existing header, and the names write() gives data files.
+_DATA_FILE_LINE = re.compile(r"\s*data ?file\s*:\s*(.*)$", re.IGNORECASE)
+
+
+def _data_file_family(path: str) -> re.Pattern:
+    base = os.path.basename(path)
+    stem = base[: -len(".nhdr")] if base.lower().endswith(".nhdr") else base
+    return re.compile(re.escape(stem) + r"(\.[0-9]+)?\.raw(\.gz|\.bz2)?")
 
 
 def _write_data(f, data: memoryview, codec: str | None, level: int) -> None:

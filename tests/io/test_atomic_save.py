@@ -181,3 +181,50 @@ def test_a_full_disk_fails_the_save_before_writing(tmp_path, monkeypatch):
     assert info.value.errno == errno.ENOSPC
     np.testing.assert_array_equal(mitk.Image(target).as_numpy(), old)
     assert _leftovers(tmp_path) == []
+
+
+# -- detached pairs: the new data never overwrite the old pair's (or another header's) --------
+
+@pytest.mark.parametrize("ext,suffix", [(".nhdr", ".raw"), (".mhd", ".raw")])
+def test_pair_saves_alternate_data_names_and_remove_the_old_one(tmp_path, ext, suffix):
+    import mitk
+
+    target = tmp_path / f"img{ext}"
+    seen = []
+    for seed in range(4):
+        arr = sample_array(np.int16, (3, 8, 9), seed=seed)
+        mitk.Image(arr).save(target)
+        data = sorted(p.name for p in tmp_path.iterdir() if p.name != target.name)
+        assert len(data) == 1, data  # the old pair's data file is gone
+        seen.append(data[0])
+        np.testing.assert_array_equal(mitk.Image(target).as_numpy(), arr)
+    assert seen == [f"img{suffix}", f"img.1{suffix}"] * 2
+
+
+def test_a_pair_never_overwrites_another_headers_data_file(tmp_path):
+    import mitk
+
+    a = sample_array(np.int16, (3, 8, 9), seed=1)
+    b = sample_array(np.int16, (3, 8, 9), seed=2)
+    mitk.Image(a).save(tmp_path / "img.nhdr")   # data in img.raw
+    mitk.Image(b).save(tmp_path / "img.mhd")    # img.raw is taken: img.1.raw
+    np.testing.assert_array_equal(mitk.Image(tmp_path / "img.nhdr").as_numpy(), a)
+    np.testing.assert_array_equal(mitk.Image(tmp_path / "img.mhd").as_numpy(), b)
+    mitk.Image(b).save(tmp_path / "img.mhd")    # replaces its own pair only
+    np.testing.assert_array_equal(mitk.Image(tmp_path / "img.nhdr").as_numpy(), a)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["img.2.raw", "img.mhd", "img.nhdr",
+                                                          "img.raw"]
+
+
+def test_a_save_never_deletes_a_data_file_it_did_not_name(tmp_path):
+    import mitk
+
+    # A header written elsewhere, naming a data file of another name: the file is left alone.
+    arr = sample_array(np.uint8, (2, 4, 5))
+    (tmp_path / "shared.raw").write_bytes(arr.tobytes())
+    (tmp_path / "img.mhd").write_text(
+        "ObjectType = Image\nNDims = 3\nDimSize = 5 4 2\nElementType = MET_UCHAR\n"
+        "ElementDataFile = shared.raw\n")
+    mitk.Image(arr).save(tmp_path / "img.mhd")
+    assert (tmp_path / "shared.raw").read_bytes() == arr.tobytes()
+    np.testing.assert_array_equal(mitk.Image(tmp_path / "img.mhd").as_numpy(), arr)

@@ -223,12 +223,15 @@ def test_gzip_writes_a_zlib_stream_with_its_size(tmp_path, ext, level):
 
 def test_raw_is_the_default(tmp_path):
     arr = sample_array("int32", (3, 4))
-    for comp in (None, "raw"):
+    # The second save gives its data a fresh name, so that the first pair stays intact until
+    # the new header replaces it; the first pair's data file is then removed.
+    for comp, name in ((None, "r.raw"), ("raw", "r.1.raw")):
         save(tmp_path / "r.mhd", arr, info_for(arr, origin=(0, 0, 0)), compression=comp)
         h = header_of(tmp_path / "r.mhd")
         assert h["CompressedData"] == "False" and "CompressedDataSize" not in h
-        assert h["ElementDataFile"] == "r.raw"
-        assert (tmp_path / "r.raw").read_bytes() == arr.tobytes()
+        assert h["ElementDataFile"] == name
+        assert (tmp_path / name).read_bytes() == arr.tobytes()
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "r.mhd"])
 
 
 @pytest.mark.parametrize("options, error", [
