@@ -13,7 +13,10 @@
  * for a request of about the same size: the kernel zero-fills and faults in fresh pages one by
  * one, which makes writing into a new large buffer several times slower than into recycled
  * memory.  The cache holds at most CACHE_SLOTS blocks and cache_limit bytes (default 256 MiB;
- * 0 disables it).
+ * 0 disables it).  When a freed block does not fit, the least recently cached blocks are
+ * evicted to make room: the block just freed is the likeliest to be asked for again (a
+ * pipeline loading images of one size), and stale blocks of other sizes must not lock the
+ * cache up for good.
  */
 #include "mitkbuf_internal.h"
 
@@ -29,6 +32,8 @@ static pthread_mutex_t cache_mutex = PTHREAD_MUTEX_INITIALIZER;
 static mitkbuf__block cache[CACHE_SLOTS]; /* data == NULL marks an empty slot */
 static size_t cache_bytes = 0;            /* invariant: cache_bytes <= cache_limit */
 static size_t cache_limit = (size_t)256 << 20;
+static unsigned long long cache_stamp[CACHE_SLOTS]; /* when each slot was filled (LRU order) */
+static unsigned long long next_stamp = 0;
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 
 /* What an adopted zero-byte buffer reports as its data pointer: valid, aligned, never NULL. */
@@ -77,22 +82,43 @@ static int take_cached(size_t capacity, mitkbuf__block *block)
 
 static int put_cached(const mitkbuf__block *block)
 {
-    int stored = 0;
+    void *evicted[CACHE_SLOTS];
+    int n = 0, slot = -1;
     if (block->capacity < CACHE_MIN)
         return 0;
     cache_lock();
-    if (block->capacity <= cache_limit - cache_bytes) {
+    if (block->capacity > cache_limit) {
+        cache_unlock();
+        return 0;
+    }
+    for (;;) {
+        int oldest = -1;
+        slot = -1;
         for (int i = 0; i < CACHE_SLOTS; i++) {
             if (cache[i].data == NULL) {
-                cache[i] = *block;
-                cache_bytes += block->capacity;
-                stored = 1;
-                break;
+                if (slot < 0)
+                    slot = i;
+            } else if (oldest < 0 || cache_stamp[i] < cache_stamp[oldest]) {
+                oldest = i;
             }
         }
+        if (slot >= 0 && block->capacity <= cache_limit - cache_bytes)
+            break;
+        /* No room: evict the least recently cached block (one exists, since the block alone
+         * fits within the limit and an empty cache has free slots). */
+        evicted[n++] = cache[oldest].base;
+        cache_bytes -= cache[oldest].capacity;
+        cache[oldest].base = cache[oldest].data = NULL;
+        cache[oldest].capacity = 0;
     }
+    cache[slot] = *block;
+    cache_stamp[slot] = next_stamp++;
+    cache_bytes += block->capacity;
     cache_unlock();
-    return stored;
+    /* free() outside the mutex: returning large blocks to the kernel takes a while. */
+    for (int i = 0; i < n; i++)
+        free(evicted[i]);
+    return 1;
 }
 
 static int round_capacity(size_t nbytes, size_t *capacity)

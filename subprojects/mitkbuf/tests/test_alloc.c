@@ -174,6 +174,33 @@ static void test_cache(void)
     CHECK(mitkbuf_cache_bytes() == 0, "nothing is cached with limit 0");
     CHECK(mitkbuf_cache_limit(old, 1) == 0 && mitkbuf_cache_limit(0, 0) == old, "limit restored");
 
+    /* A full cache evicts its least recently cached blocks for a newly freed one: stale blocks
+     * of other sizes never keep the current size out. */
+    {
+        mitkbuf_buffer *olds[4], *fresh = NULL;
+        void *fresh_data;
+        mitkbuf_cache_limit((size_t)40 << 20, 1);
+        for (int i = 0; i < 4; i++)  /* 4 x 8 MiB: 32 of the 40 MiB */
+            CHECK(mitkbuf_buffer_new(big + (size_t)i * (64 << 10), 0, &olds[i]) == MITKBUF_OK,
+                  "8 MiB buffers of four sizes");
+        for (int i = 0; i < 4; i++)
+            mitkbuf_buffer_release(olds[i]);
+        CHECK(mitkbuf_cache_bytes() >= 4 * big, "the four blocks are cached");
+        CHECK(mitkbuf_buffer_new((size_t)12 << 20, 0, &fresh) == MITKBUF_OK, "a 12 MiB buffer");
+        fresh_data = mitkbuf_buffer_data(fresh);
+        mitkbuf_buffer_release(fresh);
+        CHECK(mitkbuf_cache_bytes() <= ((size_t)40 << 20), "the cache stays within its limit");
+        CHECK(mitkbuf_buffer_new((size_t)12 << 20, 0, &fresh) == MITKBUF_OK &&
+                  mitkbuf_buffer_data(fresh) == fresh_data,
+              "the newest block was cached (older ones evicted) and is reused");
+        mitkbuf_buffer_release(fresh);
+        /* The most recent of the old blocks survived the eviction. */
+        CHECK(mitkbuf_buffer_new(big + 3 * (64 << 10), 0, &fresh) == MITKBUF_OK,
+              "the newest old size again");
+        mitkbuf_buffer_release(fresh);
+        mitkbuf_cache_limit(old, 1);
+    }
+
     /* A limit smaller than a block: the block is freed, not cached. */
     mitkbuf_cache_limit((size_t)2 << 20, 1);
     CHECK(mitkbuf_buffer_new(big, 0, &buf) == MITKBUF_OK, "allocate 8 MiB under a 2 MiB limit");
