@@ -420,7 +420,25 @@ def two_thread_reads(quick: bool, peers: bool = False) -> list:
                 result.peers["mitk-python (upstream)"] = {
                     "version": got[0], "value": _gbps(2 * nbytes, two), "unit": "GB/s",
                     "ratio": 2 * one / two}
-    return [result, memcpy_scaling(quick)]
+        plain = _plain_readinto_scaling(paths, nbytes, repeat)
+    return [result, plain, memcpy_scaling(quick)]
+
+
+def _plain_readinto_scaling(paths: list, nbytes: int, repeat: int) -> Result:
+    """The same files read by bare ``readinto`` into preallocated arrays: the OS's ceiling."""
+    size = os.path.getsize(paths[0])
+    out = [np.empty(size, np.uint8) for _ in paths]
+
+    def read(i):
+        with open(paths[i], "rb", buffering=0) as f:
+            f.readinto(out[i])
+
+    t_one = best_time(lambda: read(0), repeat=repeat)
+    t_two = best_time(lambda: _both(read, [0, 1]), repeat=repeat)
+    return Result("io.two_thread_readinto", "io",
+                  "2 threads: bare readinto of the same files into preallocated arrays",
+                  _gbps(2 * nbytes, t_two), "GB/s", "1 thread, 1 file", _gbps(nbytes, t_one),
+                  "GB/s")
 
 
 _PEAK = """
