@@ -130,3 +130,91 @@ def test_write_from_large_views():
     f = io.BytesIO()
     _streams.write_from(f, memoryview(data))
     assert f.getvalue() == data
+
+
+# -- block-parallel deflate ----------------------------------------------------------------
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    # The block path at test sizes: 64 KiB payloads and up, in 16 KiB blocks.
+    monkeypatch.setattr(_streams, "PARALLEL_MIN", 64 << 10)
+    monkeypatch.setattr(_streams, "DEFLATE_BLOCK", 16 << 10)
+
+
+def _payload(n):
+    rng = np.random.default_rng(3)
+    return ((np.arange(n // 2) % 977) + rng.integers(0, 8, n // 2)).astype(np.int16).tobytes()
+
+
+@pytest.mark.parametrize("codec", ["gzip", "zlib"])
+@pytest.mark.parametrize("level", range(1, 10))
+def test_block_parallel_streams_are_standard(small_blocks, codec, level):
+    data = _payload(300_000)
+    parts = [memoryview(b"a header"), memoryview(data)]
+    f = io.BytesIO()
+    n = _streams.compress_from(f, parts, codec, level)
+    out = f.getvalue()
+    assert n == len(out)
+    back = gzip.decompress(out) if codec == "gzip" else zlib.decompress(out)
+    assert back == b"a header" + data
+    if codec == "zlib":
+        assert (out[0] << 8 | out[1]) % 31 == 0 and out[0] == 0x78
+    else:
+        assert out[:4] == b"\x1f\x8b\x08\x00"
+    # And our own reader, straight into a buffer.
+    dest = bytearray(len(back))
+    _streams.decompress_into(io.BytesIO(out), memoryview(dest), codec, path="x")
+    assert bytes(dest) == back
+
+
+@pytest.mark.parametrize("codec", ["gzip", "zlib"])
+def test_block_parallel_output_does_not_depend_on_threads(small_blocks, monkeypatch, codec):
+    data = memoryview(_payload(200_000))
+    outputs = set()
+    for threads in (1, 2, 4):
+        monkeypatch.setattr(_streams, "DEFLATE_THREADS", threads)
+        f = io.BytesIO()
+        _streams.compress_from(f, data, codec, 1)
+        outputs.add(f.getvalue())
+    assert len(outputs) == 1
+
+
+def test_block_parallel_errors_propagate(small_blocks, monkeypatch):
+    def broken(block, level, last):
+        raise MemoryError("injected")
+
+    monkeypatch.setattr(_streams, "_deflate_block", broken)
+    with pytest.raises(MemoryError, match="injected"):
+        _streams.compress_from(io.BytesIO(), memoryview(_payload(200_000)), "gzip", 1)
+
+
+def test_block_parallel_below_threshold_is_one_stream(small_blocks):
+    # Below PARALLEL_MIN one compressor writes the stream, exactly as zlib would.
+    from mitk._bench.io_cases import deflate_backend
+
+    data = _payload(1000)
+    f = io.BytesIO()
+    with deflate_backend("zlib"):  # the optional accelerators write other (valid) bytes
+        _streams.compress_from(f, memoryview(data), "zlib", 1)
+    assert f.getvalue() == zlib.compress(data, 1)
+
+
+def test_block_parallel_files_read_in_other_readers(small_blocks, tmp_path):
+    import mitk
+
+    arr = np.frombuffer(_payload(400_000), np.int16).reshape(10, 100, 200)
+    img = mitk.Image(arr)
+    img.save(tmp_path / "a.nii.gz")
+    img.save(tmp_path / "a.nrrd", compression="gzip")
+    img.save(tmp_path / "a.mha", compression="gzip")
+    for name in ("a.nii.gz", "a.nrrd", "a.mha"):
+        np.testing.assert_array_equal(mitk.Image(tmp_path / name).as_numpy(), arr)
+    sitk = pytest.importorskip("SimpleITK")
+    for name in ("a.nii.gz", "a.nrrd", "a.mha"):
+        np.testing.assert_array_equal(
+            sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / name))), arr)
+    nib = pytest.importorskip("nibabel")
+    np.testing.assert_array_equal(
+        np.asanyarray(nib.load(str(tmp_path / "a.nii.gz")).dataobj).transpose(2, 1, 0), arr)
+    nrrd = pytest.importorskip("nrrd")
+    np.testing.assert_array_equal(nrrd.read(str(tmp_path / "a.nrrd"), index_order="C")[0], arr)
