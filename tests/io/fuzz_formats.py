@@ -30,7 +30,7 @@ Seeds
 Usage::
 
     python tests/io/fuzz_formats.py --inputs 100000 --format all --seed 0 \
-        --save-crashers /tmp/crashers
+        --save-crashers crashers/
 
 ``atheris`` is not needed: the mutators here know the formats' fields, which a byte-level
 coverage-guided fuzzer has to rediscover.  When it is installed, ``--engine atheris --format F``
