@@ -31,6 +31,8 @@ import zlib
 
 import numpy as np
 
+from mitk.io._streams import deflate_backend
+
 from . import upstream
 from .results import Result
 from .timing import best_time
@@ -72,25 +74,6 @@ def _workspace():
         yield d
     finally:
         shutil.rmtree(d, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def deflate_backend(name: str):
-    """Make our gzip/zlib code use ``name`` ("zlib", "isal" or "zlib-ng") inside the block.
-
-    Benchmark use only: it swaps module globals, so nothing else may run I/O meanwhile.
-    """
-    from mitk.io import _streams
-
-    saved = _streams._isal_zlib, _streams._zlib_ng
-    if name == "isal" and saved[0] is None or name == "zlib-ng" and saved[1] is None:
-        raise LookupError(f"{name} is not installed")
-    _streams._isal_zlib = saved[0] if name == "isal" else None
-    _streams._zlib_ng = saved[1] if name == "zlib-ng" else None
-    try:
-        yield
-    finally:
-        _streams._isal_zlib, _streams._zlib_ng = saved
 
 
 # -- peers ------------------------------------------------------------------------------------

@@ -150,5 +150,10 @@ def remove_replaced(old_data: str | None, new_data: str) -> None:
     file beside the pair.
     """
     if old_data and os.path.abspath(old_data) != os.path.abspath(new_data):
-        with contextlib.suppress(OSError):
-            os.unlink(old_data)
+        discard(old_data)
+
+
+def discard(path: str) -> None:
+    """Delete ``path`` if it exists (best effort: a file already gone is fine)."""
+    with contextlib.suppress(OSError):
+        os.unlink(path)

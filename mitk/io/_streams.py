@@ -14,10 +14,11 @@ release the GIL inside the codecs and the OS calls.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import errno
 import os
 import zlib
-from typing import IO
+from typing import IO, Iterator
 
 from ..errors import ArgumentError, CorruptFileError
 
@@ -44,6 +45,25 @@ CODECS = ("gzip", "zlib", "bzip2")
 
 # The accelerators' stream errors (not subclasses of zlib.error): invalid data, like zlib's.
 _ACCELERATOR_ERRORS = tuple(lib.error for lib in (_isal_zlib, _zlib_ng) if lib is not None)
+
+
+@contextlib.contextmanager
+def deflate_backend(name: str) -> Iterator[None]:
+    """Make gzip/zlib reads and writes use ``name`` ("zlib", "isal" or "zlib-ng") in the block.
+
+    For benchmarks and tests: it swaps this module's globals, so no other thread may run gzip
+    I/O meanwhile.  LookupError when the named accelerator is not installed.
+    """
+    global _isal_zlib, _zlib_ng
+    saved = _isal_zlib, _zlib_ng
+    if name == "isal" and saved[0] is None or name == "zlib-ng" and saved[1] is None:
+        raise LookupError(f"{name} is not installed")
+    _isal_zlib = saved[0] if name == "isal" else None
+    _zlib_ng = saved[1] if name == "zlib-ng" else None
+    try:
+        yield
+    finally:
+        _isal_zlib, _zlib_ng = saved
 
 
 def accelerator() -> str:

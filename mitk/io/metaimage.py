@@ -86,7 +86,9 @@ import numpy as np
 
 from ..errors import ArgumentError, CorruptFileError, UnsupportedFormatError
 from . import _streams
-from ._atomic import atomic_write, fresh_data_name, remove_replaced, replaced_data_file
+from ._atomic import (atomic_write, discard, fresh_data_name, remove_replaced,
+                      replaced_data_file)
+from ._paths import BAD_PATH_ERRNOS, resolve_data_file
 from ._info import Allocator, ImageInfo
 
 __all__ = ["NAME", "EXTENSIONS", "READ_OPTIONS", "WRITE_OPTIONS", "METAIO_FIELDS", "read", "write"]
@@ -100,9 +102,6 @@ _MAX_HEADER_BYTES = 1 << 20
 _MAX_LINE = 1 << 16
 #: Upper bound on the data files one header may name (LIST or pattern).
 _MAX_FILES = 1 << 20
-# A data path the OS refuses as a path (too long, through a file, a symlink loop) is a header
-# error, not an I/O error: no file could ever be there.
-_BAD_PATH_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.ENOTDIR, errno.ELOOP, errno.EINVAL})
 
 _TYPES = {
     "MET_CHAR": "i1", "MET_ASCII_CHAR": "i1", "MET_UCHAR": "u1",
@@ -378,23 +377,10 @@ def _parse_geometry(h: _Header, L: _Layout) -> None:
         L.time_spacing = step if math.isfinite(step) and step != 0 else 1.0
 
 
-def _inside(base: str, full: str) -> bool:
-    try:
-        return os.path.commonpath([base, full]) == base
-    except ValueError:  # different drives
-        return False
-
-
 def _resolve(h: _Header, name: str, allow_external: bool) -> str:
     if "\0" in name:  # no OS call can take it (os.stat raises ValueError)
         raise h.fail("ElementDataFile", f"names {name[:80]!r}, which holds a NUL byte")
-    base = os.path.dirname(os.path.abspath(h.path))
-    full = os.path.normpath(os.path.join(base, name))
-    if (os.path.isabs(name) or not _inside(base, full)) and not allow_external:
-        raise CorruptFileError(
-            f"{h.path}: MetaImage field 'ElementDataFile' names {name!r}, which is outside the "
-            "header's directory; pass allow_external_data=True to read it")
-    return full
+    return resolve_data_file(h.path, name, "MetaImage field 'ElementDataFile'", allow_external)
 
 
 def _list_names(h: _Header, f, count: int, file_size: int) -> list[str]:
@@ -526,7 +512,7 @@ def _plan(h: _Header, L: _Layout, files: list, file_size: int) -> list[_Piece]:
                     errno.ENOENT, f"MetaImage data file named by {h.path} (ElementDataFile = "
                     f"{h.fields['ElementDataFile']!r}) does not exist", src) from None
             except OSError as exc:
-                if exc.errno not in _BAD_PATH_ERRNOS:
+                if exc.errno not in BAD_PATH_ERRNOS:
                     raise  # a real I/O or permission problem: the OSError as it is
                 raise h.fail("ElementDataFile", f"names {src[:200]!r}, which cannot be a data "
                                                 f"file ({exc.strerror})") from None
@@ -909,7 +895,7 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
             with atomic_write(path) as f:
                 f.write(("\n".join(lines) + "\n").encode("utf-8"))
         except BaseException:
-            remove_replaced(data_path, path)  # the new data file is unused: the old pair stays
+            discard(data_path)  # the new data file is unused: the old pair stays
             raise
         remove_replaced(old_data, data_path)
         return

@@ -99,7 +99,9 @@ import numpy as np
 
 from ..errors import ArgumentError, CorruptFileError, UnsupportedFormatError
 from . import _streams
-from ._atomic import atomic_write, fresh_data_name, remove_replaced, replaced_data_file
+from ._atomic import (atomic_write, discard, fresh_data_name, remove_replaced,
+                      replaced_data_file)
+from ._paths import BAD_PATH_ERRNOS, resolve_data_file
 from ._info import Allocator, ImageInfo
 
 __all__ = ["NAME", "EXTENSIONS", "READ_OPTIONS", "WRITE_OPTIONS", "read", "write"]
@@ -114,9 +116,6 @@ _MAX_HEADER = 1 << 26  # the whole header, LIST names included
 _MAX_DIM = 16  # teem's NRRD_DIM_MAX
 _MAX_BYTES = 1 << 62
 _MAX_DATA_FILES = 1 << 20
-# A data path the OS refuses as a path (too long, through a file, a symlink loop) is a header
-# error, not an I/O error: no file could ever be there.
-_BAD_PATH_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.ENOTDIR, errno.ELOOP, errno.EINVAL})
 # bzip2 cannot expand more than about 46 million times (runs of zeros); a header declaring more
 # than this from the bytes present is refused before allocating.
 _BZIP2_MAX_RATIO = 50_000_000
@@ -836,24 +835,10 @@ def _properties(h: _Header, L: _Layout, flips: tuple, space_dim: int,
 # -- data files -----------------------------------------------------------------------------------
 
 
-def _inside(base: str, full: str) -> bool:
-    try:
-        return os.path.commonpath([base, full]) == base
-    except ValueError:  # different drives
-        return False
-
-
 def _resolve(h: _Header, name: str, allow_external: bool) -> str:
-    base = os.path.dirname(os.path.abspath(h.path))
     if name == "-":
         raise _unsupported(h.path, "data file", "is '-' (standard input), which mitk cannot read")
-    absolute = os.path.isabs(name) or (len(name) > 1 and name[1] == ":")
-    full = os.path.normpath(os.path.join(base, name))
-    if (absolute or not _inside(base, full)) and not allow_external:
-        raise CorruptFileError(
-            f"{h.path}: NRRD field 'data file' names {name!r}, which is outside the header's "
-            "directory; pass allow_external_data=True to read it")
-    return full
+    return resolve_data_file(h.path, name, "NRRD field 'data file'", allow_external)
 
 
 _PATTERN = re.compile(r"(?:[^%]|%%)*%0?\d*d(?:[^%]|%%)*")
@@ -981,7 +966,7 @@ def _plan(h: _Header, L: _Layout, files: list | None) -> list[_Piece]:
                 errno.ENOENT, f"NRRD data file named by {h.path} (data file: "
                 f"{h.fields.get('data file')!r}) does not exist", src) from None
         except OSError as exc:
-            if exc.errno not in _BAD_PATH_ERRNOS:
+            if exc.errno not in BAD_PATH_ERRNOS:
                 raise  # a real I/O or permission problem: the OSError as it is
             raise _fail(h.path, "data file", f"names {src[:200]!r}, which cannot be a data file "
                                              f"({exc.strerror})") from None
@@ -1490,7 +1475,7 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
                 _write_data(f, data, codec, level)
     except BaseException:
         if detached:  # the new data file is unused: the old pair stays as it was
-            remove_replaced(data_path, path)
+            discard(data_path)
         raise
     if detached:
         remove_replaced(old_data, data_path)

@@ -13,7 +13,7 @@ import pytest
 from mitk_testing import sample_array
 
 import mitk
-from mitk._bench.io_cases import deflate_backend
+from mitk.io._streams import deflate_backend
 from mitk.io import _streams
 
 BACKENDS = [

@@ -190,7 +190,7 @@ def test_block_parallel_errors_propagate(small_blocks, monkeypatch):
 
 def test_block_parallel_below_threshold_is_one_stream(small_blocks):
     # Below PARALLEL_MIN one compressor writes the stream, exactly as zlib would.
-    from mitk._bench.io_cases import deflate_backend
+    from mitk.io._streams import deflate_backend
 
     data = _payload(1000)
     f = io.BytesIO()

@@ -1,0 +1,40 @@
+"""Detached data files: where a header's data file name points, and whether it may be read.
+
+Shared by the NRRD and MetaImage readers, whose headers name their data files the same way:
+relative to the header's directory, refused outside it unless ``allow_external_data=True``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from ..errors import CorruptFileError
+
+#: A data path the OS refuses as a path (too long, through a file, a symlink loop) is a header
+#: error, not an I/O error: no file could ever be there.
+BAD_PATH_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.ENOTDIR, errno.ELOOP, errno.EINVAL})
+
+
+def is_inside(base: str, full: str) -> bool:
+    """Whether the normalised path ``full`` lies in the directory ``base``."""
+    try:
+        return os.path.commonpath([base, full]) == base
+    except ValueError:  # different drives
+        return False
+
+
+def resolve_data_file(header_path: str, name: str, field: str, allow_external: bool) -> str:
+    """The path of the data file ``name`` given by ``field`` of the header at ``header_path``.
+
+    Raises CorruptFileError for an absolute name (a drive letter included) or one that leaves
+    the header's directory, unless ``allow_external`` is True.  Touches no file.
+    """
+    base = os.path.dirname(os.path.abspath(header_path))
+    absolute = os.path.isabs(name) or (len(name) > 1 and name[1] == ":")
+    full = os.path.normpath(os.path.join(base, name))
+    if (absolute or not is_inside(base, full)) and not allow_external:
+        raise CorruptFileError(
+            f"{header_path}: {field} names {name!r}, which is outside the header's directory; "
+            "pass allow_external_data=True to read it")
+    return full
