@@ -80,6 +80,7 @@ import errno
 import math
 import os
 import re
+import stat
 from typing import Any
 
 import numpy as np
@@ -503,10 +504,8 @@ def _plan(h: _Header, L: _Layout, files: list, file_size: int) -> list[_Piece]:
         if src is None:
             size, start = file_size, h.end
         else:
-            if os.path.isdir(src):
-                raise h.fail("ElementDataFile", f"names {src!r}, which is a directory")
             try:
-                size = os.path.getsize(src)
+                st = os.stat(src)
             except FileNotFoundError:
                 raise FileNotFoundError(
                     errno.ENOENT, f"MetaImage data file named by {h.path} (ElementDataFile = "
@@ -516,6 +515,11 @@ def _plan(h: _Header, L: _Layout, files: list, file_size: int) -> list[_Piece]:
                     raise  # a real I/O or permission problem: the OSError as it is
                 raise h.fail("ElementDataFile", f"names {src[:200]!r}, which cannot be a data "
                                                 f"file ({exc.strerror})") from None
+            if stat.S_ISDIR(st.st_mode):
+                raise h.fail("ElementDataFile", f"names {src!r}, which is a directory")
+            if not stat.S_ISREG(st.st_mode):  # a FIFO or device could block or never end
+                raise h.fail("ElementDataFile", f"names {src!r}, which is not a regular file")
+            size = st.st_size
             start = 0
         where = f"{src} (data file of {h.path})" if src else h.path
         if L.header_size > 0:

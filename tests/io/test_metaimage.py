@@ -1020,3 +1020,23 @@ def test_evalutils_mhd_zraw_pairs(folder, name, dtype):
     np.testing.assert_allclose(info.spacing, ref.GetSpacing(), rtol=1e-15)
     np.testing.assert_allclose(info.origin, ref.GetOrigin(), rtol=1e-15)
     np.testing.assert_allclose(info.direction, _sitk_direction(ref), atol=1e-15)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo (POSIX)")
+def test_a_fifo_named_as_data_is_refused_not_read(tmp_path):
+    # Opening a FIFO blocks until a writer appears: the reader must refuse it, never hang.
+    os.mkfifo(tmp_path / "pipe.raw")
+    (tmp_path / "x.mhd").write_text(
+        "ObjectType = Image\nNDims = 2\nDimSize = 3 2\nElementType = MET_UCHAR\n"
+        "ElementDataFile = pipe.raw\n")
+    with pytest.raises(CorruptFileError, match="regular file"):
+        metaimage.read(str(tmp_path / "x.mhd"), numpy_allocator)
+
+
+def test_a_directory_named_as_data_is_refused(tmp_path):
+    (tmp_path / "d.raw").mkdir()
+    (tmp_path / "x.mhd").write_text(
+        "ObjectType = Image\nNDims = 2\nDimSize = 3 2\nElementType = MET_UCHAR\n"
+        "ElementDataFile = d.raw\n")
+    with pytest.raises(CorruptFileError, match="directory"):
+        metaimage.read(str(tmp_path / "x.mhd"), numpy_allocator)
