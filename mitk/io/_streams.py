@@ -18,9 +18,10 @@ import contextlib
 import errno
 import os
 import zlib
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
 
 from ..errors import ArgumentError, CorruptFileError
+from . import _blocks
 
 #: Input chunk size for streaming decompression and output chunk size for compression.
 CHUNK = 1 << 20
@@ -119,6 +120,7 @@ def decompress_into(
     path: str,
     skip: int = 0,
     allow_trailing: bool = False,
+    index: _blocks.BlockIndex | None = None,
 ) -> None:
     """Decompress a gzip, zlib or bzip2 stream from ``f`` straight into ``out``.
 
@@ -137,13 +139,25 @@ def decompress_into(
         Decompressed bytes to discard before the data (NRRD ``byte skip``).
     allow_trailing : bool
         Accept decompressed bytes after the data; otherwise a longer stream is CorruptFileError.
+    index : BlockIndex, optional
+        The block index of a zlib stream, from the file's header (a gzip stream carries its own).
 
     Raises
     ------
     CorruptFileError
         The stream is invalid, or shorter than ``skip + len(out)``, or (unless ``allow_trailing``)
         longer.  At most one chunk beyond the declared size is ever decompressed.
+
+    Notes
+    -----
+    A stream with a block index (see :mod:`mitk.io._blocks`) in a real file is inflated on
+    several threads, each block straight into its place in ``out``, when the index fits the
+    stream and the trailer's checksum confirms the result; otherwise, and always for small
+    streams, it is inflated in one pass, with the same result.
     """
+    if (codec != "bzip2" and skip + len(out) >= _blocks.PARALLEL_MIN
+            and _inflate_indexed(f, out, codec, skip, allow_trailing, index)):
+        return
     total = len(out)
     pos = 0
     is_bz2 = codec == "bzip2"
@@ -215,6 +229,56 @@ def decompress_into(
     )
 
 
+def _zlib_header_ok(head: bytes) -> bool:
+    # Deflate (CM 8) with a window of at most 32 KiB, no preset dictionary, valid FCHECK.
+    return (len(head) >= 2 and head[0] & 0x0F == 8 and head[0] >> 4 <= 7 and not head[1] & 0x20
+            and (head[0] << 8 | head[1]) % 31 == 0)
+
+
+def _inflate_indexed(f, out: memoryview, codec: str, skip: int, allow_trailing: bool,
+                     index: _blocks.BlockIndex | None) -> bool:
+    """Inflate an indexed stream block-parallel; False (``f`` where it was) when it cannot."""
+    if _blocks.available_threads() < 2:
+        return False  # one thread: the serial pass is as fast
+    try:
+        fd, start = f.fileno(), f.tell()
+        # A window onto a file (MetaImage data between a header and what follows) says where
+        # it ends; otherwise the stream runs to the end of the file.
+        limit = getattr(f, "limit", None) or os.fstat(fd).st_size
+    except (AttributeError, OSError, ValueError):  # not a real file
+        return False
+    head = os.pread(fd, min(max(limit - start, 0), 12 + 0xFFFF + 4096), start)
+    if head[:2] == b"\x1f\x8b":
+        parsed = _blocks.parse_gzip_header(head) if codec == "gzip" else None
+        if parsed is None:
+            return False
+        hlen, index = parsed
+        kind, trailer = "gzip", 8
+    elif _zlib_header_ok(head):
+        hlen, kind, trailer = 2, "zlib", 4
+    else:
+        return False
+    if index is None or index.total != skip + len(out):
+        return False
+    end = start + hlen + sum(index.sizes) + trailer
+    # A stream that does not end where the data must end is left to the serial pass, which
+    # reports it exactly as for any other stream.
+    if end > limit or (end < limit and not allow_trailing):
+        return False
+    lib = _isal_zlib or _zlib_ng or zlib
+    errors = (zlib.error, *_ACCELERATOR_ERRORS)
+    try:
+        check = _blocks.inflate(fd, start + hlen, index, out, skip, kind, lib, errors)
+    except _blocks.IndexMismatch:
+        return False
+    expected = (check.to_bytes(4, "little") + (index.total & 0xFFFFFFFF).to_bytes(4, "little")
+                if kind == "gzip" else check.to_bytes(4, "big"))
+    if os.pread(fd, trailer, end - trailer) != expected:
+        return False  # the serial pass names the checksum error
+    f.seek(end)
+    return True
+
+
 def write_from(f: IO[bytes], data: memoryview) -> None:
     """Write a read-only byte view to ``f`` in large pieces (no copy of the whole payload).
 
@@ -271,21 +335,23 @@ def _new_compressor(codec: str, level: int):
     return lib.compressobj(level, lib.DEFLATED, wbits)
 
 
-def compress_from(f: IO[bytes], data, codec: str, level: int = 1) -> int:
+def compress_from(f: IO[bytes], data, codec: str, level: int = 1,
+                  on_index: Callable[[_blocks.BlockIndex], None] | None = None) -> int:
     """Compress ``data`` (a byte view, or a list of them written in turn) to ``f``.
 
     Produces one gzip, zlib or bzip2 stream and returns the number of compressed bytes written.
-    A gzip or zlib payload of :data:`PARALLEL_MIN` bytes or more is deflated in independent
-    :data:`DEFLATE_BLOCK` blocks on up to :data:`DEFLATE_THREADS` threads (the compressors
-    release the GIL), each block ending on a byte boundary (a sync flush), and the blocks are
-    written in order as one standard stream with one checksum: any inflater reads it, and the
-    output does not depend on the number of threads.  Smaller payloads and bzip2 go through one
-    compressor in :data:`CHUNK` pieces.  Either way the memory used besides the image is a few
-    blocks of output.
+    A gzip or zlib payload of :data:`~mitk.io._blocks.PARALLEL_MIN` bytes or more is deflated
+    in independent blocks on several threads (see :mod:`mitk.io._blocks`): still one standard
+    stream with one checksum, which any inflater reads, and the same bytes whatever the number of
+    threads.  Its block index goes into the gzip header when ``f`` can seek (our readers then
+    inflate the blocks in parallel too), and is handed to ``on_index`` when given (the MetaImage
+    writer stores it in its header; a zlib stream has no room for it).  Smaller payloads and bzip2
+    go through one compressor in :data:`CHUNK` pieces.  Either way the memory used besides the
+    image is a few blocks of output.
     """
     parts = list(data) if isinstance(data, (list, tuple)) else [data]
-    if codec != "bzip2" and sum(len(p) for p in parts) >= PARALLEL_MIN:
-        return _deflate_blocks(f, parts, codec, level)
+    if codec != "bzip2" and sum(len(p) for p in parts) >= _blocks.PARALLEL_MIN:
+        return _deflate_blocks(f, parts, codec, level, on_index)
     c = _new_compressor(codec, level)
     written = 0
     for part in parts:
@@ -299,15 +365,6 @@ def compress_from(f: IO[bytes], data, codec: str, level: int = 1) -> int:
     return written + len(out)
 
 
-#: Payloads from this size on are deflated block-parallel (see :func:`compress_from`).
-PARALLEL_MIN = 16 << 20
-#: Uncompressed bytes per independently deflated block: large enough that starting each block
-#: without the previous one's 32 KiB window costs nothing measurable in size.
-DEFLATE_BLOCK = 4 << 20
-#: Threads deflating blocks at once (at most; never more than the CPUs).
-DEFLATE_THREADS = 4
-
-
 def _raw_deflater(level: int):
     """(module, its level) of the fastest deflate implementation installed, for raw blocks."""
     if _isal_zlib is not None and level <= 3:
@@ -315,61 +372,37 @@ def _raw_deflater(level: int):
     return (_zlib_ng or zlib), level
 
 
-def _deflate_block(block, level: int, last: bool) -> bytes:
-    lib, lib_level = _raw_deflater(level)
-    c = lib.compressobj(lib_level, lib.DEFLATED, -15)  # raw deflate: no header, no checksum
-    return c.compress(block) + c.flush(lib.Z_FINISH if last else lib.Z_SYNC_FLUSH)
-
-
-def _stream_header(codec: str, level: int) -> bytes:
-    if codec == "gzip":
-        # No name, no mtime (reproducible output); XFL 4 marks the fastest level; OS unknown.
-        return b"\x1f\x8b\x08\x00\x00\x00\x00\x00" + (b"\x04" if level == 1 else b"\x00") + b"\xff"
+def _zlib_header(level: int) -> bytes:
     flevel = 0 if level == 1 else 1 if level <= 5 else 2 if level == 6 else 3
     flg = flevel << 6
     flg += (31 - ((0x78 << 8 | flg) % 31)) % 31  # FCHECK: the 16-bit header is a multiple of 31
     return bytes((0x78, flg))
 
 
-def _deflate_blocks(f: IO[bytes], parts: list, codec: str, level: int) -> int:
-    import collections
-    from concurrent.futures import ThreadPoolExecutor
+def _seekable(f: IO[bytes]) -> bool:
+    try:
+        return bool(f.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
 
-    blocks = [p[i : i + DEFLATE_BLOCK] for p in parts for i in range(0, len(p), DEFLATE_BLOCK)]
-    blocks = [b for b in blocks if len(b)]
-    checksum_lib = _isal_zlib or _zlib_ng or zlib
+
+def _deflate_blocks(f: IO[bytes], parts: list, codec: str, level: int, on_index) -> int:
+    lib, lib_level = _raw_deflater(level)
     is_gzip = codec == "gzip"
-    check = 0 if is_gzip else 1  # crc32 starts at 0, adler32 at 1
-    head = _stream_header(codec, level)
-    f.write(head)
-    written = len(head)
-    threads = max(1, min(DEFLATE_THREADS, os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mitk-deflate") as pool:
-        pending: collections.deque = collections.deque()
-        upcoming = iter(enumerate(blocks))
-        try:
-            # At most two blocks per thread in flight: the output held stays a few blocks.
-            for i, block in upcoming:
-                pending.append((block, pool.submit(_deflate_block, block, level,
-                                                   i == len(blocks) - 1)))
-                if len(pending) >= 2 * threads:
-                    break
-            while pending:
-                block, future = pending.popleft()
-                # The checksum runs here, beside the workers, in block order.
-                check = (checksum_lib.crc32 if is_gzip else checksum_lib.adler32)(block, check)
-                out = future.result()
-                f.write(out)
-                written += len(out)
-                for i, nxt in upcoming:
-                    pending.append((nxt, pool.submit(_deflate_block, nxt, level,
-                                                     i == len(blocks) - 1)))
-                    break
-        finally:
-            for _, future in pending:
-                future.cancel()
-    total = sum(len(b) for b in blocks)
-    tail = (check.to_bytes(4, "little") + (total & 0xFFFFFFFF).to_bytes(4, "little")
+    # The gzip header precedes the blocks, so its index is filled in by seeking back afterwards.
+    indexed = is_gzip and _seekable(f)
+    nblocks = _blocks.block_count(sum(len(p) for p in parts)) if indexed else 0
+    head = _blocks.gzip_header(level, nblocks) if is_gzip else _zlib_header(level)
+    mark = f.tell() if indexed else 0
+    written, check, index = _blocks.deflate(f, parts, head, codec, lib, lib_level)
+    tail = (check.to_bytes(4, "little") + (index.total & 0xFFFFFFFF).to_bytes(4, "little")
             if is_gzip else check.to_bytes(4, "big"))
     f.write(tail)
+    if indexed:
+        end = f.tell()
+        f.seek(mark + _blocks.GZIP_INDEX_OFFSET)
+        f.write(_blocks.gzip_index_field(index))
+        f.seek(end)
+    if on_index is not None:
+        on_index(index)
     return written + len(tail)

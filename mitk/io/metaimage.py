@@ -86,7 +86,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentError, CorruptFileError, UnsupportedFormatError
-from . import _streams
+from . import _blocks, _streams
 from ._atomic import (atomic_write, discard, fresh_data_name, remove_replaced,
                       replaced_data_file)
 from ._paths import BAD_PATH_ERRNOS, resolve_data_file
@@ -119,12 +119,18 @@ _WRITE_TYPES = {
     np.dtype("float32"): "MET_FLOAT", np.dtype("float64"): "MET_DOUBLE",
 }
 
+#: The block index of a large zlib stream (block size, total, and each block's compressed size,
+#: zero-padded so the writer can reserve its line): lets our reader inflate the blocks in
+#: parallel.  Other MetaIO readers keep it as an unknown field; ours never trusts it further than
+#: the stream confirms it (see :mod:`mitk.io._blocks`).
+INDEX_FIELD = "MitkDeflateBlocks"
+_INDEX_DIGITS = 10
 #: Fields the image model holds: never properties; the writer produces them from the image.
 _STRUCTURAL = frozenset({
     "ObjectType", "NDims", "DimSize", "ElementType", "ElementNumberOfChannels", "BinaryData",
     "BinaryDataByteOrderMSB", "ElementByteOrderMSB", "CompressedData", "CompressedDataSize",
     "HeaderSize", "ElementDataFile", "TransformMatrix", "Rotation", "Orientation", "Offset",
-    "Position", "Origin", "ImagePosition", "ElementSpacing",
+    "Position", "Origin", "ImagePosition", "ElementSpacing", INDEX_FIELD,
 })
 #: The other fields MetaIO's MetaObject and MetaImage define; they load as ``meta.<Field>``.
 METAIO_FIELDS = frozenset({
@@ -473,10 +479,15 @@ def _data_files(h: _Header, L: _Layout, f, file_size: int,
 
 
 class _Window:
-    """The next ``size`` bytes of a file, so that bytes after a compressed stream are not read."""
+    """The next ``size`` bytes of a file, so that bytes after a compressed stream are not read.
+
+    ``fileno``, ``tell`` and ``limit`` (the file offset where the window ends) let the block-
+    parallel inflater read the window's stream with ``os.pread``.
+    """
 
     def __init__(self, f, size: int) -> None:
         self._f = f
+        self.limit = f.tell() + size
         self._left = size
 
     def read(self, n: int = -1) -> bytes:
@@ -484,6 +495,16 @@ class _Window:
         data = self._f.read(n) if n else b""
         self._left -= len(data)
         return data
+
+    def fileno(self) -> int:
+        return self._f.fileno()
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def seek(self, pos: int) -> int:
+        self._left = max(self.limit - pos, 0)
+        return self._f.seek(pos)
 
 
 class _Piece:
@@ -598,7 +619,21 @@ def _read_ascii(f, limit: int, out: np.ndarray, where: str) -> None:
                                f"expected, {done} found")
 
 
-def _fill(pieces: list[_Piece], L: _Layout, out: np.ndarray) -> None:
+def _block_index(h: _Header, nbytes: int) -> _blocks.BlockIndex | None:
+    """The ``MitkDeflateBlocks`` index if it is well formed for ``nbytes`` of data, else None.
+
+    Only a hint: a malformed one is ignored (the stream is then read in one pass), because the
+    file is valid MetaImage without it.
+    """
+    tokens = h.fields.get(INDEX_FIELD, "").split()
+    if len(tokens) < 3 or not all(t.isdigit() for t in tokens) or len(tokens) > 1 << 20:
+        return None
+    numbers = [int(t) for t in tokens]
+    index = _blocks.BlockIndex(numbers[0], numbers[1], tuple(numbers[2:]))
+    return index if index.consistent() and index.total == nbytes else None
+
+
+def _fill(pieces: list[_Piece], L: _Layout, out: np.ndarray, h: _Header) -> None:
     flat = memoryview(out).cast("B")
     values = out.reshape(-1)
     offset = 0
@@ -610,7 +645,10 @@ def _fill(pieces: list[_Piece], L: _Layout, out: np.ndarray) -> None:
                 # MetaIO inflates zlib and gzip streams alike; name the right one in errors.
                 codec = "gzip" if f.read(2) == b"\x1f\x8b" else "zlib"
                 f.seek(p.start)
-                _streams.decompress_into(_Window(f, p.available), piece, codec, path=p.label)
+                # The index describes the one stream of a single data file.
+                index = _block_index(h, p.nbytes) if len(pieces) == 1 else None
+                _streams.decompress_into(_Window(f, p.available), piece, codec, path=p.label,
+                                         index=index)
             elif not L.binary:
                 first = offset // out.itemsize
                 _read_ascii(f, p.available, values[first:first + p.nbytes // out.itemsize],
@@ -681,7 +719,7 @@ def read(path: str, allocate: Allocator, *, allow_external_data: bool = False,
     shape = tuple(reversed(L.dims)) if L.ndims > 1 else (1, L.dims[0])
     full_shape = shape + ((L.channels,) if L.channels > 1 else ())
     out = allocate(L.dtype.newbyteorder("="), full_shape)
-    _fill(pieces, L, out)
+    _fill(pieces, L, out, h)
     if L.binary and not L.dtype.isnative:
         out.byteswap(inplace=True)
     return ImageInfo(dtype=out.dtype, shape=shape, channels=L.channels, spacing=L.spacing,
@@ -888,12 +926,15 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
         pixels = pixels.view(np.uint8)
     data = memoryview(pixels).cast("B")
 
+    # A large zlib stream is deflated in blocks; their index goes in the header, after the size.
+    indexes: list[_blocks.BlockIndex] = []
     if detached:
         old_data = replaced_data_file(path, _DATA_FILE_LINE, _data_file_family(path))
         with atomic_write(data_path) as f:
-            n = _write_data(f, data, codec, level)
+            n = _write_data(f, data, codec, level, indexes.append)
         if codec:
             lines.insert(size_line, f"CompressedDataSize = {n}")
+            lines[size_line + 1:size_line + 1] = [_index_line(i) for i in indexes]
         lines.append(f"ElementDataFile = {data_name}")
         try:
             with atomic_write(path) as f:
@@ -909,21 +950,35 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
             f.write(("\n".join(lines) + "\n").encode("utf-8"))
             _streams.write_from(f, data)
         return
-    # The compressed size precedes the data: reserve room for it and fill it in afterwards, so
-    # the stream goes straight to the file.
+    # The compressed size and the block index precede the data: reserve room for them and fill
+    # them in afterwards, so the stream goes straight to the file.
+    nblocks = _blocks.block_count(len(data))
+    placeholder = _index_line(_blocks.BlockIndex(_blocks.block_size(len(data)), len(data),
+                                                 (0,) * nblocks)) + "\n" if nblocks else ""
     head = "\n".join(lines[:size_line]) + "\nCompressedDataSize = "
-    tail = "\n" + "\n".join(lines[size_line:]) + "\n"
+    tail = "\n".join(lines[size_line:]) + "\n"
     with atomic_write(path) as f:
         f.write(head.encode("utf-8"))
         mark = f.tell()
-        f.write(b" " * 20 + tail.encode("utf-8"))
-        n = _streams.compress_from(f, data, codec, level)
+        f.write(b" " * 20 + b"\n")
+        index_mark = f.tell()
+        f.write((placeholder + tail).encode("utf-8"))
+        n = _streams.compress_from(f, data, codec, level, on_index=indexes.append)
         f.seek(mark)
         f.write(str(n).rjust(20).encode("ascii"))
+        line = _index_line(indexes[0]) if indexes else ""
+        if nblocks and len(line) + 1 == len(placeholder):  # zero-padded: always the same size
+            f.seek(index_mark)
+            f.write(line.encode("ascii"))
 
 
-def _write_data(f, data: memoryview, codec: str | None, level: int) -> int:
+def _index_line(index: _blocks.BlockIndex) -> str:
+    sizes = " ".join(str(size).zfill(_INDEX_DIGITS) for size in index.sizes)
+    return f"{INDEX_FIELD} = {index.block} {index.total} {sizes}"
+
+
+def _write_data(f, data: memoryview, codec: str | None, level: int, on_index) -> int:
     if codec is None:
         _streams.write_from(f, data)
         return len(data)
-    return _streams.compress_from(f, data, codec, level)
+    return _streams.compress_from(f, data, codec, level, on_index=on_index)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mitk.errors import ArgumentError, CorruptFileError
-from mitk.io import _streams
+from mitk.io import _blocks, _streams
 
 PAYLOAD = np.random.default_rng(3).integers(0, 40, 400_000, dtype=np.int16).tobytes()
 _CACHE: dict = {}
@@ -137,8 +137,8 @@ def test_write_from_large_views():
 @pytest.fixture
 def small_blocks(monkeypatch):
     # The block path at test sizes: 64 KiB payloads and up, in 16 KiB blocks.
-    monkeypatch.setattr(_streams, "PARALLEL_MIN", 64 << 10)
-    monkeypatch.setattr(_streams, "DEFLATE_BLOCK", 16 << 10)
+    monkeypatch.setattr(_blocks, "PARALLEL_MIN", 64 << 10)
+    monkeypatch.setattr(_blocks, "DEFLATE_BLOCK", 16 << 10)
 
 
 def _payload(n):
@@ -159,8 +159,8 @@ def test_block_parallel_streams_are_standard(small_blocks, codec, level):
     assert back == b"a header" + data
     if codec == "zlib":
         assert (out[0] << 8 | out[1]) % 31 == 0 and out[0] == 0x78
-    else:
-        assert out[:4] == b"\x1f\x8b\x08\x00"
+    else:  # with the block index in an extra field (FLG.FEXTRA)
+        assert out[:4] == b"\x1f\x8b\x08\x04"
     # And our own reader, straight into a buffer.
     dest = bytearray(len(back))
     _streams.decompress_into(io.BytesIO(out), memoryview(dest), codec, path="x")
@@ -172,7 +172,7 @@ def test_block_parallel_output_does_not_depend_on_threads(small_blocks, monkeypa
     data = memoryview(_payload(200_000))
     outputs = set()
     for threads in (1, 2, 4):
-        monkeypatch.setattr(_streams, "DEFLATE_THREADS", threads)
+        monkeypatch.setattr(_blocks, "DEFLATE_THREADS", threads)
         f = io.BytesIO()
         _streams.compress_from(f, data, codec, 1)
         outputs.add(f.getvalue())
@@ -180,10 +180,10 @@ def test_block_parallel_output_does_not_depend_on_threads(small_blocks, monkeypa
 
 
 def test_block_parallel_errors_propagate(small_blocks, monkeypatch):
-    def broken(block, level, last):
+    def broken(pieces, lib, level, last):
         raise MemoryError("injected")
 
-    monkeypatch.setattr(_streams, "_deflate_block", broken)
+    monkeypatch.setattr(_blocks, "_deflate_block", broken)
     with pytest.raises(MemoryError, match="injected"):
         _streams.compress_from(io.BytesIO(), memoryview(_payload(200_000)), "gzip", 1)
 

@@ -1,0 +1,415 @@
+"""Deflate streams cut into independent blocks: parallel compression, the block index, and
+parallel decompression straight into an image buffer.
+
+A large gzip or zlib payload is cut into :data:`DEFLATE_BLOCK` blocks of uncompressed bytes.  Each
+block is deflated on its own (no window shared with the block before it) and ends on a byte
+boundary (a sync flush), and the blocks are written in order as one standard stream with one
+checksum: every inflater reads it as an ordinary stream.
+
+Because each block starts afresh, the blocks can also be *inflated* independently, given where each
+one starts.  That is the block index: the uncompressed block size, the total, and every block's
+compressed size.  A gzip stream carries it in an extra field of its own header (RFC 1952 FEXTRA,
+subfield ``MB``), which other readers skip; a zlib stream has no room for it, so the MetaImage
+writer puts it in its header instead.  A reader that finds a plausible index inflates the blocks on
+several threads, each one straight into its part of the image; the checksum in the stream's trailer
+still decides whether the result stands.  An index that does not fit the stream (a hostile file,
+or a file another program rewrote without updating it) is never trusted: the caller falls back to
+reading the stream from the start as any reader would, with the same result and the same errors.
+
+The codecs release the GIL while they run, and so does ``os.pread``, which is how the workers read
+their blocks: no shared file position, no lock.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import struct
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO, NamedTuple
+
+#: Payloads from this size on are deflated block-parallel and carry a block index.
+PARALLEL_MIN = 16 << 20
+#: Uncompressed bytes per independently deflated block: large enough that starting each block
+#: without the previous one's 32 KiB window costs nothing measurable in size.
+DEFLATE_BLOCK = 4 << 20
+#: Threads deflating or inflating blocks at once (at most; never more than the CPUs available).
+DEFLATE_THREADS = 4
+
+#: The gzip extra subfield that holds the block index (SI1, SI2 in RFC 1952).
+GZIP_SUBFIELD = b"MB"
+_INDEX_VERSION = 1
+# version (1 byte), block size (4), total (8), then one 4-byte compressed size per block.
+_INDEX_HEAD = struct.Struct("<BIQ")
+#: The most blocks a gzip header can index: the extra field holds at most 65535 bytes, less the
+#: subfield's own 4-byte header and the index head.
+MAX_INDEXED_BLOCKS = (0xFFFF - 4 - _INDEX_HEAD.size) // 4
+# Pieces of compressed input and decompressed output a worker holds at once (memory bound).
+_PIECE = 1 << 20
+
+
+class BlockIndex(NamedTuple):
+    """Where the independently deflated blocks of a stream lie.
+
+    Attributes
+    ----------
+    block : int
+        Uncompressed bytes per block; the last block holds the rest.
+    total : int
+        Uncompressed bytes of the whole stream.
+    sizes : tuple of int
+        Compressed bytes of each block, in order.
+    """
+
+    block: int
+    total: int
+    sizes: tuple
+
+    def consistent(self) -> bool:
+        """Whether the numbers agree with each other (not yet with any stream)."""
+        if self.block <= 0 or self.total <= 0 or not self.sizes:
+            return False
+        return -(-self.total // self.block) == len(self.sizes) and min(self.sizes) > 0
+
+
+def available_threads() -> int:
+    """Threads worth using for block work: :data:`DEFLATE_THREADS`, at most the usable CPUs."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on macOS or Windows
+        cpus = os.cpu_count() or 1
+    return max(1, min(DEFLATE_THREADS, cpus))
+
+
+def block_size(total: int) -> int:
+    """Uncompressed block size for a payload of ``total`` bytes (grows past 64 GiB so that the
+    index still fits a gzip header)."""
+    need = -(-total // MAX_INDEXED_BLOCKS)
+    return DEFLATE_BLOCK if need <= DEFLATE_BLOCK else -(-need // (1 << 20)) * (1 << 20)
+
+
+def block_count(total: int) -> int:
+    """Number of blocks :func:`deflate` cuts ``total`` bytes into; 0 below :data:`PARALLEL_MIN`."""
+    return -(-total // block_size(total)) if total >= PARALLEL_MIN else 0
+
+
+# -- the index in a gzip header --------------------------------------------------------------------
+
+def gzip_header(level: int, nblocks: int) -> bytes:
+    """A gzip member header with room for an index of ``nblocks`` blocks (none if 0).
+
+    No name, no mtime (reproducible output); XFL 4 marks the fastest level; OS unknown.  The index
+    bytes are zero here and filled in by :func:`gzip_index_field` once the blocks are deflated.
+    """
+    xfl = b"\x04" if level == 1 else b"\x00"
+    if not nblocks:
+        return b"\x1f\x8b\x08\x00\x00\x00\x00\x00" + xfl + b"\xff"
+    sub = _INDEX_HEAD.size + 4 * nblocks
+    return (b"\x1f\x8b\x08\x04\x00\x00\x00\x00" + xfl + b"\xff" + struct.pack("<H", sub + 4)
+            + GZIP_SUBFIELD + struct.pack("<H", sub) + bytes(sub))
+
+
+#: Offset of the index data in a header made by :func:`gzip_header`.
+GZIP_INDEX_OFFSET = 16
+
+
+def gzip_index_field(index: BlockIndex) -> bytes:
+    """The index data that goes at :data:`GZIP_INDEX_OFFSET` of its gzip header."""
+    return (_INDEX_HEAD.pack(_INDEX_VERSION, index.block, index.total)
+            + struct.pack(f"<{len(index.sizes)}I", *index.sizes))
+
+
+def parse_gzip_header(head: bytes) -> tuple[int, BlockIndex | None] | None:
+    """Length of the gzip member header at the start of ``head``, and its block index if any.
+
+    None when ``head`` does not start with a complete gzip header this module can skip (the
+    caller then reads the stream as usual and reports what is wrong with it).
+    """
+    if len(head) < 10 or head[:3] != b"\x1f\x8b\x08" or head[3] & 0xE0:
+        return None
+    flags, pos, index = head[3], 10, None
+    if flags & 0x04:  # FEXTRA: subfields SI1 SI2 LEN data
+        if len(head) < 12:
+            return None
+        (xlen,) = struct.unpack_from("<H", head, 10)
+        pos, end = 12, 12 + xlen
+        if len(head) < end:
+            return None
+        while pos + 4 <= end:
+            sid, (length,) = head[pos:pos + 2], struct.unpack_from("<H", head, pos + 2)
+            data = head[pos + 4:pos + 4 + length]
+            if pos + 4 + length > end:
+                return None
+            if sid == GZIP_SUBFIELD and index is None:
+                index = _parse_index_field(data)
+            pos += 4 + length
+        pos = end
+    for flag in (0x08, 0x10):  # FNAME, FCOMMENT: zero-terminated
+        if flags & flag:
+            stop = head.find(b"\0", pos)
+            if stop < 0:
+                return None
+            pos = stop + 1
+    if flags & 0x02:  # FHCRC
+        pos += 2
+    return (pos, index) if pos <= len(head) else None
+
+
+def _parse_index_field(data: bytes) -> BlockIndex | None:
+    if len(data) < _INDEX_HEAD.size or (len(data) - _INDEX_HEAD.size) % 4:
+        return None
+    version, block, total = _INDEX_HEAD.unpack_from(data)
+    if version != _INDEX_VERSION:
+        return None  # a later layout: read the stream serially
+    n = (len(data) - _INDEX_HEAD.size) // 4
+    index = BlockIndex(block, total, struct.unpack_from(f"<{n}I", data, _INDEX_HEAD.size))
+    return index if index.consistent() else None
+
+
+# -- checksums of concatenated data ----------------------------------------------------------------
+
+_CRC_POLY = 0xEDB88320  # CRC-32 of gzip, bit-reversed
+
+
+def _crc_multiply(a: int, b: int) -> int:
+    """a * b modulo the CRC-32 polynomial, in the reflected bit order CRC-32 uses."""
+    product, bit = 0, 1 << 31
+    while a:
+        if a & bit:
+            product ^= b
+            a ^= bit
+        bit >>= 1
+        b = (b >> 1) ^ _CRC_POLY if b & 1 else b >> 1
+    return product
+
+
+# x^(2^k) modulo the polynomial, k = 0..31 (x^1 is bit 30 in reflected order).
+_X_POW2: list[int] = [1 << 30]
+for _ in range(31):
+    _X_POW2.append(_crc_multiply(_X_POW2[-1], _X_POW2[-1]))
+
+
+def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
+    """CRC-32 of ``A + B`` from ``crc32(A)``, ``crc32(B)`` and ``len(B)``.
+
+    Appending a byte multiplies the CRC register by x^8; so ``crc1`` is carried past ``len2`` bytes
+    by one multiplication with x^(8 * len2), built from the powers x^(2^k).
+    """
+    power, k, n = 1 << 31, 3, len2  # x^0, and 8 * len2 = len2 << 3
+    while n:
+        if n & 1:
+            power = _crc_multiply(_X_POW2[k & 31], power)
+        n >>= 1
+        k += 1
+    return _crc_multiply(power, crc1) ^ crc2
+
+
+def adler32_combine(adler1: int, adler2: int, len2: int) -> int:
+    """Adler-32 of ``A + B`` from ``adler32(A)``, ``adler32(B)`` and ``len(B)``.
+
+    Adler-32 is (s1, s2) with s1 = 1 + sum of the bytes and s2 = sum of the running s1 values,
+    both modulo 65521.  Over ``A + B``, s1 adds B's byte sum, and each of B's ``len2`` running s1
+    values is B's own plus A's byte sum (s1(A) - 1).
+    """
+    mod = 65521
+    a1, b1 = adler1 & 0xFFFF, adler1 >> 16
+    a2, b2 = adler2 & 0xFFFF, adler2 >> 16
+    s1 = (a1 + a2 - 1) % mod
+    s2 = (b1 + b2 + (len2 % mod) * (a1 - 1)) % mod
+    return s2 << 16 | s1
+
+
+# -- deflating -------------------------------------------------------------------------------------
+
+def _cut(parts: list, block: int) -> list[list]:
+    """The concatenation of ``parts`` in blocks of ``block`` bytes, each a list of views."""
+    blocks: list[list] = [[]]
+    room = block
+    for part in parts:
+        start = 0
+        while start < len(part):
+            if not room:
+                blocks.append([])
+                room = block
+            take = min(room, len(part) - start)
+            blocks[-1].append(part[start:start + take])
+            start += take
+            room -= take
+    return blocks
+
+
+def _deflate_block(pieces: list, lib, level: int, last: bool) -> bytes:
+    c = lib.compressobj(level, lib.DEFLATED, -15)  # raw deflate: no header, no checksum
+    out = [c.compress(p) for p in pieces]
+    out.append(c.flush(lib.Z_FINISH if last else lib.Z_SYNC_FLUSH))
+    return b"".join(out)
+
+
+def deflate(f: IO[bytes], parts: list, head: bytes, codec: str, lib,
+            level: int) -> tuple[int, int, BlockIndex]:
+    """Write ``head``, then ``parts`` deflated block-parallel, then nothing else.
+
+    Parameters
+    ----------
+    f : binary file
+    parts : list of memoryview
+        Byte views written in turn as one payload.
+    head : bytes
+        The stream header, written first.
+    codec : {"gzip", "zlib"}
+        Which checksum to compute: CRC-32 for gzip, Adler-32 for zlib.  It runs in the calling
+        thread, in block order, beside the workers.
+    lib, level
+        The deflate module (zlib or a compatible accelerator) and the level it understands.
+
+    Returns
+    -------
+    (int, int, BlockIndex)
+        Bytes written (``head`` included), the checksum of the payload, and the block index.
+    """
+    checksum = lib.crc32 if codec == "gzip" else lib.adler32
+    check = checksum(b"")
+    total = sum(len(p) for p in parts)
+    size = block_size(total)
+    blocks = _cut(parts, size)
+    f.write(head)
+    written = len(head)
+    sizes = []
+    threads = available_threads()
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mitk-deflate") as pool:
+        pending: collections.deque = collections.deque()
+        upcoming = iter(enumerate(blocks))
+
+        def submit_next() -> None:
+            for i, block in upcoming:
+                pending.append((block, pool.submit(_deflate_block, block, lib, level,
+                                                   i == len(blocks) - 1)))
+                return
+
+        try:
+            # At most two blocks per thread in flight: the output held stays a few blocks.
+            for _ in range(2 * threads):
+                submit_next()
+            while pending:
+                block, future = pending.popleft()
+                for piece in block:
+                    check = checksum(piece, check)
+                out = future.result()
+                f.write(out)
+                written += len(out)
+                sizes.append(len(out))
+                submit_next()
+        finally:
+            for _, future in pending:
+                future.cancel()
+    return written, check, BlockIndex(size, total, tuple(sizes))
+
+
+# -- inflating -------------------------------------------------------------------------------------
+
+class IndexMismatch(Exception):
+    """The block index does not describe the stream; read it serially instead."""
+
+
+def inflate(fd: int, start: int, index: BlockIndex, out: memoryview, skip: int, codec: str,
+            lib, errors: tuple) -> int:
+    """Inflate the indexed blocks of a stream into ``out`` on several threads.
+
+    Parameters
+    ----------
+    fd : int
+        Open file; read with ``os.pread`` (the file position is not used or moved).
+    start : int
+        File offset of the first block (just past the stream header).
+    index : BlockIndex
+        The blocks; ``index.total`` must be ``skip + len(out)``.
+    out : memoryview
+        Writable byte view of the destination.
+    skip : int
+        Leading uncompressed bytes that are not copied to ``out`` (they still count in the
+        checksum).
+    codec : {"gzip", "zlib"}
+        Which checksum to compute: CRC-32 for gzip, Adler-32 for zlib.
+    lib, errors
+        The inflate module (zlib or a compatible accelerator) and the exception classes that
+        mean invalid data.
+
+    Returns
+    -------
+    int
+        The checksum of all ``index.total`` uncompressed bytes, to compare with the trailer.
+
+    Raises
+    ------
+    IndexMismatch
+        A block is not valid deflate data, or inflates to another size than the index says.
+    OSError
+        The file could not be read (a real I/O error, not bad data).
+    """
+    if index.total != skip + len(out):
+        raise IndexMismatch
+    starts = [start]
+    for size in index.sizes:
+        starts.append(starts[-1] + size)
+    checksum = lib.crc32 if codec == "gzip" else lib.adler32
+    failed = threading.Event()
+    n = len(index.sizes)
+
+    def one(i: int) -> int:
+        try:
+            return _inflate_block(fd, starts[i], starts[i + 1], i * index.block,
+                                  min(index.block, index.total - i * index.block), out, skip,
+                                  i == n - 1, lib, checksum, failed)
+        except errors:
+            failed.set()
+            raise IndexMismatch from None
+        except BaseException:
+            failed.set()
+            raise
+
+    threads = min(available_threads(), n)
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mitk-inflate") as pool:
+        sums = list(pool.map(one, range(n)))
+    total = sums[0]
+    combine = crc32_combine if codec == "gzip" else adler32_combine
+    for i in range(1, n):
+        total = combine(total, sums[i], min(index.block, index.total - i * index.block))
+    return total
+
+
+def _inflate_block(fd: int, cstart: int, cend: int, ustart: int, usize: int, out: memoryview,
+                   skip: int, last: bool, lib, checksum, failed: threading.Event) -> int:
+    d = lib.decompressobj(-15)
+    check = checksum(b"")
+    upos, uend = ustart, ustart + usize
+    cpos = cstart
+
+    def put(piece: bytes) -> None:
+        nonlocal upos, check
+        if len(piece) > uend - upos:
+            raise IndexMismatch
+        check = checksum(piece, check)
+        lo = max(upos, skip)  # bytes before ``skip`` are checked, not copied
+        if upos + len(piece) > lo:
+            out[lo - skip:upos + len(piece) - skip] = piece[lo - upos:]
+        upos += len(piece)
+
+    while cpos < cend:
+        if failed.is_set():
+            raise IndexMismatch  # another block already failed: stop early
+        data = os.pread(fd, min(_PIECE, cend - cpos), cpos)
+        if not data:
+            raise IndexMismatch  # the file ends inside the block
+        cpos += len(data)
+        while data:
+            if d.eof:
+                raise IndexMismatch  # the stream ends inside the block
+            piece = d.decompress(data, min(_PIECE, uend - upos + 1))
+            put(piece)
+            data = d.unconsumed_tail
+    put(d.flush(uend - upos + 1))  # output the decoder still holds after the last input
+    # A non-last block ends on a sync flush, not at the end of the stream; the last one ends it.
+    if upos != uend or d.eof != last or d.unused_data:
+        raise IndexMismatch
+    return check

@@ -1,0 +1,370 @@
+"""Block-parallel inflate of indexed deflate streams: exact results, never a trusted lie.
+
+A stream we write in blocks carries a block index (gzip: an extra header field; MetaImage: a
+header line).  These tests check that our reader uses it (several threads, straight into the
+buffer), that other readers are not disturbed by it, and that an index that does not describe
+its stream (hostile, stale, truncated) changes nothing: the read then gives exactly what a serial
+read gives, data or CorruptFileError.
+"""
+
+import gzip
+import io
+import os
+import random
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+import mitk
+from mitk.errors import CorruptFileError, UnsupportedFormatError
+from mitk.io import _blocks, _streams
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    # The block path at test sizes: 64 KiB payloads and up, in 16 KiB blocks, on 2 threads
+    # (forced, so the parallel path runs even on a one-CPU machine).
+    monkeypatch.setattr(_blocks, "PARALLEL_MIN", 64 << 10)
+    monkeypatch.setattr(_blocks, "DEFLATE_BLOCK", 16 << 10)
+    monkeypatch.setattr(_blocks, "available_threads", lambda: 2)
+
+
+@pytest.fixture
+def inflate_calls(monkeypatch):
+    """Counts block-parallel inflates that succeeded (returned a checksum)."""
+    calls = []
+    real = _blocks.inflate
+
+    def spy(*args, **kwargs):
+        result = real(*args, **kwargs)
+        calls.append(args[2])  # the index
+        return result
+
+    monkeypatch.setattr(_blocks, "inflate", spy)
+    return calls
+
+
+def _payload(n, seed=3):
+    rng = np.random.default_rng(seed)
+    return ((np.arange(n // 2) % 977) + rng.integers(0, 8, n // 2)).astype(np.int16).tobytes()
+
+
+def _write_stream(path, data, codec, level=1):
+    with open(path, "wb") as f:
+        _streams.compress_from(f, [memoryview(data)], codec, level)
+    return path.read_bytes()
+
+
+def _read(path, size, codec, **kwargs):
+    out = bytearray(size)
+    with open(path, "rb", buffering=0) as f:
+        _streams.decompress_into(f, memoryview(out), codec, path=str(path), **kwargs)
+    return bytes(out)
+
+
+# -- checksums -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", range(20))
+def test_checksum_combination_matches_the_checksum_of_the_whole(seed):
+    rng = random.Random(seed)
+    a = rng.randbytes(rng.choice([0, 1, 7, 1000, 70_000]))
+    b = rng.randbytes(rng.choice([0, 1, 3, 5552, 65521, 200_000]))
+    assert _blocks.crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
+    assert (_blocks.adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b))
+            == zlib.adler32(a + b))
+
+
+def test_crc_combination_over_lengths_beyond_32_bits():
+    # Appending n zero bytes to A: crc32(A + zeros) from crc32(zeros), however long.
+    a = b"mitk"
+    zeros = bytes(1 << 20)
+    crc_zeros = zlib.crc32(zeros)
+    whole = zlib.crc32(a + zeros)
+    assert _blocks.crc32_combine(zlib.crc32(a), crc_zeros, len(zeros)) == whole
+    # Lengths past 2**32 take the same path as short ones (no overflow in Python ints).
+    long = (1 << 33) + 5
+    c1 = _blocks.crc32_combine(zlib.crc32(a), 0, long)
+    assert 0 <= c1 < 1 << 32
+
+
+# -- the gzip header -------------------------------------------------------------------------------
+
+def test_gzip_header_round_trip():
+    index = _blocks.BlockIndex(1 << 20, (5 << 20) + 3, (10, 20, 30, 40, 50, 60))
+    head = bytearray(_blocks.gzip_header(1, 6))
+    field = _blocks.gzip_index_field(index)
+    head[_blocks.GZIP_INDEX_OFFSET:_blocks.GZIP_INDEX_OFFSET + len(field)] = field
+    assert _blocks.parse_gzip_header(bytes(head) + b"deflate data") == (len(head), index)
+    # Zeros (a header whose blocks were never written) are no index.
+    assert _blocks.parse_gzip_header(_blocks.gzip_header(1, 6))[1] is None
+    assert _blocks.parse_gzip_header(_blocks.gzip_header(1, 0)) == (10, None)
+
+
+def test_gzip_headers_of_other_writers_are_skipped_exactly():
+    data = b"some bytes " * 50
+    for member in (
+        gzip.compress(data),
+        # FNAME + FCOMMENT + FHCRC + an FEXTRA with a foreign subfield (dictzip's "RA")
+        b"\x1f\x8b\x08\x1e\0\0\0\0\0\x03" + struct.pack("<H", 8) + b"RA" + struct.pack("<H", 4)
+        + b"abcd" + b"name.nii\0" + b"a comment\0" + b"\0\0",
+    ):
+        parsed = _blocks.parse_gzip_header(member)
+        assert parsed is not None and parsed[1] is None
+    assert _blocks.parse_gzip_header(gzip.compress(data))[0] == 10
+    # Truncated or not gzip: None, and the serial pass reports what is wrong.
+    for bad in (b"", b"\x1f\x8b\x08", b"\x1f\x8b\x08\x04" + bytes(6) + b"\xff\x00",
+                b"\x1f\x8b\x08\x08" + bytes(6) + b"no end", b"\x78\x01", b"\x1f\x8b\x09" + bytes(7),
+                b"\x1f\x8b\x08\xe0" + bytes(6)):
+        assert _blocks.parse_gzip_header(bad) is None
+
+
+def test_block_sizes_keep_the_index_in_a_gzip_header():
+    assert _blocks.block_size(80 << 20) == _blocks.DEFLATE_BLOCK
+    assert _blocks.block_count(80 << 20) == 20
+    assert _blocks.block_count(1 << 20) == 0  # below PARALLEL_MIN: one plain stream
+    for total in (64 << 30, (1 << 40) + 1):
+        assert _blocks.block_count(total) <= _blocks.MAX_INDEXED_BLOCKS
+        assert _blocks.block_size(total) % (1 << 20) == 0
+
+
+# -- parallel inflate ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("codec", ["gzip", "zlib"])
+@pytest.mark.parametrize("accel", ["zlib", "isal", "zlib-ng"])
+def test_indexed_streams_inflate_in_parallel(small_blocks, inflate_calls, tmp_path, codec, accel):
+    data = _payload(300_001 * 2)
+    try:
+        with _streams.deflate_backend(accel):
+            indexes = []
+            with open(tmp_path / "s", "wb") as f:
+                _streams.compress_from(f, [memoryview(data)], codec, 1, on_index=indexes.append)
+            index = None if codec == "gzip" else indexes[0]
+            assert _read(tmp_path / "s", len(data), codec, index=index) == data
+    except LookupError:
+        pytest.skip(f"{accel} is not installed")
+    assert len(inflate_calls) == 1 and len(inflate_calls[0].sizes) == 37
+    # Every other reader reads the same bytes.
+    blob = (tmp_path / "s").read_bytes()
+    assert (gzip.decompress(blob) if codec == "gzip" else zlib.decompress(blob)) == data
+
+
+def test_a_skipped_prefix_is_checked_not_copied(small_blocks, inflate_calls, tmp_path):
+    # NIfTI: the header is the stream's first bytes, the image starts at vox_offset.
+    data = _payload(200_000)
+    _write_stream(tmp_path / "s.gz", data, "gzip")
+    for skip in (0, 1, 352, 16 << 10, (16 << 10) + 5, 100_000):
+        assert _read(tmp_path / "s.gz", len(data) - skip, "gzip", skip=skip) == data[skip:]
+    assert len(inflate_calls) == 6
+
+
+def test_one_thread_reads_serially(small_blocks, inflate_calls, monkeypatch, tmp_path):
+    monkeypatch.setattr(_blocks, "available_threads", lambda: 1)
+    data = _payload(200_000)
+    _write_stream(tmp_path / "s.gz", data, "gzip")
+    assert _read(tmp_path / "s.gz", len(data), "gzip") == data
+    assert inflate_calls == []
+
+
+def _index_offset(blob):
+    assert blob[3] == 0x04 and blob[12:14] == _blocks.GZIP_SUBFIELD
+    return _blocks.GZIP_INDEX_OFFSET
+
+
+def _mutations(blob):
+    """Gzip files whose index lies about a valid stream, one way each."""
+    at = _index_offset(blob)
+    _, block, total = struct.unpack_from("<BIQ", blob, at)
+    sizes_at = at + 13
+    n = (struct.unpack_from("<H", blob, 14)[0] - 13) // 4
+    sizes = list(struct.unpack_from(f"<{n}I", blob, sizes_at))
+
+    def with_sizes(new):
+        return blob[:sizes_at] + struct.pack(f"<{n}I", *new) + blob[sizes_at + 4 * n:]
+
+    yield "sizes shifted", with_sizes([sizes[0] + 1, sizes[1] - 1] + sizes[2:])
+    yield "sizes swapped", with_sizes([sizes[1], sizes[0]] + sizes[2:])
+    yield "one size too long", with_sizes(sizes[:-1] + [sizes[-1] + 3])
+    yield "one size too short", with_sizes(sizes[:-1] + [sizes[-1] - 3])
+    yield "huge size", with_sizes([0xFFFFFFFF] + sizes[1:])
+    yield "block size", blob[:at + 1] + struct.pack("<I", block * 2) + blob[at + 5:]
+    yield "block size off by one", blob[:at + 1] + struct.pack("<I", block - 1) + blob[at + 5:]
+    yield "total", blob[:at + 5] + struct.pack("<Q", total + 1) + blob[at + 13:]
+    yield "version", blob[:at] + b"\x02" + blob[at + 1:]
+    yield "count", blob[:at + 5] + struct.pack("<Q", total - block) + blob[at + 13:]
+
+
+def test_an_index_that_lies_about_a_valid_stream_changes_nothing(small_blocks, inflate_calls,
+                                                                    tmp_path):
+    data = _payload(200_000)
+    blob = _write_stream(tmp_path / "good.gz", data, "gzip")
+    for label, bad in _mutations(blob):
+        path = tmp_path / "bad.gz"
+        path.write_bytes(bad)
+        assert gzip.decompress(bad) == data, label  # still a valid stream for everyone
+        assert _read(path, len(data), "gzip") == data, label
+    assert inflate_calls == []  # never taken for true
+
+
+@pytest.mark.parametrize("damage", ["data", "crc", "isize", "truncated", "trailing", "cut index"])
+def test_a_damaged_indexed_stream_fails_as_a_serial_read_does(small_blocks, tmp_path, damage):
+    data = _payload(200_000)
+    blob = bytearray(_write_stream(tmp_path / "s.gz", data, "gzip"))
+    if damage == "data":
+        blob[len(blob) // 2] ^= 0x55
+    elif damage == "crc":
+        blob[-8] ^= 1
+    elif damage == "isize":
+        blob[-1] ^= 1
+    elif damage == "truncated":
+        del blob[-3:]
+    elif damage == "trailing":
+        blob += b"\0"
+    else:
+        del blob[20:]
+    (tmp_path / "s.gz").write_bytes(bytes(blob))
+    with pytest.raises(CorruptFileError) as parallel:
+        _read(tmp_path / "s.gz", len(data), "gzip")
+    with pytest.raises(CorruptFileError) as serial:
+        _streams.decompress_into(io.BytesIO(bytes(blob)), memoryview(bytearray(len(data))),
+                                 "gzip", path=str(tmp_path / "s.gz"))
+    assert str(parallel.value) == str(serial.value)
+
+
+def test_hostile_index_fuzz(small_blocks, tmp_path):
+    # Random bytes in the index of a valid stream, and random damage to the stream with a
+    # valid index: the parallel reader agrees with the serial one every time.
+    rng = random.Random(7)
+    data = _payload(150_000)
+    blob = _write_stream(tmp_path / "s.gz", data, "gzip")
+    at = _index_offset(blob)
+    field_len = struct.unpack_from("<H", blob, 14)[0]
+    path = tmp_path / "f.gz"
+    for trial in range(200):
+        bad = bytearray(blob)
+        if trial % 2:
+            for _ in range(rng.randint(1, 4)):
+                bad[at + rng.randrange(field_len)] = rng.randrange(256)
+        else:
+            bad[rng.randrange(at + field_len, len(bad))] = rng.randrange(256)
+        path.write_bytes(bytes(bad))
+        expected = bytearray(len(data))
+        try:
+            _streams.decompress_into(io.BytesIO(bytes(bad)), memoryview(expected), "gzip",
+                                     path=str(path))
+        except CorruptFileError as exc:
+            with pytest.raises(CorruptFileError) as got:
+                _read(path, len(data), "gzip")
+            assert str(got.value) == str(exc)
+        else:
+            assert _read(path, len(data), "gzip") == bytes(expected)
+
+
+def test_workers_stop_after_a_failed_block(small_blocks, tmp_path, monkeypatch):
+    # A failing block sets the shared flag; the other workers stop at their next piece instead
+    # of inflating the rest of the file (the serial pass then reports the error).
+    monkeypatch.setattr(_blocks, "_PIECE", 1 << 10)
+    data = _payload(400_000)
+    blob = bytearray(_write_stream(tmp_path / "s.gz", data, "gzip"))
+    reads = []
+    real_pread = os.pread
+
+    def counting_pread(fd, n, offset):
+        reads.append(n)
+        return real_pread(fd, n, offset)
+
+    monkeypatch.setattr(_blocks.os, "pread", counting_pread)
+    assert _read(tmp_path / "s.gz", len(data), "gzip") == data
+    whole = len(reads)
+    assert whole > 100  # 1 KiB pieces of every block
+    blob[_blocks.parse_gzip_header(bytes(blob))[0] + 50] ^= 0xFF  # inside the first block
+    (tmp_path / "s.gz").write_bytes(bytes(blob))
+    reads.clear()
+    with pytest.raises(CorruptFileError):
+        _read(tmp_path / "s.gz", len(data), "gzip")
+    assert len(reads) < whole // 4
+
+
+# -- through the formats ---------------------------------------------------------------------------
+
+FORMATS = [("a.nrrd", {"compression": "gzip"}), ("a.nhdr", {"compression": "gzip"}),
+           ("a.nii.gz", {}), ("a.mha", {"compression": "gzip"}),
+           ("a.mhd", {"compression": "gzip"})]
+
+
+def _image():
+    arr = np.frombuffer(_payload(600_000), np.int16).reshape(15, 100, 200)
+    return arr, mitk.Image(arr)
+
+
+@pytest.mark.parametrize("name,opts", FORMATS)
+def test_formats_read_their_blocks_in_parallel(small_blocks, inflate_calls, tmp_path, name, opts):
+    arr, img = _image()
+    img.save(tmp_path / name, **opts)
+    back = mitk.Image(tmp_path / name)
+    np.testing.assert_array_equal(back.as_numpy(), arr)
+    assert len(inflate_calls) == 1
+    assert "MitkDeflateBlocks" not in back.properties
+    assert not any("MitkDeflateBlocks" in str(k) for k in back.properties)
+
+
+@pytest.mark.parametrize("name,opts", FORMATS)
+def test_other_readers_read_indexed_files(small_blocks, tmp_path, name, opts):
+    arr, img = _image()
+    img.save(tmp_path / name, **opts)
+    sitk = pytest.importorskip("SimpleITK")
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / name))),
+                                  arr)
+    if name.endswith(".nii.gz"):
+        nib = pytest.importorskip("nibabel")
+        np.testing.assert_array_equal(
+            np.asanyarray(nib.load(str(tmp_path / name)).dataobj).transpose(2, 1, 0), arr)
+    if name.endswith((".nrrd", ".nhdr")):
+        nrrd = pytest.importorskip("nrrd")
+        np.testing.assert_array_equal(nrrd.read(str(tmp_path / name), index_order="C")[0], arr)
+
+
+def test_a_stale_metaimage_index_is_ignored(small_blocks, inflate_calls, tmp_path):
+    # SimpleITK keeps unknown MetaImage fields and writes them back over its own, unblocked
+    # stream: the index then describes another stream.
+    sitk = pytest.importorskip("SimpleITK")
+    arr, img = _image()
+    img.save(tmp_path / "a.mha", compression="gzip")
+    image = sitk.ReadImage(str(tmp_path / "a.mha"))
+    assert image.HasMetaDataKey("MitkDeflateBlocks")
+    sitk.WriteImage(image, str(tmp_path / "b.mha"), useCompression=True)
+    header = (tmp_path / "b.mha").read_bytes()[:2000]
+    assert b"MitkDeflateBlocks" in header
+    np.testing.assert_array_equal(mitk.Image(tmp_path / "b.mha").as_numpy(), arr)
+    assert inflate_calls == []
+
+
+@pytest.mark.parametrize("value", ["", "x", "4194304", "16384 600000", "16384 600000 1 2",
+                                   "0 600000 5", "16384 -600000 " + "1 " * 37, "1e3 5 5",
+                                   "16384 600000 " + "99999999999 " * 37])
+def test_a_malformed_metaimage_index_is_ignored(small_blocks, inflate_calls, tmp_path, value):
+    arr, img = _image()
+    img.save(tmp_path / "a.mhd", compression="gzip")
+    header = (tmp_path / "a.mhd").read_text()
+    lines = [f"MitkDeflateBlocks = {value}" if line.startswith("MitkDeflateBlocks") else line
+             for line in header.splitlines()]
+    (tmp_path / "a.mhd").write_text("\n".join(lines) + "\n")
+    np.testing.assert_array_equal(mitk.Image(tmp_path / "a.mhd").as_numpy(), arr)
+    assert inflate_calls == []
+
+
+def test_the_index_field_is_not_a_property(tmp_path):
+    img = mitk.Image(np.zeros((2, 3, 4), np.int16))
+    img.properties["MitkDeflateBlocks"] = "1 2 3"
+    with pytest.raises(UnsupportedFormatError, match="MitkDeflateBlocks"):
+        img.save(tmp_path / "a.mha")
+    assert not os.path.exists(tmp_path / "a.mha")
+
+
+def test_small_images_carry_no_index(tmp_path):
+    img = mitk.Image(np.zeros((2, 3, 4), np.int16))
+    img.save(tmp_path / "a.mha", compression="gzip")
+    img.save(tmp_path / "a.nii.gz")
+    assert b"MitkDeflateBlocks" not in (tmp_path / "a.mha").read_bytes()
+    assert (tmp_path / "a.nii.gz").read_bytes()[3] == 0  # no extra field
