@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 
 #: Environment variable naming the interpreter that has ``mitk-python`` installed.
 ENV = "MITK_BENCH_UPSTREAM_PYTHON"
@@ -122,8 +123,11 @@ def measure(ops: list[dict], repeat: int, timeout: float = 1800) -> tuple[str, d
     if exe is None or not ops:
         return None
     try:
+        # ``-c`` puts the working directory first on sys.path; run from a neutral one so that a
+        # source checkout of ours (same import name) cannot shadow upstream's package.
         res = subprocess.run([exe, "-c", _SCRIPT], input=json.dumps({"ops": ops, "repeat": repeat}),
-                             capture_output=True, text=True, timeout=timeout)
+                             capture_output=True, text=True, timeout=timeout,
+                             cwd=tempfile.gettempdir())
     except (OSError, subprocess.TimeoutExpired):
         return None
     if res.returncode:
