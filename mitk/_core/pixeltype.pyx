@@ -20,6 +20,9 @@ cdef dict _FORMATS = {
     d: (("Z" + np.dtype(d.char.lower()).char) if d.kind == "c" else d.char).encode("ascii")
     for d in SUPPORTED
 }
+# Each supported dtype (and every dtype equal to it, e.g. 'q' and 'l' on Linux) -> the canonical
+# object in SUPPORTED; a dict lookup, because this runs on every Image(...) construction.
+cdef dict _CANONICAL = {d: d for d in SUPPORTED}
 
 
 cpdef object check_dtype(object dtype, str argument="dtype"):
@@ -38,6 +41,11 @@ cpdef object check_dtype(object dtype, str argument="dtype"):
         The value is not a dtype, or names an unsupported type (object, strings, structured,
         datetime, longdouble, complex256, ...); the message lists the supported types.
     """
+    cdef object hit
+    if isinstance(dtype, np.dtype):  # the common case: an array's own dtype, already native
+        hit = _CANONICAL.get(dtype)
+        if hit is not None and (<object> dtype).fields is None and (<object> dtype).subdtype is None:
+            return hit
     try:
         dt = np.dtype(dtype)
     except (TypeError, ValueError) as exc:
@@ -50,7 +58,7 @@ cpdef object check_dtype(object dtype, str argument="dtype"):
             f"{argument}: pixel type {dt} is not supported; supported: "
             f"{', '.join(SUPPORTED_NAMES)}"
         )
-    return SUPPORTED[SUPPORTED.index(native)]
+    return _CANONICAL[native]
 
 
 cdef bytes format_of(object dtype):

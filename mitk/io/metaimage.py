@@ -62,7 +62,11 @@ Writing
     always the last field.  ``compression=None``/``"raw"`` (default) writes raw data,
     ``compression="gzip"`` a zlib stream with ``CompressedData = True`` and ``CompressedDataSize``
     (``compression_level`` 1-9, default 1); ``"bzip2"`` is an ArgumentError (MetaIO has no bzip2).
-    Data are written in native byte order, which the header declares.  bool is written as
+    A zlib stream has no room for a block index (:mod:`mitk.io._blocks`), so a large one is
+    described by a ``MitkDeflateBlocks = <block> <total> <compressed sizes...>`` line after
+    ``CompressedDataSize``; MetaIO ignores a field it does not know, and our reader uses the line
+    (to inflate the blocks on several threads) only when the stream confirms it.  It is never a
+    property, and a property of that name is refused.  Data are written in native byte order, which the header declares.  bool is written as
     ``MET_UCHAR`` 0/1; float16 and complex cannot be stored (UnsupportedFormatError).  A 2D image
     whose geometry leaves the xy plane cannot be stored either: MetaIO's 2D geometry is 2D.
 
