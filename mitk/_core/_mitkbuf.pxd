@@ -38,6 +38,8 @@ cdef extern from "mitkbuf.h" nogil:
 
     ctypedef struct mitkbuf_rwlock:
         pass
+    # Call only from _owner.pyx: every extension module links its own copy of mitkbuf, each with
+    # its own numbering, and the lock needs one id per thread across all of them.
     uint64_t mitkbuf_thread_owner()
     int mitkbuf_rwlock_new(mitkbuf_rwlock **out)
     void mitkbuf_rwlock_free(mitkbuf_rwlock *lock)

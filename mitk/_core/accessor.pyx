@@ -15,6 +15,7 @@ from libc.math cimport isnan, isinf
 
 from mitk._core._mitkbuf cimport *
 from mitk._core._check cimport raise_status
+from mitk._core._owner cimport thread_owner
 from mitk._core._atomic cimport mitk_atomic_add, mitk_atomic_load, mitk_atomic_store, mitk_atomic_exchange
 from mitk._core._export cimport fill_buffer
 from mitk._core.buffer cimport PixelBuffer
@@ -90,7 +91,7 @@ cdef class _Accessor:
                 self._strides[i] = buf._strides[i + 1]
 
         lock = <mitkbuf_rwlock *> buf._lock
-        self._owner = mitkbuf_thread_owner()
+        self._owner = thread_owner()
         self._write = write
         # Fast path: one try with the GIL held (no wait, so holding it costs nothing).
         status = (mitkbuf_rwlock_write if write else mitkbuf_rwlock_read)(lock, self._owner, 0.0)

@@ -16,6 +16,7 @@ from libc.math cimport isnan
 
 from mitk._core._mitkbuf cimport *
 from mitk._core._check cimport check, raise_status
+from mitk._core._owner cimport thread_owner
 from mitk._core._atomic cimport mitk_atomic_add, mitk_atomic_load
 from mitk._core._export cimport fill_buffer
 from mitk._core.pixeltype cimport check_dtype, format_of
@@ -424,7 +425,7 @@ cdef bint buffer_readonly(PixelBuffer b) noexcept nogil:
 cdef int buffer_lock_read(PixelBuffer b, double timeout) noexcept nogil:
     if b is None or isnan(timeout):
         return 4
-    return _lock_status(mitkbuf_rwlock_read(<mitkbuf_rwlock *> b._lock, mitkbuf_thread_owner(),
+    return _lock_status(mitkbuf_rwlock_read(<mitkbuf_rwlock *> b._lock, thread_owner(),
                                             timeout if timeout >= 0 else -1.0))
 
 
@@ -433,7 +434,7 @@ cdef int buffer_lock_write(PixelBuffer b, double timeout) noexcept nogil:
         return 4
     if b._readonly:
         return 4
-    return _lock_status(mitkbuf_rwlock_write(<mitkbuf_rwlock *> b._lock, mitkbuf_thread_owner(),
+    return _lock_status(mitkbuf_rwlock_write(<mitkbuf_rwlock *> b._lock, thread_owner(),
                                              timeout if timeout >= 0 else -1.0))
 
 
@@ -449,11 +450,11 @@ cdef int buffer_unlock_read(PixelBuffer b) noexcept nogil:
     if b is None:
         return 4
     return _lock_status(mitkbuf_rwlock_unlock_read(<mitkbuf_rwlock *> b._lock,
-                                                   mitkbuf_thread_owner()))
+                                                   thread_owner()))
 
 
 cdef int buffer_unlock_write(PixelBuffer b) noexcept nogil:
     if b is None:
         return 4
     return _lock_status(mitkbuf_rwlock_unlock_write(<mitkbuf_rwlock *> b._lock,
-                                                    mitkbuf_thread_owner()))
+                                                    thread_owner()))

@@ -157,3 +157,68 @@ def test_in_a_fresh_subprocess(consumer_dir):
                          timeout=120, cwd=str(consumer_dir))
     assert out.returncode == 0, out.stderr
     assert float(out.stdout) == 499500.0
+
+
+def test_each_thread_is_one_owner_across_accessors_and_the_c_api(consumer_dir):
+    # The lock tells owners apart by a per-thread id.  Accessors (mitk._core.accessor) and the C
+    # API (mitk._core.buffer) are separate extension modules; if each numbered threads on its own,
+    # a thread first seen by one module and another thread first seen by the other would share an
+    # id, and the second would be taken for the first: a deadlock report instead of a wait, or
+    # one thread releasing another's hold.  A fresh process makes the numbering predictable.
+    code = textwrap.dedent(f"""
+        import sys, threading
+        sys.path.insert(0, {str(consumer_dir)!r})
+        import consumer
+        import numpy as np
+        import mitk
+        S = consumer.STATUS
+        img = mitk.Image(np.zeros((4, 4)))
+        buf = img.pixel_buffer
+        held, done = threading.Event(), threading.Event()
+
+        def hold_with_accessor():     # the first thread the accessor module sees
+            with img.read():
+                held.set()
+                done.wait(30)
+
+        holder = threading.Thread(target=hold_with_accessor)
+        holder.start()
+        held.wait(30)
+        seen = []
+        for _ in range(4):            # the first threads the C API module sees
+            t = threading.Thread(target=lambda: seen.append(consumer.lock_write(buf, 0.05)))
+            t.start()
+            t.join(30)
+        done.set()
+        holder.join(30)
+        assert seen == [S["TIMEOUT"]] * 4, seen
+
+        # The other way round: a hold taken through the C API, writers through accessors.
+        held.clear(); done.clear()
+        def hold_with_c_api():
+            assert consumer.lock_read(buf, 1.0) == S["OK"]
+            held.set()
+            done.wait(30)
+            assert consumer.unlock_read(buf) == S["OK"]
+        holder = threading.Thread(target=hold_with_c_api)
+        holder.start()
+        held.wait(30)
+        errors = []
+        def write_with_accessor():
+            try:
+                img.write(timeout=0.05)
+            except Exception as exc:
+                errors.append(type(exc).__name__)
+        for _ in range(4):
+            t = threading.Thread(target=write_with_accessor)
+            t.start()
+            t.join(30)
+        done.set()
+        holder.join(30)
+        assert errors == ["LockTimeout"] * 4, errors
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=str(consumer_dir))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["ok"]

@@ -127,7 +127,10 @@ size_t mitkbuf_cache_bytes(void);
  * if another thread was inside a lock call at the moment of the fork. */
 typedef struct mitkbuf_rwlock mitkbuf_rwlock;
 
-/* Id of the calling thread, > 0, unique for the process lifetime.  Thread-safe, lock-free. */
+/* Id of the calling thread, > 0, unique for the process lifetime.  Thread-safe, lock-free.
+ * The numbering belongs to one copy of the library: a program that links mitkbuf statically into
+ * several modules must take every owner id from one of them, or two threads could get the same id
+ * from two copies (and one thread two ids). */
 uint64_t mitkbuf_thread_owner(void);
 
 /* Create / destroy.  destroy of a lock that is held or waited on is undefined: callers destroy
