@@ -341,7 +341,12 @@ def deflate_accelerators(quick: bool) -> list:
 
 
 def bzip2_files(quick: bool, peers: bool = False) -> list:
-    """bzip2 NRRD (attached and detached) reads and writes, against bz2 at level 1."""
+    """bzip2 NRRD (attached and detached) reads and writes, against bz2 at level 1.
+
+    Ours and the reference run the same single-threaded libbz2 and spend nearly all their time
+    in it (a bzip2 stream cannot be cut into independently decodable pieces the way our deflate
+    blocks are), so parity is what can be expected: the targets allow 5% either way, as noise.
+    """
     import mitk
 
     arr = _volume(4 if quick else 16)
@@ -361,7 +366,7 @@ def bzip2_files(quick: bool, peers: bool = False) -> list:
             out.append(Result(_case("read_bzip2", label), "io",
                               f"read bzip2 {label}, {nbytes // MiB} MiB", _gbps(nbytes, t),
                               "GB/s", "bz2.decompress, same data", _gbps(nbytes, t_ref), "GB/s",
-                              ">= 1.0x", peers=_peers(readers, nbytes, repeat) if peers else {}))
+                              ">= 0.95x", peers=_peers(readers, nbytes, repeat) if peers else {}))
         t_ref = best_time(lambda: bz2.compress(memoryview(arr).cast("B"), 1), repeat=repeat)
         for label, path, opts in paths:
             t = best_time(lambda: img.save(path, **opts), repeat=repeat)
