@@ -41,24 +41,25 @@ cpdef object check_dtype(object dtype, str argument="dtype"):
         The value is not a dtype, or names an unsupported type (object, strings, structured,
         datetime, longdouble, complex256, ...); the message lists the supported types.
     """
-    cdef object hit
-    if isinstance(dtype, np.dtype):  # the common case: an array's own dtype, already native
-        hit = _CANONICAL.get(dtype)
-        if hit is not None and (<object> dtype).fields is None and (<object> dtype).subdtype is None:
-            return hit
-    try:
-        dt = np.dtype(dtype)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"{argument}: {dtype!r} is not a pixel type; supported: {', '.join(SUPPORTED_NAMES)}"
-        ) from None
+    # An array's own dtype (the common case) skips np.dtype(); everything else goes through it.
+    dt = dtype if isinstance(dtype, np.dtype) else None
+    if dt is None:
+        try:
+            dt = np.dtype(dtype)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{argument}: {dtype!r} is not a pixel type; supported: "
+                f"{', '.join(SUPPORTED_NAMES)}"
+            ) from None
     native = dt.newbyteorder("=") if dt.byteorder not in ("=", "|") else dt
-    if native not in _FORMATS or dt.fields is not None or dt.subdtype is not None:
+    canonical = _CANONICAL.get(native)
+    # A union dtype such as ('f4', {'a': ('f4', 0)}) compares equal to float32: check the fields.
+    if canonical is None or dt.fields is not None or dt.subdtype is not None:
         raise TypeError(
             f"{argument}: pixel type {dt} is not supported; supported: "
             f"{', '.join(SUPPORTED_NAMES)}"
         )
-    return _CANONICAL[native]
+    return canonical
 
 
 cdef bytes format_of(object dtype):

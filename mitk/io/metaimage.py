@@ -66,9 +66,10 @@ Writing
     described by a ``MitkDeflateBlocks = <block> <total> <compressed sizes...>`` line after
     ``CompressedDataSize``; MetaIO ignores a field it does not know, and our reader uses the line
     (to inflate the blocks on several threads) only when the stream confirms it.  It is never a
-    property, and a property of that name is refused.  Data are written in native byte order, which the header declares.  bool is written as
-    ``MET_UCHAR`` 0/1; float16 and complex cannot be stored (UnsupportedFormatError).  A 2D image
-    whose geometry leaves the xy plane cannot be stored either: MetaIO's 2D geometry is 2D.
+    property, and a property of that name is refused.  Data are written in native byte order,
+    which the header declares.  bool is written as ``MET_UCHAR`` 0/1; float16 and complex cannot
+    be stored (UnsupportedFormatError).  A 2D image whose geometry leaves the xy plane cannot be
+    stored either: MetaIO's 2D geometry is 2D.
 
     Each file is replaced atomically (:mod:`mitk.io._atomic`).  A ``.mhd`` writes its data to
     ``<stem>.raw`` (``.zraw`` compressed), or, when a file of that name exists (the old pair's
