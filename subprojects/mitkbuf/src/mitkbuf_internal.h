@@ -52,6 +52,10 @@ typedef struct {
 } mitkbuf__holder;
 
 struct mitkbuf_rwlock {
+    /* The fast-path word (rwlock.c): 0 when the lock is free, one owner's read holds while only
+     * that owner reads, or RWLOCK_SLOW while the fields below are authoritative.  Changed only
+     * by compare-and-swap, except that the mutex holder may reset RWLOCK_SLOW to 0. */
+    _Atomic uint64_t state;
     pthread_mutex_t mutex;     /* guards everything below */
     pthread_cond_t readable;   /* readers wait here (CLOCK_MONOTONIC) */
     pthread_cond_t writable;   /* writers wait here (CLOCK_MONOTONIC) */

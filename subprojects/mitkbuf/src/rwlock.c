@@ -14,10 +14,23 @@
  * reports ETIMEDOUT for a free lock.  Waits use one absolute deadline, so the remaining time is
  * recomputed implicitly on every round.
  *
+ * Fast path: most locks are only ever read by one owner at a time (one thread working on an
+ * image, re-entrantly at most), and for that case the mutex and the table are bypassed.  The
+ * atomic word `state` is 0 while the lock is free, (owner, n) while one owner holds n reads and
+ * nobody else holds or waits, and RWLOCK_SLOW otherwise.  A read by that owner, or by anyone on
+ * a free lock, is one compare-and-swap; so is its unlock.  Everything else takes the mutex and
+ * first moves a fast-path hold into the table (go_slow), after which the word stays RWLOCK_SLOW
+ * and every fast attempt fails over to the mutex; the last operation that leaves the table empty
+ * resets the word to 0 (settle).  Invariant: while the word is not RWLOCK_SLOW the table is
+ * empty, so owner tracking (re-entrancy, EDEADLK, EPERM) sees every hold.  Owner ids too large
+ * for the word (2^39 and up: no thread ever gets one) and hold counts that would overflow it
+ * simply take the mutex.
+ *
  * Fork: the internal mutex is held only for a few instructions, but a fork() at that moment
  * leaves the child with a mutex nobody will unlock.  Finite requests therefore take the mutex
  * with pthread_mutex_timedlock, so that in such a child they fail with ETIMEDOUT / EBUSY instead
- * of hanging (DESIGN.md: a lock held at fork time times out in the child, it does not hang).
+ * of hanging (DESIGN.md: a lock held at fork time times out in the child, it does not hang).  The
+ * fast path needs no mutex, so a free lock can still be read there.
  */
 #include "mitkbuf_internal.h"
 
@@ -34,6 +47,15 @@
 #define MUTEX_GRACE_SECONDS 0.1
 
 typedef mitkbuf__holder holder;
+
+/* Layout of the fast-path word: the owner above FAST_COUNT_BITS, its read holds below. */
+#define RWLOCK_SLOW ((uint64_t)1 << 63)
+#define FAST_COUNT_BITS 24
+#define FAST_COUNT_MAX (((uint64_t)1 << FAST_COUNT_BITS) - 1)
+#define FAST_OWNER_MAX (((uint64_t)1 << (63 - FAST_COUNT_BITS)) - 1)
+/* The table starts with room for a few rows and never shrinks, so moving the one fast-path
+ * holder into it (go_slow) never allocates and cannot fail. */
+#define INITIAL_ROWS 4
 
 /* ---- owner ids ------------------------------------------------------------------------------------ */
 
@@ -61,6 +83,13 @@ int mitkbuf_rwlock_new(mitkbuf_rwlock **out)
     lock = calloc(1, sizeof *lock);
     if (lock == NULL)
         return MITKBUF_ENOMEM;
+    atomic_init(&lock->state, 0);
+    lock->holders = malloc(INITIAL_ROWS * sizeof *lock->holders);
+    if (lock->holders == NULL) {
+        free(lock);
+        return MITKBUF_ENOMEM;
+    }
+    lock->capacity = INITIAL_ROWS;
     if (pthread_mutex_init(&lock->mutex, NULL) != 0)
         goto free_lock;
     if (pthread_condattr_init(&attr) != 0)
@@ -81,6 +110,7 @@ destroy_attr:
 destroy_mutex:
     pthread_mutex_destroy(&lock->mutex);
 free_lock:
+    free(lock->holders);
     free(lock);
     return status;
 }
@@ -168,6 +198,36 @@ static int wait_on(mitkbuf_rwlock *lock, pthread_cond_t *cond, const wait_plan *
     return rc == ETIMEDOUT ? 1 : -1;
 }
 
+/* ---- the fast path (no mutex) -------------------------------------------------------------------- */
+
+/* One more read hold for owner, if the lock is free or only owner reads it.  1 if taken. */
+static int fast_read(mitkbuf_rwlock *lock, uint64_t owner)
+{
+    uint64_t s = atomic_load_explicit(&lock->state, memory_order_relaxed), want;
+    if (owner > FAST_OWNER_MAX)
+        return 0;
+    if (s == 0)
+        want = owner << FAST_COUNT_BITS | 1;
+    else if (s >> FAST_COUNT_BITS == owner && (s & FAST_COUNT_MAX) < FAST_COUNT_MAX)
+        want = s + 1; /* RWLOCK_SLOW never matches: its owner field exceeds FAST_OWNER_MAX */
+    else
+        return 0;
+    /* Acquire: what the previous writer wrote is visible to this reader. */
+    return atomic_compare_exchange_strong_explicit(&lock->state, &s, want, memory_order_acquire,
+                                                   memory_order_relaxed);
+}
+
+/* Release one fast-path read hold of owner.  1 if done; 0: the hold, if any, is in the table. */
+static int fast_unlock_read(mitkbuf_rwlock *lock, uint64_t owner)
+{
+    uint64_t s = atomic_load_explicit(&lock->state, memory_order_relaxed);
+    if (owner > FAST_OWNER_MAX || s == 0 || s >> FAST_COUNT_BITS != owner)
+        return 0;
+    return atomic_compare_exchange_strong_explicit(&lock->state, &s,
+                                                   (s & FAST_COUNT_MAX) == 1 ? 0 : s - 1,
+                                                   memory_order_release, memory_order_relaxed);
+}
+
 /* ---- the holder table (mutex held) -------------------------------------------------------------- */
 
 static holder *find_holder(mitkbuf_rwlock *lock, uint64_t owner)
@@ -212,6 +272,36 @@ static void drop_if_idle(mitkbuf_rwlock *lock, holder *h)
         *h = lock->holders[--lock->nholders];
 }
 
+/* Make the table authoritative: set RWLOCK_SLOW, moving a fast-path hold into the table (which is
+ * empty until then, and has room for a row).  Called with the mutex held, at the start of every
+ * operation and again after every wait (settle may have reset the word meanwhile). */
+static void go_slow(mitkbuf_rwlock *lock)
+{
+    uint64_t s = atomic_load_explicit(&lock->state, memory_order_acquire);
+    while (s != RWLOCK_SLOW) {
+        if (atomic_compare_exchange_weak_explicit(&lock->state, &s, RWLOCK_SLOW,
+                                                  memory_order_acq_rel, memory_order_acquire)) {
+            if (s != 0) {
+                holder *h = &lock->holders[lock->nholders++];
+                h->owner = s >> FAST_COUNT_BITS;
+                h->reads = (long)(s & FAST_COUNT_MAX);
+                h->write = 0;
+                h->queued = 0;
+                lock->readers += h->reads;
+            }
+            return;
+        }
+    }
+}
+
+/* End of an operation (mutex held): an empty table hands the lock back to the fast path.
+ * Release: the table's last writer's stores are visible to the next fast reader. */
+static void settle(mitkbuf_rwlock *lock)
+{
+    if (lock->nholders == 0)
+        atomic_store_explicit(&lock->state, 0, memory_order_release);
+}
+
 /* A writer leaves the queue without taking the lock: readers it held back may go now. */
 static void leave_queue(mitkbuf_rwlock *lock, uint64_t owner)
 {
@@ -247,12 +337,16 @@ int mitkbuf_rwlock_read(mitkbuf_rwlock *lock, uint64_t owner, double timeout)
     int status, expired = 0;
     if (lock == NULL || owner == 0 || isnan(timeout))
         return MITKBUF_EINVAL;
+    if (fast_read(lock, owner))
+        return MITKBUF_OK;
     if ((status = plan_wait(timeout, &plan)) != MITKBUF_OK)
         return status;
     if ((status = enter(lock, &plan)) != MITKBUF_OK)
         return status;
     for (;;) {
-        holder *h = find_holder(lock, owner);
+        holder *h;
+        go_slow(lock);
+        h = find_holder(lock, owner);
         if (h != NULL && h->write) {
             status = MITKBUF_EDEADLK;
             break;
@@ -282,6 +376,7 @@ int mitkbuf_rwlock_read(mitkbuf_rwlock *lock, uint64_t owner, double timeout)
             break;
         }
     }
+    settle(lock);
     pthread_mutex_unlock(&lock->mutex);
     return status;
 }
@@ -298,7 +393,9 @@ static int write_lock(mitkbuf_rwlock *lock, uint64_t owner, double timeout, int 
     if ((status = enter(lock, &plan)) != MITKBUF_OK)
         return status;
     for (;;) {
-        holder *h = find_holder(lock, owner);
+        holder *h;
+        go_slow(lock);
+        h = find_holder(lock, owner);
         if (h != NULL && (h->reads > 0 || h->write)) { /* our own hold would block us forever */
             status = MITKBUF_EDEADLK;
             break;
@@ -349,6 +446,7 @@ static int write_lock(mitkbuf_rwlock *lock, uint64_t owner, double timeout, int 
     if (status != MITKBUF_OK &&
         !(stay_queued && (status == MITKBUF_EBUSY || status == MITKBUF_ETIMEDOUT)))
         leave_queue(lock, owner);
+    settle(lock);
     pthread_mutex_unlock(&lock->mutex);
     return status;
 }
@@ -373,11 +471,13 @@ int mitkbuf_rwlock_write_cancel(mitkbuf_rwlock *lock, uint64_t owner)
         return MITKBUF_EINVAL;
     if (pthread_mutex_lock(&lock->mutex) != 0)
         return MITKBUF_ESYS;
+    go_slow(lock);
     h = find_holder(lock, owner);
     if (h == NULL || !h->queued)
         status = MITKBUF_EPERM;
     else
         leave_queue(lock, owner);
+    settle(lock);
     pthread_mutex_unlock(&lock->mutex);
     return status;
 }
@@ -388,8 +488,11 @@ int mitkbuf_rwlock_unlock_read(mitkbuf_rwlock *lock, uint64_t owner)
     int status = MITKBUF_OK;
     if (lock == NULL)
         return MITKBUF_EINVAL;
+    if (fast_unlock_read(lock, owner))
+        return MITKBUF_OK;
     if (pthread_mutex_lock(&lock->mutex) != 0)
         return MITKBUF_ESYS;
+    go_slow(lock);
     h = find_holder(lock, owner);
     if (h == NULL || h->reads == 0) {
         status = MITKBUF_EPERM;
@@ -401,6 +504,7 @@ int mitkbuf_rwlock_unlock_read(mitkbuf_rwlock *lock, uint64_t owner)
         if (lock->readers == 0 && lock->writers_waiting > 0)
             pthread_cond_broadcast(&lock->writable);
     }
+    settle(lock);
     pthread_mutex_unlock(&lock->mutex);
     return status;
 }
@@ -413,6 +517,7 @@ int mitkbuf_rwlock_unlock_write(mitkbuf_rwlock *lock, uint64_t owner)
         return MITKBUF_EINVAL;
     if (pthread_mutex_lock(&lock->mutex) != 0)
         return MITKBUF_ESYS;
+    go_slow(lock);
     h = find_holder(lock, owner);
     if (h == NULL || !h->write) {
         status = MITKBUF_EPERM;
@@ -426,22 +531,27 @@ int mitkbuf_rwlock_unlock_write(mitkbuf_rwlock *lock, uint64_t owner)
          * queued owner's own read) go now. */
         pthread_cond_broadcast(&lock->readable);
     }
+    settle(lock);
     pthread_mutex_unlock(&lock->mutex);
     return status;
 }
 
 int mitkbuf_rwlock_state(mitkbuf_rwlock *lock, long *readers, int *writer, long *writers_waiting)
 {
+    uint64_t s;
     if (lock == NULL)
         return MITKBUF_EINVAL;
     if (pthread_mutex_lock(&lock->mutex) != 0)
         return MITKBUF_ESYS;
+    /* While the word is RWLOCK_SLOW only the mutex holder changes anything; otherwise the table is
+     * empty and the word alone is the state, read once so the three values agree. */
+    s = atomic_load_explicit(&lock->state, memory_order_acquire);
     if (readers != NULL)
-        *readers = lock->readers;
+        *readers = s == RWLOCK_SLOW ? lock->readers : (long)(s & FAST_COUNT_MAX);
     if (writer != NULL)
-        *writer = lock->writer;
+        *writer = s == RWLOCK_SLOW ? lock->writer : 0;
     if (writers_waiting != NULL)
-        *writers_waiting = lock->writers_waiting;
+        *writers_waiting = s == RWLOCK_SLOW ? lock->writers_waiting : 0;
     pthread_mutex_unlock(&lock->mutex);
     return MITKBUF_OK;
 }

@@ -7,7 +7,8 @@
  */
 #include "check.h"
 #include "mitkbuf.h"
-/* White box, for the fork test only: it holds the internal mutex across fork(). */
+/* White box: the fork test holds the internal mutex across fork(), and the fast-path test looks
+ * at the lock's state word to see which path a request took. */
 #include "../src/mitkbuf_internal.h"
 
 #include <math.h>
@@ -20,8 +21,13 @@
 
 static mitkbuf_rwlock *lock;
 
-/* Owner ids no thread will ever get (thread ids count up from 1). */
-#define OWNER(n) (((uint64_t)1 << 62) + (uint64_t)(n))
+/* Owner ids no thread will ever get (thread ids count up from 1).  The suite runs twice: with ids
+ * the lock's fast path can hold (below 2^39) and with ids it cannot (2^62 on), which always take
+ * the mutex, so that both paths, and every handover between them, meet every rule. */
+#define FAST_BASE ((uint64_t)1 << 38)
+#define SLOW_BASE ((uint64_t)1 << 62)
+static uint64_t owner_base = FAST_BASE;
+#define OWNER(n) (owner_base + (uint64_t)(n))
 
 static void expect_free(const char *what)
 {
@@ -243,6 +249,7 @@ static void test_exclusion(void)
     worker w[NREAD + NWRITE];
     double until = now_seconds() + 0.5;
     long writes = 0;
+    counter_a = counter_b = 0; /* the suite runs twice */
     for (int i = 0; i < NREAD + NWRITE; i++) {
         w[i] = (worker){until, 0};
         task_start(&t[i], i < NREAD ? checking_reader : exclusive_writer, &w[i]);
@@ -528,6 +535,8 @@ static void test_no_starvation(void)
     long readers = 0;
     double until;
 
+    atomic_store(&stream_stop, 0); /* the suite runs twice */
+    atomic_store(&stream_reads, 0);
     for (int i = 0; i < STREAM; i++)
         task_start(&t[i], stream_reader, NULL);
     until = now_seconds() + 5.0;
@@ -724,6 +733,103 @@ static void test_stress(void)
     expect_free("stress: no hold or queue entry left behind");
 }
 
+/* ---- the fast path and its handover to the table (white box) ---------------------------------- */
+
+/* The state word while owner holds n reads on the fast path (rwlock.c: owner above 24 bits). */
+static uint64_t fast_word(uint64_t owner, uint64_t n) { return owner << 24 | n; }
+
+static uint64_t word(void) { return atomic_load(&lock->state); }
+
+static long readers_now(void)
+{
+    long readers = -1;
+    mitkbuf_rwlock_state(lock, &readers, NULL, NULL);
+    return readers;
+}
+
+static void test_fast_path(void)
+{
+    const uint64_t a = FAST_BASE + 1, b = FAST_BASE + 2, w = FAST_BASE + 3;
+    const uint64_t last_fast = ((uint64_t)1 << 39) - 1, too_big = (uint64_t)1 << 39;
+    int ok = 1;
+
+    CHECK(word() == 0, "fast: a new lock is free");
+    CHECK(mitkbuf_rwlock_read(lock, a, -1.0) == MITKBUF_OK && word() == fast_word(a, 1),
+          "fast: a read of a free lock takes the fast path");
+    CHECK(mitkbuf_rwlock_read(lock, a, 0.0) == MITKBUF_OK && word() == fast_word(a, 2),
+          "fast: the same owner re-enters on the fast path");
+    CHECK(readers_now() == 2, "fast: the state counts fast-path holds");
+
+    /* A second owner moves the first one's holds into the table. */
+    CHECK(mitkbuf_rwlock_read(lock, b, 0.0) == MITKBUF_OK && readers_now() == 3,
+          "fast: a second reader joins; three holds in all");
+    CHECK(mitkbuf_rwlock_write(lock, w, 0.0) == MITKBUF_EBUSY, "fast: a try-write is EBUSY");
+    CHECK(mitkbuf_rwlock_write(lock, a, 0.0) == MITKBUF_EDEADLK,
+          "fast: a write by the owner of moved fast-path holds is EDEADLK");
+    CHECK(mitkbuf_rwlock_unlock_read(lock, b) == MITKBUF_OK &&
+              mitkbuf_rwlock_unlock_read(lock, a) == MITKBUF_OK &&
+              mitkbuf_rwlock_unlock_read(lock, a) == MITKBUF_OK,
+          "fast: moved holds unlock from the table");
+    CHECK(mitkbuf_rwlock_unlock_read(lock, a) == MITKBUF_EPERM, "fast: one unlock too many is EPERM");
+    CHECK(word() == 0, "fast: an empty table hands the lock back to the fast path");
+
+    /* A wrong unlock while a fast-path hold exists changes nothing. */
+    mitkbuf_rwlock_read(lock, a, -1.0);
+    CHECK(mitkbuf_rwlock_unlock_read(lock, b) == MITKBUF_EPERM && readers_now() == 1,
+          "fast: another owner's unlock is EPERM and the fast-path hold survives");
+    CHECK(mitkbuf_rwlock_unlock_write(lock, a) == MITKBUF_EPERM && readers_now() == 1,
+          "fast: a write unlock of a fast-path read is EPERM");
+    CHECK(mitkbuf_rwlock_unlock_read(lock, a) == MITKBUF_OK && word() == 0,
+          "fast: the owner's unlock frees it");
+
+    /* A writer shuts the fast path until it leaves. */
+    CHECK(mitkbuf_rwlock_write(lock, w, 0.0) == MITKBUF_OK, "fast: a writer takes a free lock");
+    CHECK(mitkbuf_rwlock_read(lock, a, 0.0) == MITKBUF_EBUSY, "fast: no fast read beside a writer");
+    CHECK(mitkbuf_rwlock_read(lock, w, 0.0) == MITKBUF_EDEADLK, "fast: the writer's own read is EDEADLK");
+    CHECK(mitkbuf_rwlock_unlock_write(lock, w) == MITKBUF_OK && word() == 0,
+          "fast: the writer's unlock reopens the fast path");
+
+    /* A queued writer: the fast-path reader may re-enter, others defer. */
+    mitkbuf_rwlock_read(lock, a, -1.0);
+    CHECK(mitkbuf_rwlock_write_queued(lock, w, 0.0) == MITKBUF_EBUSY && waiting_writers() == 1,
+          "fast: a writer queues behind a fast-path reader");
+    CHECK(mitkbuf_rwlock_read(lock, a, 0.0) == MITKBUF_OK, "fast: the reader still re-enters");
+    CHECK(mitkbuf_rwlock_read(lock, b, 0.0) == MITKBUF_EBUSY, "fast: a new reader defers to the writer");
+    mitkbuf_rwlock_unlock_read(lock, a);
+    mitkbuf_rwlock_unlock_read(lock, a);
+    CHECK(mitkbuf_rwlock_write_queued(lock, w, 0.0) == MITKBUF_OK, "fast: then the writer gets in");
+    mitkbuf_rwlock_unlock_write(lock, w);
+    expect_free("fast: free after the queued writer");
+    CHECK(word() == 0, "fast: and back on the fast path");
+
+    /* The word's limits: the largest owner id it holds, and one above, which takes the mutex. */
+    CHECK(mitkbuf_rwlock_read(lock, last_fast, 0.0) == MITKBUF_OK &&
+              word() == fast_word(last_fast, 1) && mitkbuf_rwlock_unlock_read(lock, last_fast) == 0,
+          "fast: the largest owner id the word holds takes the fast path");
+    CHECK(mitkbuf_rwlock_read(lock, too_big, 0.0) == MITKBUF_OK && readers_now() == 1 &&
+              word() != fast_word(too_big, 1) && mitkbuf_rwlock_read(lock, a, 0.0) == MITKBUF_OK &&
+              readers_now() == 2,
+          "fast: a larger owner id is tracked in the table, beside another reader");
+    CHECK(mitkbuf_rwlock_unlock_read(lock, too_big) == MITKBUF_OK &&
+              mitkbuf_rwlock_unlock_read(lock, a) == MITKBUF_OK && word() == 0,
+          "fast: both unlock");
+
+    /* The hold count: a full word moves to the table, which counts on. */
+    {
+        const long full = (1L << 24) - 1;
+        for (long i = 0; i < full && ok; i++)
+            ok = mitkbuf_rwlock_read(lock, a, 0.0) == MITKBUF_OK;
+        CHECK(ok && word() == fast_word(a, (uint64_t)full), "fast: 2^24 - 1 holds fill the word");
+        CHECK(mitkbuf_rwlock_read(lock, a, 0.0) == MITKBUF_OK && readers_now() == full + 1,
+              "fast: one more hold moves to the table and is counted");
+        for (long i = 0; i <= full && ok; i++)
+            ok = mitkbuf_rwlock_unlock_read(lock, a) == MITKBUF_OK;
+        CHECK(ok && mitkbuf_rwlock_unlock_read(lock, a) == MITKBUF_EPERM && word() == 0,
+              "fast: every hold unlocks, not one more");
+    }
+    expect_free("fast: free afterwards");
+}
+
 /* ---- fork ------------------------------------------------------------------------------------ */
 
 /* Run fn in a child process; its exit status must be 0 within 10 s. */
@@ -774,10 +880,29 @@ static void *hold_internal_mutex(void *arg)
     return NULL;
 }
 
+/* A free lock whose internal mutex was held at fork time: writes need the mutex and give up in
+ * bounded time; a read takes the fast path, which needs no mutex, and succeeds. */
+static int child_mutex_lost(void)
+{
+    uint64_t me = mitkbuf_thread_owner();
+    double t0 = now_seconds();
+    int busy = mitkbuf_rwlock_write(lock, me, 0.0);
+    int timed = mitkbuf_rwlock_write(lock, me, 0.2);
+    double elapsed = now_seconds() - t0;
+    int read = mitkbuf_rwlock_read(lock, me, 0.0);
+    int unlock = mitkbuf_rwlock_unlock_read(lock, me);
+    return busy == MITKBUF_EBUSY && timed == MITKBUF_ETIMEDOUT && elapsed < 2.0 &&
+                   read == MITKBUF_OK && unlock == MITKBUF_OK
+               ? 0
+               : 1;
+}
+
 static void test_fork(void)
 {
     task t;
     double until;
+    atomic_store(&mutex_held, 0);
+    atomic_store(&mutex_release, 0);
     /* Write lock held at fork time: the child's finite requests time out. */
     mitkbuf_rwlock_write(lock, OWNER(40), -1.0);
     CHECK(in_child(child_times_out), "fork: a lock written at fork time gives EBUSY / ETIMEDOUT in the child");
@@ -788,8 +913,9 @@ static void test_fork(void)
     until = now_seconds() + 5.0;
     while (!atomic_load(&mutex_held) && now_seconds() < until)
         sleep_seconds(0.001);
-    CHECK(in_child(child_times_out),
-          "fork: a lock whose mutex another thread held at fork time gives EBUSY / ETIMEDOUT in the child");
+    CHECK(in_child(child_mutex_lost),
+          "fork: a lock whose mutex another thread held at fork time gives EBUSY / ETIMEDOUT to "
+          "writes in the child, and reads of it still work");
     atomic_store(&mutex_release, 1);
     task_join(&t, 5.0, "mutex holder");
     expect_free("fork: the parent's lock is free afterwards");
@@ -799,19 +925,24 @@ int main(void)
 {
     CHECK(mitkbuf_rwlock_new(&lock) == MITKBUF_OK && lock != NULL, "create a lock");
     test_owner_ids();
-    test_readers_share();
-    test_exclusion();
-    test_try_and_timeouts();
-    test_self_deadlock();
-    test_foreign_unlock();
-    test_eperm();
-    test_writer_preference();
-    test_no_starvation();
-    test_queued_writer();
-    test_arguments();
-    test_many_owners();
-    test_stress();
-    test_fork();
+    test_fast_path();
+    for (int pass = 0; pass < 2; pass++) {
+        owner_base = pass == 0 ? FAST_BASE : SLOW_BASE;
+        printf("# owner ids from 2^%d\n", pass == 0 ? 38 : 62);
+        test_readers_share();
+        test_exclusion();
+        test_try_and_timeouts();
+        test_self_deadlock();
+        test_foreign_unlock();
+        test_eperm();
+        test_writer_preference();
+        test_no_starvation();
+        test_queued_writer();
+        test_arguments();
+        test_many_owners();
+        test_stress();
+        test_fork();
+    }
     mitkbuf_rwlock_free(lock);
     return finish();
 }
