@@ -73,6 +73,8 @@ cdef bint buffer_readonly(PixelBuffer b) noexcept nogil
 
 # Blocking lock for the calling thread.  timeout in seconds; negative waits forever; 0 tries once
 # (LOCK_BUSY).  Call without the GIL when the wait may be long (other Python threads keep running).
+# A read of an otherwise unlocked buffer (nested reads by the same thread included) and its unlock
+# are one atomic compare-and-swap each: cheap enough to take per tile or per slice.
 cdef int buffer_lock_read(PixelBuffer b, double timeout) noexcept nogil
 cdef int buffer_lock_write(PixelBuffer b, double timeout) noexcept nogil
 # A write lock on a read-only buffer returns LOCK_ERROR.
