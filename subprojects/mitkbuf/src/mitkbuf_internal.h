@@ -54,7 +54,7 @@ typedef struct {
 struct mitkbuf_rwlock {
     /* The fast-path word (rwlock.c): 0 when the lock is free, one owner's read holds while only
      * that owner reads, or RWLOCK_SLOW while the fields below are authoritative.  Changed only
-     * by compare-and-swap, except that the mutex holder may reset RWLOCK_SLOW to 0. */
+     * by compare-and-swap; only the mutex holder sets or clears RWLOCK_SLOW. */
     _Atomic uint64_t state;
     pthread_mutex_t mutex;     /* guards everything below */
     pthread_cond_t readable;   /* readers wait here (CLOCK_MONOTONIC) */

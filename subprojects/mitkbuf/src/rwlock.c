@@ -295,11 +295,15 @@ static void go_slow(mitkbuf_rwlock *lock)
 }
 
 /* End of an operation (mutex held): an empty table hands the lock back to the fast path.
- * Release: the table's last writer's stores are visible to the next fast reader. */
+ * Release: the table's last writer's stores are visible to the next fast reader.  Only
+ * RWLOCK_SLOW is reset: a request whose wait failed ends without another go_slow, and by then
+ * the word may be back on the fast path, holding another owner's reads. */
 static void settle(mitkbuf_rwlock *lock)
 {
+    uint64_t slow = RWLOCK_SLOW;
     if (lock->nholders == 0)
-        atomic_store_explicit(&lock->state, 0, memory_order_release);
+        atomic_compare_exchange_strong_explicit(&lock->state, &slow, 0, memory_order_release,
+                                                memory_order_relaxed);
 }
 
 /* A writer leaves the queue without taking the lock: readers it held back may go now. */
