@@ -504,8 +504,11 @@ int mitkbuf_rwlock_unlock_read(mitkbuf_rwlock *lock, uint64_t owner)
         h->reads--;
         lock->readers--;
         drop_if_idle(lock, h);
-        /* Readers never wait for readers; only writers can be admitted, by the last release. */
-        if (lock->readers == 0 && lock->writers_waiting > 0)
+        /* Readers never wait for readers; only writers can be admitted, by the last release.
+         * Not only when writers_waiting > 0: a waiting writer whose queue entry another thread
+         * cancelled is not counted there, and must still be woken (a broadcast that finds no
+         * waiter costs a few instructions). */
+        if (lock->readers == 0)
             pthread_cond_broadcast(&lock->writable);
     }
     settle(lock);
@@ -529,8 +532,7 @@ int mitkbuf_rwlock_unlock_write(mitkbuf_rwlock *lock, uint64_t owner)
         h->write = 0;
         lock->writer = 0;
         drop_if_idle(lock, h);
-        if (lock->writers_waiting > 0)
-            pthread_cond_broadcast(&lock->writable);
+        pthread_cond_broadcast(&lock->writable); /* every waiting writer, counted or not */
         /* Readers that still defer to a queued writer re-check and sleep again; the others (and a
          * queued owner's own read) go now. */
         pthread_cond_broadcast(&lock->readable);

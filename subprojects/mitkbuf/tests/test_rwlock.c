@@ -592,6 +592,28 @@ static void test_queued_writer(void)
           "queued: the next slice takes the free lock and leaves the queue");
     CHECK(mitkbuf_rwlock_unlock_write(lock, q) == MITKBUF_OK, "queued: unlock");
     expect_free("queued: free afterwards");
+
+    /* Another thread cancels the queue entry of a writer that is still waiting: the readers it
+     * held back go, and the writer, no longer counted as waiting, must still be woken when the
+     * lock frees (not sleep out its timeout, or forever). */
+    {
+        request w = make_request(WRITE, q, 3.0, NULL);
+        task waiter;
+        double t0;
+        CHECK(mitkbuf_rwlock_read(lock, OWNER(31), -1.0) == MITKBUF_OK, "queued: a reader holds it again");
+        task_start(&waiter, run_request, &w);
+        CHECK(await_waiting_writers(1), "queued: a writer waits (3 s timeout)");
+        CHECK(mitkbuf_rwlock_write_cancel(lock, q) == MITKBUF_OK && waiting_writers() == 0,
+              "queued: another thread cancels its queue entry while it waits");
+        r = ask(READ, 0, 1.0, 5.0, "reader after cancelling a waiting writer");
+        CHECK(r.status == MITKBUF_OK && r.elapsed < 0.5, "queued: new readers go at once");
+        t0 = now_seconds();
+        mitkbuf_rwlock_unlock_read(lock, OWNER(31));
+        task_join(&waiter, 10.0, "writer whose queue entry was cancelled");
+        CHECK(w.status == MITKBUF_OK && now_seconds() - t0 < 1.0,
+              "queued: the writer is woken by the last unlock and gets the lock");
+        expect_free("queued: free after the cancelled writer");
+    }
 }
 
 /* ---- arguments and special timeouts ----------------------------------------------------------- */
