@@ -26,6 +26,7 @@ import collections
 import os
 import struct
 import threading
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, NamedTuple
 
@@ -47,6 +48,9 @@ _INDEX_HEAD = struct.Struct("<BIQ")
 MAX_INDEXED_BLOCKS = (0xFFFF - 4 - _INDEX_HEAD.size) // 4
 # Pieces of compressed input and decompressed output a worker holds at once (memory bound).
 _PIECE = 1 << 20
+# A final deflate block that holds nothing (fixed Huffman codes, end-of-block at once): bits
+# 1 (final), 01 (fixed), 0000000 (end of block).  See _inflate_block.
+_EMPTY_FINAL_BLOCK = b"\x03\x00"
 
 
 class BlockIndex(NamedTuple):
@@ -151,7 +155,10 @@ def parse_gzip_header(head: bytes) -> tuple[int, BlockIndex | None] | None:
             if stop < 0:
                 return None
             pos = stop + 1
-    if flags & 0x02:  # FHCRC
+    if flags & 0x02:  # FHCRC: the low 16 bits of the CRC-32 of the header before it
+        if len(head) < pos + 2 or struct.unpack_from("<H", head, pos)[0] != zlib.crc32(
+                head[:pos]) & 0xFFFF:
+            return None  # the serial reader reports the damaged header
         pos += 2
     return (pos, index) if pos <= len(head) else None
 
@@ -408,8 +415,20 @@ def _inflate_block(fd: int, cstart: int, cend: int, ustart: int, usize: int, out
             piece = d.decompress(data, min(_PIECE, uend - upos + 1))
             put(piece)
             data = d.unconsumed_tail
-    put(d.flush(uend - upos + 1))  # output the decoder still holds after the last input
+    # Output the decoder still holds after the last input: a few bytes at most.  flush()'s
+    # argument is only its first buffer size, so it is kept small whatever the index claims.
+    put(d.flush(min(_PIECE, uend - upos + 1)))
     # A non-last block ends on a sync flush, not at the end of the stream; the last one ends it.
     if upos != uend or d.eof != last or d.unused_data:
         raise IndexMismatch
+    if not last:
+        # The next block is inflated from its offset by a fresh decoder: that reads what a serial
+        # pass reads only if this block's bytes end exactly between two deflate blocks, on a byte
+        # boundary (where the writer's sync flush leaves them).  The size and the checksum do not
+        # show it: a block could end inside a stored block, whose raw bytes the next worker would
+        # then decode as deflate.  An empty final block appended here ends the stream with no
+        # output only at such a boundary (inside a stored block it is payload; inside a coded
+        # block or a partial byte its bits are read as something else).
+        if d.decompress(_EMPTY_FINAL_BLOCK) or not d.eof or d.unused_data:
+            raise IndexMismatch
     return check

@@ -631,7 +631,9 @@ def _block_index(h: _Header, nbytes: int) -> _blocks.BlockIndex | None:
     file is valid MetaImage without it.
     """
     tokens = h.fields.get(INDEX_FIELD, "").split()
-    if len(tokens) < 3 or not all(t.isdigit() for t in tokens) or len(tokens) > 1 << 20:
+    # ASCII digits only: str.isdigit() also accepts '²', which int() refuses.
+    if (len(tokens) < 3 or len(tokens) > 1 << 20
+            or not all(t.isascii() and t.isdigit() for t in tokens)):
         return None
     numbers = [int(t) for t in tokens]
     index = _blocks.BlockIndex(numbers[0], numbers[1], tuple(numbers[2:]))

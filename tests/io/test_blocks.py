@@ -12,6 +12,7 @@ import io
 import os
 import random
 import struct
+import tracemalloc
 import zlib
 
 import numpy as np
@@ -102,13 +103,17 @@ def test_gzip_header_round_trip():
     assert _blocks.parse_gzip_header(_blocks.gzip_header(1, 0)) == (10, None)
 
 
+def _with_header_crc(header):
+    return header + struct.pack("<H", zlib.crc32(header) & 0xFFFF)
+
+
 def test_gzip_headers_of_other_writers_are_skipped_exactly():
     data = b"some bytes " * 50
     for member in (
         gzip.compress(data),
         # FNAME + FCOMMENT + FHCRC + an FEXTRA with a foreign subfield (dictzip's "RA")
-        b"\x1f\x8b\x08\x1e\0\0\0\0\0\x03" + struct.pack("<H", 8) + b"RA" + struct.pack("<H", 4)
-        + b"abcd" + b"name.nii\0" + b"a comment\0" + b"\0\0",
+        _with_header_crc(b"\x1f\x8b\x08\x1e\0\0\0\0\0\x03" + struct.pack("<H", 8) + b"RA"
+                         + struct.pack("<H", 4) + b"abcd" + b"name.nii\0" + b"a comment\0"),
     ):
         parsed = _blocks.parse_gzip_header(member)
         assert parsed is not None and parsed[1] is None
@@ -286,6 +291,121 @@ def test_workers_stop_after_a_failed_block(small_blocks, tmp_path, monkeypatch):
     assert len(reads) < whole // 4
 
 
+def _raw_deflate(data, final, level=1):
+    c = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return c.compress(data) + c.flush(zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH)
+
+
+def _inflate_indexed(tmp_path, stream, index, out_size, skip=0):
+    path = tmp_path / "raw.deflate"
+    path.write_bytes(stream)
+    out = bytearray(out_size)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return _blocks.inflate(fd, 0, index, memoryview(out), skip, "gzip", zlib, (zlib.error,))
+    finally:
+        os.close(fd)
+
+
+def test_a_block_boundary_inside_a_stored_block_is_refused(small_blocks, tmp_path):
+    # Block 0 ends just after the header of a stored block; the stored bytes that follow are
+    # themselves a deflate stream.  A serial pass copies them as they are; a fresh decoder started
+    # at the boundary decodes them, and each block inflates to the size the index gives it.  A
+    # crafted file can also make the total size and the trailer's checksum agree (a payload that
+    # deflates to its own length, a few bytes chosen for the CRC), so the boundary itself must be
+    # checked.
+    rng = random.Random(5)
+    first, second = rng.randbytes(1000), rng.randbytes(600)
+    coded = _raw_deflate(second, final=False)
+    block0 = _raw_deflate(first, final=False) + b"\x00" + struct.pack("<HH", len(coded),
+                                                                      0xFFFF ^ len(coded))
+    block1 = coded + _raw_deflate(b"", final=True)
+    stream = block0 + block1
+    serial = zlib.decompressobj(-15)
+    assert serial.decompress(stream) == first + coded and serial.eof  # what every reader reads
+    index = _blocks.BlockIndex(len(first), len(first) + len(second), (len(block0), len(block1)))
+    with pytest.raises(_blocks.IndexMismatch):
+        _inflate_indexed(tmp_path, stream, index, index.total)
+
+
+@pytest.mark.parametrize("accel", ["zlib", "isal", "zlib-ng"])
+def test_blocks_that_are_not_one_valid_stream_fail_as_a_serial_read_does(small_blocks, tmp_path,
+                                                                          accel):
+    # The empty stored block of each sync flush removed, the index shortened to match: each
+    # block still inflates on its own and the trailer still matches, but the whole is not valid
+    # deflate, so the read must fail exactly as a serial one does.
+    data = _payload(200_000)
+    try:
+        with _streams.deflate_backend(accel):
+            blob = _write_stream(tmp_path / "s.gz", data, "gzip")
+    except LookupError:
+        pytest.skip(f"{accel} is not installed")
+    head, index = _blocks.parse_gzip_header(blob)
+    blocks, pos = [], head
+    for size in index.sizes:
+        blocks.append(blob[pos:pos + size])
+        pos += size
+    assert all(b.endswith(b"\x00\x00\xff\xff") for b in blocks[:-1])
+    cut = [b[:-4] for b in blocks[:-1]] + blocks[-1:]
+    shorter = _blocks.BlockIndex(index.block, index.total, tuple(len(b) for b in cut))
+    bad = bytearray(blob[:head] + b"".join(cut) + blob[pos:])
+    at = _blocks.GZIP_INDEX_OFFSET
+    bad[at:at + len(_blocks.gzip_index_field(shorter))] = _blocks.gzip_index_field(shorter)
+    (tmp_path / "bad.gz").write_bytes(bytes(bad))
+    with _streams.deflate_backend(accel):
+        with pytest.raises(CorruptFileError) as parallel:
+            _read(tmp_path / "bad.gz", len(data), "gzip")
+        with pytest.raises(CorruptFileError) as serial:
+            _streams.decompress_into(io.BytesIO(bytes(bad)), memoryview(bytearray(len(data))),
+                                     "gzip", path=str(tmp_path / "bad.gz"))
+    assert str(parallel.value) == str(serial.value)
+    with pytest.raises(Exception):
+        gzip.decompress(bytes(bad))  # nobody else reads it either
+
+
+@pytest.mark.parametrize("header_crc", ["right", "wrong"])
+def test_a_header_crc_is_checked_before_the_index_is_used(small_blocks, inflate_calls, tmp_path,
+                                                          header_crc):
+    data = _payload(200_000)
+    blob = _write_stream(tmp_path / "s.gz", data, "gzip")
+    head, _ = _blocks.parse_gzip_header(blob)
+    header = bytearray(blob[:head])
+    header[3] |= 0x02  # FHCRC
+    crc = zlib.crc32(bytes(header)) & 0xFFFF
+    if header_crc == "wrong":
+        crc ^= 1
+    marked = bytes(header) + struct.pack("<H", crc) + blob[head:]
+    (tmp_path / "h.gz").write_bytes(marked)
+    if header_crc == "right":
+        assert gzip.decompress(marked) == data
+        assert _read(tmp_path / "h.gz", len(data), "gzip") == data
+        assert len(inflate_calls) == 1
+        return
+    with pytest.raises(CorruptFileError) as parallel:
+        _read(tmp_path / "h.gz", len(data), "gzip")
+    with pytest.raises(CorruptFileError) as serial:
+        _streams.decompress_into(io.BytesIO(marked), memoryview(bytearray(len(data))), "gzip",
+                                 path=str(tmp_path / "h.gz"))
+    assert str(parallel.value) == str(serial.value)
+    assert inflate_calls == []
+
+
+def test_a_short_block_allocates_nothing_near_its_declared_size(tmp_path):
+    # One block said to hold 4 GB (most of it a prefix the image skips), with a stream that
+    # ends after 100 KB: refused without ever asking for a buffer of the declared size.
+    total = 4_000_000_000
+    stream = _raw_deflate(random.Random(1).randbytes(100_000), final=True, level=0)
+    index = _blocks.BlockIndex(total, total, (len(stream),))
+    tracemalloc.start()
+    try:
+        with pytest.raises(_blocks.IndexMismatch):
+            _inflate_indexed(tmp_path, stream, index, 256, skip=total - 256)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20
+
+
 # -- through the formats ---------------------------------------------------------------------------
 
 FORMATS = [("a.nrrd", {"compression": "gzip"}), ("a.nhdr", {"compression": "gzip"}),
@@ -342,7 +462,9 @@ def test_a_stale_metaimage_index_is_ignored(small_blocks, inflate_calls, tmp_pat
 
 @pytest.mark.parametrize("value", ["", "x", "4194304", "16384 600000", "16384 600000 1 2",
                                    "0 600000 5", "16384 -600000 " + "1 " * 37, "1e3 5 5",
-                                   "16384 600000 " + "99999999999 " * 37])
+                                   "16384 600000 " + "99999999999 " * 37,
+                                   "16384 600000 " + "\u00b2 " * 37,  # isdigit() but not int()
+                                   "16384 600000 " + "\u0663 " * 37])  # an Arabic-Indic 3
 def test_a_malformed_metaimage_index_is_ignored(small_blocks, inflate_calls, tmp_path, value):
     arr, img = _image()
     img.save(tmp_path / "a.mhd", compression="gzip")
