@@ -22,7 +22,8 @@ Reading
       A 1-D file loads as shape ``(1, N)``.
     * Geometry: the sform when ``sform_code > 0`` and its matrix is finite and non-singular, else
       the qform when ``qform_code > 0`` (``pixdim[0] < 0`` flips the third axis), else the Analyze
-      convention (RAS ``diag(-px, py, pz)`` centred on the volume, as nibabel).  A bad sform without
+      convention (RAS ``diag(-px, py, pz)`` centred on the volume, as nibabel).  Voxel sizes are
+      ``|pixdim|`` (0 or not finite: 1), as nibabel and ITK take them.  A bad sform without
       a qform is :class:`~mitk.errors.CorruptFileError`.  RAS becomes LPS with
       ``diag(-1, -1, 1)``; spacing is the column norms and direction the unit columns, so a
       sheared sform is kept exactly.  ``xyzt_units`` convert space to mm and time to ms; a unit
@@ -38,7 +39,8 @@ Reading
       ``nifti.aux_file``, ``nifti.intent_name`` (when not empty), ``nifti.qform_code``,
       ``nifti.sform_code`` (always), ``nifti.intent_code``, ``nifti.slice_code``,
       ``nifti.dim_info``, ``nifti.slice_start``, ``nifti.slice_end``, ``nifti.intent_p1/2/3``,
-      ``nifti.cal_min``, ``nifti.cal_max``, ``nifti.slice_duration`` (when not zero), and
+      ``nifti.cal_min``, ``nifti.cal_max``, ``nifti.slice_duration`` (when not zero; in ms, like
+      ``pixdim[4]``), and
       ``nifti.version`` (0 for Analyze, 1 or 2).
 
 Memory
@@ -137,6 +139,7 @@ _TIME_UNITS = {0: 1.0, 8: 1000.0, 16: 1.0, 24: 1e-3}  # unknown (taken as ms), s
 _WRITE_UNITS = 2 | 16  # mm and ms, as the image holds them
 _LPS = np.diag([-1.0, -1.0, 1.0])  # RAS <-> LPS (its own inverse)
 _F32_MAX = float(np.finfo(np.float32).max)
+_F32_TINY = float(np.finfo(np.float32).tiny)  # the smallest normal float32
 _SCALE_CHUNK = 1 << 18  # elements converted per step when scaling (2 MiB of float64)
 _GROUP_ELEMENTS = 1 << 19  # elements of component volumes read per step (at least one volume)
 _INTENT_VECTOR = 1007
@@ -204,7 +207,9 @@ def _parse_header(raw: bytes, path: str) -> tuple[Any, int, str]:
             magic = raw[344:348]
             if magic in (b"n+1\0", b"ni1\0"):
                 return hdr, 1, order
-            if magic[:1] == b"n" and magic[3:] == b"\0":
+            # A damaged NIfTI magic ('n', '+' or 'i', a digit, NUL) is an error; anything else is
+            # Analyze, whose hist.smin occupies these bytes (smin = 110 reads as b'n\0\0\0').
+            if magic[:1] == b"n" and magic[1:2] in (b"+", b"i") and magic[3:] == b"\0":
                 raise CorruptFileError(f"{path}: NIfTI field 'magic' is {magic!r}; expected "
                                        "'n+1' or 'ni1' in a 348-byte header")
             return hdr, 0, order  # Analyze 7.5
@@ -288,7 +293,9 @@ def _quaternion_affine(hdr, path: str) -> np.ndarray:
         [2 * (b * d - a * c), 2 * (c * d + a * b), a * a + d * d - c * c - b * b],
     ])
     pixdim = [float(p) for p in hdr["pixdim"]]
-    zooms = [p if p > 0 and math.isfinite(p) else 1.0 for p in pixdim[1:4]]
+    # |pixdim| as nibabel and ITK take it (a negative pixdim breaks the standard; nifti1_io's 1.0
+    # for it would silently change the voxel size); 0 or not finite means 1.
+    zooms = [abs(p) if p != 0 and math.isfinite(p) else 1.0 for p in pixdim[1:4]]
     if pixdim[0] < 0:  # qfac: a left-handed grid
         zooms[2] = -zooms[2]
     m = np.eye(4)
@@ -303,7 +310,7 @@ def _analyze_affine(hdr, layout: dict) -> np.ndarray:
     zooms = [1.0, 1.0, 1.0]
     for i in range(min(ndim, 3)):
         p = float(hdr["pixdim"][i + 1])
-        zooms[i] = p if p != 0 and math.isfinite(p) else 1.0
+        zooms[i] = abs(p) if p != 0 and math.isfinite(p) else 1.0  # nibabel takes |pixdim|
     m = np.diag([-zooms[0], zooms[1], zooms[2], 1.0])
     centre = np.array([(n - 1) / 2.0 for n in layout["xyz"]])
     m[:3, 3] = -(m[:3, :3] @ centre)
@@ -379,6 +386,10 @@ def _properties(hdr, version: int, units_known: bool) -> dict:
                 props[f"nifti.{key}"] = int(hdr[key])
         for key in _FLOAT_FIELDS:
             value = float(hdr[key])
+            if key == "slice_duration" and units_known:
+                # In the units of pixdim[4] (the standard compares the two), so in ms like it:
+                # the writer declares ms.
+                value *= _TIME_UNITS[int(hdr["xyzt_units"]) & 0x38]
             if value and math.isfinite(value):
                 props[f"nifti.{key}"] = value
         if not units_known:
@@ -655,12 +666,10 @@ def _prop_float(path: str, props: dict, key: str, version: int) -> float | None:
         return None
     value = props[f"nifti.{key}"]
     number = None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
         try:
             number = float(value)
-        except ValueError:
+        except (ValueError, OverflowError):  # not a number; an int beyond any float
             pass
     if number is None or (version == 1 and math.isfinite(number) and abs(number) > _F32_MAX):
         raise UnsupportedFormatError(f"{path}: property nifti.{key} is {value!r}; NIfTI-"
@@ -673,12 +682,32 @@ def _prop_text(path: str, props: dict, key: str, size: int) -> bytes | None:
     if f"nifti.{key}" not in props:
         return None
     value = props[f"nifti.{key}"]
-    text = (value if isinstance(value, str) else str(value)).encode("utf-8")
-    if len(text) > size - 1 or b"\0" in text:
+    text = value if isinstance(value, str) else str(value)
+    data = _encoded(text, "utf-8")
+    if data is None or len(data) > size:
+        # What the reader decoded as latin-1 (bytes that are not UTF-8) goes back as it came.
+        alt = _encoded(text, "latin-1")
+        if alt is not None and len(alt) <= size and _encoded_as(alt, "utf-8") is None:
+            data = alt
+    if data is None or len(data) > size or b"\0" in data:
+        got = "text that cannot be encoded" if data is None else f"{len(data)} bytes"
         raise UnsupportedFormatError(f"{path}: property nifti.{key} must be text of at most "
-                                     f"{size - 1} UTF-8 bytes without NUL characters; got "
-                                     f"{len(text)} bytes")
-    return text
+                                     f"{size} UTF-8 bytes without NUL characters; got {got}")
+    return data  # a field filled to its width has no NUL, as the standard allows
+
+
+def _encoded(text: str, encoding: str) -> bytes | None:
+    try:
+        return text.encode(encoding)
+    except UnicodeEncodeError:
+        return None
+
+
+def _encoded_as(data: bytes, encoding: str) -> str | None:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError:
+        return None
 
 
 def _unsupported_type(path: str, dtype: np.dtype) -> UnsupportedFormatError:
@@ -715,7 +744,12 @@ def _header(path: str, info: ImageInfo, kind: str, requested: int | None) -> byt
     time_origin = float(info.time_origin) if ndim == 4 else 0.0
     if version == 1:
         values = np.concatenate([axes.ravel(), origin, spacing, [time_spacing, time_origin]])
-        if not np.all(np.abs(values) <= _F32_MAX):
+        # Beyond float32; or a spacing or time step so small that float32 makes it 0 or a
+        # subnormal (1e-46 would be stored as 0 and read back as 1).  Other tiny values (rounding
+        # noise in a direction) may flush to 0 harmlessly.
+        steps = np.abs(np.append(spacing, time_spacing))
+        if not (np.all(np.abs(values) <= _F32_MAX)
+                and np.all((steps == 0) | (steps >= _F32_TINY))):
             raise UnsupportedFormatError(f"{path}: the geometry or time values do not fit the "
                                          "float32 fields of NIfTI-1; use nifti_version=2")
     orthonormal = np.allclose(direction.T @ direction, np.eye(3), rtol=0, atol=1e-6)

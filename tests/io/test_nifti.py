@@ -338,10 +338,11 @@ def test_precedence_sform_then_qform_then_analyze(tmp_path):
 
 def test_qform_details_follow_nifti1_io(tmp_path):
     data = np.zeros(24, np.int16)
-    # qfac = -1 flips the third axis; zero, negative or NaN pixdims count as 1.
+    # qfac = -1 flips the third axis; zero or NaN pixdims count as 1, negative ones as their
+    # absolute value (as nibabel and ITK read them; nifti1_io would make them 1).
     _, info = load(nifti_file(tmp_path / "q.nii", data, qform_code=1,
                               pixdim=[-1, 0, -2, np.nan, 0, 0, 0, 0]))
-    assert_geometry(info, (1, 1, 1), (0, 0, 0), np.diag([-1.0, -1.0, -1.0]))
+    assert_geometry(info, (1, 2, 1), (0, 0, 0), np.diag([-1.0, -1.0, -1.0]))
     # (b, c, d) of length 1 is a 180 degree rotation (a = 0) about that axis.
     _, info = load(nifti_file(tmp_path / "r.nii", data, qform_code=1, quatern_b=1.0))
     assert_geometry(info, (1, 1, 1), (0, 0, 0), np.diag([-1.0, 1.0, -1.0]))
@@ -384,7 +385,14 @@ def test_geometry_beyond_float32_needs_nifti2(tmp_path):
     arr = np.zeros((2, 2, 2), np.uint8)
     with pytest.raises(UnsupportedFormatError, match="nifti_version=2"):
         save(tmp_path / "g.nii", arr, origin=(1e39, 0.0, 0.0))
+    # Too small for float32 too: stored as 0 or a subnormal, a spacing would read back as 1.
+    for spacing in (1e-46, 3e-39):
+        with pytest.raises(UnsupportedFormatError, match="nifti_version=2"):
+            save(tmp_path / "g.nii", arr, spacing=(spacing, 1.0, 1.0))
     assert os.listdir(tmp_path) == []
+    save(tmp_path / "t.nii", arr, spacing=(1e-46, 1.0, 1.0), nifti_version=2)
+    assert load(tmp_path / "t.nii")[1].spacing[0] == 1e-46
+    os.remove(tmp_path / "t.nii")
     save(tmp_path / "g.nii", arr, origin=(1e39, 0.0, 0.0), nifti_version=2)
     assert load(tmp_path / "g.nii")[1].origin[0] == 1e39
 
@@ -559,12 +567,20 @@ def test_analyze_75(tmp_path):
     np.testing.assert_array_equal(back, data)
     assert_geometry(info, (2, 3, 4), (-3.0, 3.0, -2.0), np.diag([1.0, -1.0, 1.0]))
     assert info.properties == {"nifti.descrip": "analyze", "nifti.version": 0}
-    # Negative pixdims keep their sign (SPM's flipped Analyze), as nibabel reads them.
+    # Negative pixdims count as their absolute value, as nibabel loads them (it warns and
+    # takes |pixdim|).
     h2 = h.copy()
     h2["pixdim"] = [0, -2, 3, 4, 0, 0, 0, 0]
     (tmp_path / "a.hdr").write_bytes(h2.tobytes())
-    assert_geometry(load(tmp_path / "a.img")[1], (2, 3, 4), (3.0, 3.0, -2.0), np.diag(
-        [-1.0, -1.0, 1.0]))
+    assert_geometry(load(tmp_path / "a.img")[1], (2, 3, 4), (-3.0, 3.0, -2.0), np.diag(
+        [1.0, -1.0, 1.0]))
+    # Analyze keeps hist.smin where NIfTI has its magic: smin = 110 starts with b"n".
+    h3 = h.copy()
+    h3["magic"] = struct.pack(">i", 110)[::-1]  # the bytes 6E 00 00 00 of a little-endian smin
+    (tmp_path / "a.hdr").write_bytes(h3.tobytes())
+    back, info = load(tmp_path / "a.hdr")
+    np.testing.assert_array_equal(back, data)
+    assert info.properties["nifti.version"] == 0
 
 
 # -- scaling ----------------------------------------------------------------------------------
@@ -698,6 +714,39 @@ def test_header_fields_round_trip_as_properties(tmp_path):
         assert info.properties == {**expected, "nifti.version": version}
 
 
+def test_full_width_text_fields_load_and_save_back(tmp_path):
+    # No NUL at all (as nibabel writes a full field), and bytes that are not UTF-8 (latin-1).
+    fields = {"descrip": b"x" * 80, "aux_file": b"y" * 24, "intent_name": b"z" * 16}
+    latin = "caf\u00e9 " * 15  # 75 characters, 90 UTF-8 bytes, 75 latin-1 bytes
+    for extra in ({}, {"descrip": latin.encode("latin-1")}):
+        nifti_file(tmp_path / "t.nii", np.zeros(24, np.int16), **{**fields, **extra})
+        _, info = load(tmp_path / "t.nii")
+        assert info.properties["nifti.descrip"] == (latin if extra else "x" * 80)
+        assert info.properties["nifti.intent_name"] == "z" * 16
+        save(tmp_path / "u.nii", np.zeros((2, 3, 4), np.int16), properties=info.properties)
+        hdr, _, _ = read_header(tmp_path / "u.nii")
+        assert bytes(hdr["descrip"]) == (extra or fields)["descrip"]
+        back = load(tmp_path / "u.nii")[1].properties
+        for key in fields:
+            assert back[f"nifti.{key}"] == info.properties[f"nifti.{key}"]
+
+
+def test_slice_duration_is_in_the_units_of_the_time_step(tmp_path):
+    # The standard compares slice_duration with pixdim[4]: a file in seconds gives both in ms,
+    # and the saved file (which declares ms) keeps the slice timing.
+    nifti_file(tmp_path / "s.nii", np.zeros(48, np.int16), dim=[4, 2, 2, 2, 3, 1, 1, 1],
+               xyzt_units=2 | 8, pixdim=[1, 1, 1, 1, 2.0, 0, 0, 0], slice_duration=0.05,
+               slice_code=1, dim_info=3 << 4)
+    arr, info = load(tmp_path / "s.nii")
+    assert info.time_spacing == pytest.approx(2000.0)
+    assert info.properties["nifti.slice_duration"] == pytest.approx(50.0)
+    save(tmp_path / "t.nii", arr, time_spacing=info.time_spacing, properties=info.properties)
+    hdr, _, _ = read_header(tmp_path / "t.nii")
+    assert int(hdr["xyzt_units"]) & 0x38 == 16
+    assert float(hdr["slice_duration"]) == pytest.approx(50.0)
+    assert float(hdr["pixdim"][4]) == pytest.approx(2000.0)
+
+
 def test_codes_from_properties(tmp_path):
     arr = np.zeros((2, 3, 4), np.uint8)
     save(tmp_path / "z.nii", arr, properties={"nifti.sform_code": 0, "nifti.qform_code": "0"})
@@ -709,7 +758,12 @@ def test_codes_from_properties(tmp_path):
 
 
 @pytest.mark.parametrize("props,match", [
-    ({"nifti.descrip": "x" * 80}, "descrip"),
+    ({"nifti.descrip": "x" * 81}, "descrip"),
+    ({"nifti.descrip": "\u20ac" * 27}, "descrip"),  # 81 UTF-8 bytes, and no latin-1
+    ({"nifti.descrip": "bad \udcff"}, "descrip"),  # a lone surrogate: no encoding at all
+    ({"nifti.aux_file": "a" * 25}, "aux_file"),
+    ({"nifti.cal_max": 10 ** 400}, "cal_max"),  # an int beyond any float
+    ({"nifti.scl_slope": 10 ** 400}, "scl_slope"),
     ({"nifti.intent_name": "a\0b"}, "intent_name"),
     ({"nifti.intent_code": 40000}, "intent_code"),
     ({"nifti.sform_code": "mni"}, "sform_code"),
