@@ -2,7 +2,8 @@
 
 ``Image(path)``, ``Image.load``, ``img.save``, ``IOUtil.load`` and ``IOUtil.save`` all come here.
 Loading checks, in order: a missing path (FileNotFoundError), a directory (IsADirectoryError), an
-unknown extension (UnsupportedFormatError); the content is never sniffed.  Readers fill the
+unknown extension, then a path that is not a regular file, such as a pipe (both
+UnsupportedFormatError); the content is never sniffed.  Readers fill the
 image's own buffer (no intermediate copy); writers write from a read-only view under the image's
 read lock, atomically.
 """
@@ -10,6 +11,7 @@ read lock, atomically.
 from __future__ import annotations
 
 import os
+import stat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -59,6 +61,10 @@ def load_into(image: Image, path: Any, **options: Any) -> None:
     if os.path.isdir(path):
         raise IsADirectoryError(21, "Is a directory (expected an image file)", path)
     fmt = registry.format_for(path)
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        # A FIFO or a device would block open() or never end: only regular files are images.
+        raise UnsupportedFormatError(f"{path}: not a regular file (a pipe or a device); mitk "
+                                     "reads images from regular files")
     _check_options(fmt, options, fmt.READ_OPTIONS, "read")
     buffers = []
 

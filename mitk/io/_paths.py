@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 
 from ..errors import CorruptFileError
 
 #: A data path the OS refuses as a path (too long, through a file, a symlink loop) is a header
 #: error, not an I/O error: no file could ever be there.
 BAD_PATH_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.ENOTDIR, errno.ELOOP, errno.EINVAL})
+
+
+_DRIVE_PATH = re.compile(r"[A-Za-z]:[\\/]")
 
 
 def is_inside(base: str, full: str) -> bool:
@@ -31,7 +35,9 @@ def resolve_data_file(header_path: str, name: str, field: str, allow_external: b
     the header's directory, unless ``allow_external`` is True.  Touches no file.
     """
     base = os.path.dirname(os.path.abspath(header_path))
-    absolute = os.path.isabs(name) or (len(name) > 1 and name[1] == ":")
+    # A Windows drive path ('C:\\x', 'C:/x') is absolute on any system; 'c:scan.raw' is an
+    # ordinary name on POSIX (and, on Windows, leaves the directory: join() keeps its drive).
+    absolute = os.path.isabs(name) or _DRIVE_PATH.match(name) is not None
     full = os.path.normpath(os.path.join(base, name))
     if (absolute or not is_inside(base, full)) and not allow_external:
         raise CorruptFileError(

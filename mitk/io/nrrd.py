@@ -17,7 +17,8 @@ Reading
     ``line skip`` skips lines of each data file, then ``byte skip`` skips bytes of the raw file
     or, for compressed encodings, of the decompressed stream (as teem does).  ``byte skip: -1``
     means the data are the last bytes of the raw file, or of the decompressed stream (teem reads a
-    ``.nii.gz`` that way); other negative values are CorruptFileError.
+    ``.nii.gz`` that way; at most the data size or 16 MiB, whichever is larger, may precede them
+    there); other negative values are CorruptFileError.
 
     ``data file`` is one file name, ``LIST [subdim]`` (the names follow the header, one per line),
     ``SKIPLIST [subdim]`` (``<byte skip> <name>`` per line) or a printf pattern
@@ -119,6 +120,9 @@ _MAX_DATA_FILES = 1 << 20
 # bzip2 cannot expand more than about 46 million times (runs of zeros); a header declaring more
 # than this from the bytes present is refused before allocating.
 _BZIP2_MAX_RATIO = 50_000_000
+# With byte skip -1 on a compressed stream, the most bytes read before the data (when the data
+# are smaller than this): the prefix is undeclared, so its size must be bounded somehow.
+_MAX_UNDECLARED_PREFIX = 16 << 20
 # Between deflate's bound and bzip2's, a declared size is only plausible for a stream that really
 # expands that much (an empty mask), so the stream is counted before the buffer is allocated: a
 # few hundred bytes must not reserve gigabytes.
@@ -605,6 +609,9 @@ def _roles(h: _Header, L: _Layout, kinds: list, dirs: list | None, space_dim: in
                             f"{sizes[i]}, expected 2")
             roles[i] = "complex"
         elif k is not None and k not in _DOMAIN_KINDS:
+            if _KIND_SIZE.get(k) not in (None, sizes[i]):  # as teem checks, e.g. RGB-color: 3
+                raise _fail(path, "kinds", f"marks axis {i} {k!r}, which has "
+                            f"{_KIND_SIZE[k]} components, but its size is {sizes[i]}")
             roles[i] = "component"
         elif dirs is not None:
             free.append(i)
@@ -734,14 +741,15 @@ def _geometry(h: _Header, L: _Layout, dirs: list | None, space_dim: int, flips: 
             v = np.zeros(3)
             part = dirs[i][:3]
             v[: len(part)] = part
-            v = v * flip * scale
+            with np.errstate(over="ignore"):  # beyond the float range is caught as inf below
+                v = v * flip * scale
         else:
             s = _spacing_of(h, L, i)
             v = np.zeros(3)
             v[k] = 1.0 if s is None else s
             if space_dim:
                 v = v * flip * scale
-        norm = float(np.linalg.norm(v))
+        norm = math.hypot(*v)  # no overflow for entries near the float maximum
         if not math.isfinite(norm) or norm == 0:
             raise _fail(path, "space directions", f"gives axis {i} a vector of length {norm}")
         cols.append(v / norm)
@@ -841,6 +849,8 @@ def _resolve(h: _Header, name: str, allow_external: bool) -> str:
     return resolve_data_file(h.path, name, "NRRD field 'data file'", allow_external)
 
 
+# The widest number a data-file pattern may pad to: a file name holds at most 255 bytes.
+_MAX_NAME_WIDTH = 255
 _PATTERN = re.compile(r"(?:[^%]|%%)*%0?\d*d(?:[^%]|%%)*")
 
 
@@ -886,6 +896,9 @@ def _data_files(h: _Header, L: _Layout, allow_external: bool) -> list | None:
             if L.byte_skip:
                 raise _fail(h.path, "byte skip", "cannot be combined with a SKIPLIST, which "
                             "gives a byte skip per file")
+            if -1 in skips and L.encoding in ("ascii", "hex"):
+                raise _fail(h.path, "data file", "SKIPLIST gives a byte skip of -1, which only "
+                            f"raw and compressed data allow, not {L.encoding}")
         if not names:
             raise _fail(h.path, "data file", f"is {parts[0]} but no file names follow the header")
     elif parts and "%" in parts[0] and _PATTERN.fullmatch(parts[0]):
@@ -899,6 +912,10 @@ def _data_files(h: _Header, L: _Layout, allow_external: bool) -> list | None:
                         "integers") from None
         if step == 0 or (hi - lo) * step < 0:
             raise _fail(h.path, "data file", f"is {value!r}; the step must go from min to max")
+        width = max(int(w or 0) for w in re.findall(r"%0?(\d*)d", parts[0]))
+        if width > _MAX_NAME_WIDTH:
+            raise _fail(h.path, "data file", f"pattern {parts[0]!r} pads numbers to {width} "
+                        f"characters; a file name holds at most {_MAX_NAME_WIDTH}")
         count = (hi - lo) // step + 1
         if count > _MAX_DATA_FILES:
             raise _unsupported(h.path, "data file", f"names {count} files; mitk reads at most "
@@ -1074,20 +1091,61 @@ def _read_text(f, piece: _Piece, out: memoryview, L: _Layout) -> None:
         found = 0 if tokens == [b""] else len(tokens)
         raise CorruptFileError(f"{piece.where}: NRRD ascii data is truncated: {count} values "
                                f"expected, {found} found")
-    strings = np.array(tokens)
     try:
-        if native.kind == "f":
-            values = strings.astype(np.float64)
+        if max(map(len, tokens)) > _WIDE_TOKEN:
+            values = _long_tokens(tokens, native)
         else:
-            wide = np.dtype(np.uint64 if native.kind == "u" else np.int64)
-            values = strings.astype(wide)
-            info = np.iinfo(native)
-            if values.size and (values.min() < info.min or values.max() > info.max):
-                raise OverflowError
+            # One fixed-width array of every token: fast, and small while tokens are short.
+            strings = np.array(tokens)
+            if native.kind == "f":
+                values = strings.astype(np.float64)
+            else:
+                wide = np.dtype(np.uint64 if native.kind == "u" else np.int64)
+                values = strings.astype(wide)
+                info = np.iinfo(native)
+                if values.size and (values.min() < info.min or values.max() > info.max):
+                    raise OverflowError
     except (ValueError, OverflowError, TypeError):
         raise CorruptFileError(f"{piece.where}: NRRD ascii data holds a value that is not a "
                                f"{native.name}") from None
-    np.frombuffer(out, dtype=native)[...] = values
+    with np.errstate(over="ignore"):  # a value beyond float32 is inf, as strtof gives it
+        np.frombuffer(out, dtype=native)[...] = values
+
+
+# Longer ascii tokens are parsed one by one: a fixed-width array of all tokens costs the count
+# times the longest one (one number written with 200,000 leading zeros would ask for 37 GB).
+_WIDE_TOKEN = 64
+_INTEGER_TOKEN = re.compile(rb"[+-]?[0-9]+")
+_FLOAT_TOKEN = re.compile(rb"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)",
+                          re.IGNORECASE)
+
+
+def _long_tokens(tokens: list, native: np.dtype) -> np.ndarray:
+    """Values of ascii tokens of any length, in memory proportional to the text.
+
+    Raises ValueError or OverflowError for a token that is not a number of ``native``'s kind or
+    does not fit it.
+    """
+    if native.kind == "f":
+        if not all(_FLOAT_TOKEN.fullmatch(t) for t in tokens):
+            raise ValueError
+        return np.array([float(t) for t in tokens], dtype=np.float64)
+    if not all(_INTEGER_TOKEN.fullmatch(t) for t in tokens):
+        raise ValueError
+    numbers = [_integer(t) for t in tokens]
+    info = np.iinfo(native)
+    if min(numbers) < info.min or max(numbers) > info.max:
+        raise OverflowError
+    return np.array(numbers, dtype=native)
+
+
+def _integer(token: bytes) -> int:
+    """An integer token without int()'s digit limit: leading zeros dropped, and more than 20
+    digits left is beyond any 64-bit type anyway."""
+    digits = token.lstrip(b"+-").lstrip(b"0") or b"0"
+    if len(digits) > 20:
+        raise OverflowError
+    return -int(digits) if token[:1] == b"-" else int(digits)
 
 
 def _fill(pieces: list[_Piece], L: _Layout, flat: memoryview) -> None:
@@ -1100,8 +1158,17 @@ def _fill(pieces: list[_Piece], L: _Layout, flat: memoryview) -> None:
             elif L.encoding in ("gzip", "bzip2"):
                 skip = piece.skip
                 if skip == -1:
+                    # The stream's length is not declared: count it, but only so far.  A bzip2
+                    # stream of a few KB can hold gigabytes, which no header asked for.
+                    limit = piece.nbytes + max(piece.nbytes, _MAX_UNDECLARED_PREFIX)
                     f.seek(piece.pos)
-                    total = _stream_length(f, L.encoding, piece.where)
+                    total = _stream_length(f, L.encoding, piece.where, limit=limit)
+                    if total > limit:
+                        raise CorruptFileError(
+                            f"{piece.where}: NRRD field 'byte skip' is -1, but more than "
+                            f"{limit - piece.nbytes} bytes of the {L.encoding} stream precede "
+                            f"its last {piece.nbytes}; mitk reads at most "
+                            f"max(data size, {_MAX_UNDECLARED_PREFIX}) bytes before them")
                     if total < piece.nbytes:
                         raise CorruptFileError(
                             f"{piece.where}: NRRD {L.encoding} stream holds {total} bytes, fewer "
@@ -1211,6 +1278,9 @@ def _header_text(path: str, what: str, text: str) -> str:
     if "\r" in text:
         raise UnsupportedFormatError(f"{path}: {what} holds a carriage return, which a NRRD "
                                      "header line cannot hold")
+    if "\0" in text:  # the reader refuses a header line with a NUL, as teem does
+        raise UnsupportedFormatError(f"{path}: {what} holds a NUL character, which a NRRD "
+                                     "header line cannot hold")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -1270,6 +1340,13 @@ def _field_line(path: str, key: str, field: str, text: str, ndim_written: int,
         if tokens is None or len(tokens) != (space_dim if field == "space units"
                                              else ndim_written):
             return None  # it described axes this image no longer has
+        if field == "space units" and all(
+                (_TIME_TO_MS if c == 3 else _LENGTH_TO_MM).get(u.strip().lower()) is not None
+                for c, u in enumerate(_quoted(text) or [])):
+            # Units the reader converts: the geometry written here is already in mm (and ms),
+            # and writing them would scale it again on reading.  Only units mitk cannot
+            # convert (kept as this property on reading, the values used as they are) go back.
+            return None
     return f"{field}: {text}"
 
 

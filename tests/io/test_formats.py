@@ -345,6 +345,16 @@ def test_load_checks_in_order(tmp_path):
         mitk.Image(str(tmp_path / "noext"))
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this system")
+@pytest.mark.parametrize("name", ["pipe.nrrd", "pipe.mha", "pipe.nii"])
+def test_a_pipe_is_refused_without_opening_it(tmp_path, name):
+    # Opening a FIFO for reading blocks until a writer appears: it must not be opened at all.
+    os.mkfifo(tmp_path / name)
+    with pytest.raises(mitk.UnsupportedFormatError, match="regular file") as err:
+        mitk.Image(tmp_path / name)
+    assert name in str(err.value)
+
+
 def test_paths_of_every_kind(tmp_path):
     img = mitk.Image(np.ones((2, 2), np.uint8))
     target = tmp_path / "ünïcode dir"

@@ -711,16 +711,30 @@ def test_two_dimensional_padding(tmp_path):
 # -- axes and components --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["RGB-color", "rgb", "RGBA-color", "vector", "3-vector", "list",
-                                  "point", "covariant-vector", "3D-symmetric-matrix",
-                                  "quaternion", "HSV-color", "4-color"])
-def test_component_axis_first(tmp_path, kind):
-    data = np.arange(5 * 4 * 3, dtype=np.uint8)
-    header = (f"type: uchar\ndimension: 3\nsizes: 3 4 5\nkinds: {kind} domain domain\n"
+@pytest.mark.parametrize("kind,n", [("RGB-color", 3), ("rgb", 3), ("RGBA-color", 4),
+                                    ("vector", 3), ("3-vector", 3), ("list", 5), ("point", 3),
+                                    ("covariant-vector", 2), ("3D-symmetric-matrix", 6),
+                                    ("quaternion", 4), ("HSV-color", 3), ("4-color", 4)])
+def test_component_axis_first(tmp_path, kind, n):
+    data = np.arange(5 * 4 * n, dtype=np.uint8)
+    header = (f"type: uchar\ndimension: 3\nsizes: {n} 4 5\nkinds: {kind} domain domain\n"
               "encoding: raw\n")
     arr, info = load(write_nrrd(tmp_path / "c.nrrd", header, data.tobytes()))
-    assert arr.shape == (5, 4, 3) and info.channels == 3
+    assert arr.shape == (5, 4, n) and info.channels == n
     np.testing.assert_array_equal(arr.ravel(), data)
+
+
+@pytest.mark.parametrize("kind,n", [("RGB-color", 4), ("RGBA-color", 3), ("3-vector", 2),
+                                    ("3D-symmetric-matrix", 7), ("quaternion", 3),
+                                    ("3D-masked-symmetric-matrix", 6)])
+def test_a_kind_must_fit_its_axis_size(tmp_path, kind, n):
+    # As teem checks: a kind with a fixed number of components on an axis of another size.
+    header = (f"type: uchar\ndimension: 3\nsizes: {n} 4 5\nkinds: {kind} domain domain\n"
+              "encoding: raw\n")
+    path = write_nrrd(tmp_path / "k.nrrd", header, bytes(5 * 4 * n))
+    with pytest.raises(CorruptFileError, match="kinds") as err:
+        load(path)
+    assert "k.nrrd" in str(err.value) and kind in str(err.value)
 
 
 @pytest.mark.parametrize("position", [0, 1, 2, 3])
@@ -1399,3 +1413,99 @@ def test_real_slicer_files(tmp_path, name):
     assert h2["kinds"] == header["kinds"]
     assert {k: v for k, v in h2.items() if k.startswith("Segment")} == \
         {k: v for k, v in header.items() if k.startswith("Segment")}
+
+
+# -- hostile and unusual input found in review -----------------------------------------------------
+
+
+def test_ascii_values_of_any_length_parse_in_proportional_memory(tmp_path):
+    # One value written with 200,000 leading zeros: a fixed-width array of every token would
+    # take count x longest token (37 GB here).
+    n = 200_000
+    body = ("0" * n + " " + "1 " * (n - 1) + "\n").encode()
+    path = write_nrrd(tmp_path / "a.nrrd", f"type: uchar\ndimension: 2\nsizes: {n} 1\n"
+                      "encoding: ascii\n", body)
+    arr, _ = load(path)
+    assert arr[0, 0] == 0 and np.all(arr[0, 1:] == 1)
+    floats = ("0." + "0" * 100_000 + "5 " + "2.5 " * 3).encode()
+    path = write_nrrd(tmp_path / "f.nrrd", "type: double\ndimension: 1\nsizes: 4\n"
+                      "encoding: ascii\n", floats)
+    np.testing.assert_array_equal(load(path)[0].ravel(), [0.0, 2.5, 2.5, 2.5])
+    for bad in ("1" * 100 + " 1 1 1", "9" * 20 + " 1 1 1", "0x" + "0" * 99 + " 1 1 1"):
+        path = write_nrrd(tmp_path / "b.nrrd", "type: int64\ndimension: 1\nsizes: 4\n"
+                          "encoding: ascii\n", bad.encode())
+        refuse(path, in_data=True, match="not a int64")
+
+
+def test_a_pattern_cannot_pad_beyond_a_file_name(tmp_path):
+    for width in ("300000000", "99999999999999999999"):
+        path = write_nrrd(tmp_path / "p.nhdr", f"type: uchar\ndimension: 3\nsizes: 2 2 3\n"
+                          f"encoding: raw\ndata file: s%{width}d.raw 1 3 1\n")
+        refuse(path, match="data file")
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "hex"])
+def test_a_skiplist_skip_of_minus_one_needs_raw_or_compressed_data(tmp_path, encoding):
+    (tmp_path / "s1.txt").write_text("1 2 3 4")
+    path = write_nrrd(tmp_path / "s.nhdr", f"type: uchar\ndimension: 2\nsizes: 2 2\n"
+                      f"encoding: {encoding}\ndata file: SKIPLIST\n-1 s1.txt\n")
+    refuse(path, match="SKIPLIST")
+
+
+def test_byte_skip_minus_one_reads_a_bounded_prefix(tmp_path, monkeypatch):
+    # The prefix before the last bytes is not declared: a tiny bzip2 stream of zeros can hold
+    # gigabytes, so it is counted only up to max(data size, the limit).
+    monkeypatch.setattr(nrrd, "_MAX_UNDECLARED_PREFIX", 1 << 20)
+    for prefix, ok in ((1 << 20, True), ((1 << 20) + 1, False)):
+        stream = bz2.compress(bytes(prefix) + b"\x07")
+        path = write_nrrd(tmp_path / "z.nrrd", "type: uchar\ndimension: 2\nsizes: 1 1\n"
+                          "encoding: bzip2\nbyte skip: -1\n", stream)
+        if ok:
+            assert load(path)[0].ravel().tolist() == [7]
+        else:
+            refuse(path, in_data=True, match="byte skip")
+
+
+def test_a_nul_cannot_be_written_into_a_header(tmp_path):
+    arr = np.zeros((2, 3), np.uint8)
+    for props in ({"note": "a\0b"}, {"a\0b": "note"}, {"nrrd.content": "x\0y"}):
+        with pytest.raises(UnsupportedFormatError, match="NUL"):
+            save(tmp_path / "n.nrrd", arr, properties=props)
+    assert os.listdir(tmp_path) == []
+
+
+def test_names_with_a_colon_are_not_drive_paths(tmp_path):
+    arr = sample("uint8", (3, 2))
+    save(tmp_path / "c:scan.nhdr", arr)
+    np.testing.assert_array_equal(load(tmp_path / "c:scan.nhdr")[0], arr)
+    # A real Windows drive path is absolute wherever the file is read.
+    path = write_nrrd(tmp_path / "w.nhdr", "type: uchar\ndimension: 2\nsizes: 2 3\n"
+                      "encoding: raw\ndata file: C:\\scan.raw\n")
+    refuse(path, match="outside")
+
+
+def test_known_space_units_are_not_written_over_mm_geometry(tmp_path):
+    arr = np.zeros((2, 3, 4), np.uint8)
+    for units, kept in (('"cm" "cm" "cm"', False), ('"cm" "furlong" "cm"', True)):
+        save(tmp_path / "u.nrrd", arr, spacing=(1.0, 2.0, 3.0), origin=(10.0, 20.0, 30.0),
+             properties={"nrrd.space units": units})
+        _, info = load(tmp_path / "u.nrrd")
+        assert ("space units" in fields_of(tmp_path / "u.nrrd")) == kept
+        # Known units would have scaled the mm geometry on reading; unknown ones are used as
+        # they are (and kept as the property), as the reader does.
+        np.testing.assert_allclose(info.spacing, (1.0, 2.0, 3.0))
+        np.testing.assert_allclose(info.origin, (10.0, 20.0, 30.0))
+
+
+def test_huge_values_load_without_warnings(tmp_path, recwarn):
+    # Nothing is printed: a float beyond float32 in ascii data is inf (as strtof gives it), and
+    # direction vectors near the float maximum still have a finite length.
+    path = write_nrrd(tmp_path / "a.nrrd", "type: float\ndimension: 2\nsizes: 2 1\n"
+                      "encoding: ascii\n", b"1e39 1")
+    np.testing.assert_array_equal(load(path)[0].ravel(), [np.inf, 1.0])
+    path = write_nrrd(tmp_path / "d.nrrd", "type: uchar\ndimension: 3\nsizes: 1 1 1\n"
+                      "space: left-posterior-superior\nspace directions: (1e200,0,0) "
+                      "(0,1e200,0) (0,0,1e200)\nencoding: raw\n", b"\0")
+    _, info = load(path)
+    np.testing.assert_allclose(info.spacing, (1e200,) * 3)
+    assert [str(w.message) for w in recwarn] == []
