@@ -11,19 +11,23 @@ Reading
     and its ``Offset`` the start; 5 or more is UnsupportedFormatError), ``DimSize``,
     ``ElementType`` (every ``MET_`` type below and its ``_ARRAY`` variant),
     ``ElementNumberOfChannels`` (the trailing component axis), ``BinaryData`` (``False``: ASCII
-    numbers), ``BinaryDataByteOrderMSB`` / ``ElementByteOrderMSB``, ``CompressedData`` (a zlib
-    stream, or gzip: MetaIO accepts both), bounded by ``CompressedDataSize`` when given and
-    non-zero, otherwise by the end of the file.
+    numbers, read as MetaIO does: each as a double, so ``1e+06`` is an integer, but an integer
+    literal keeps all 64 bits; an integer out of the type's range is CorruptFileError, a float
+    beyond ``MET_FLOAT``'s range is inf), ``BinaryDataByteOrderMSB`` /
+    ``ElementByteOrderMSB``, ``CompressedData`` (a zlib stream, or gzip: MetaIO accepts both),
+    bounded by ``CompressedDataSize`` when given and non-zero, otherwise by the end of the file.
     ``HeaderSize`` works as in MetaIO: a positive value is the byte offset of the data from the
     start of each data file (for ``LOCAL`` data, from the start of the ``.mha`` file itself), and
-    -1 means the data are the last bytes of each data file (binary, uncompressed data only).
+    -1 means the data are the last bytes of each data file (binary, uncompressed data only); one
+    beyond the end of a data file is CorruptFileError.
 
     ``ElementDataFile`` is ``LOCAL`` (any case), one file name (relative to the header's directory;
     if it is missing and ``<name>.gz`` exists, that is read as compressed data, as MetaIO does),
     ``LIST [nD]`` followed by one file name per line (each file holds an n-dimensional block;
     n defaults to ``NDims - 1``), or a printf pattern ``name%03d.raw [min [max [step]]]`` naming one
     file per slice of the last axis (min defaults to 1, step to 1; a file name containing spaces
-    is followed by all three numbers, as MetaIO requires).  A data path that is absolute or leaves
+    is followed by all three numbers, as MetaIO requires; a width or precision above 255, the
+    longest file name, is CorruptFileError).  A data path that is absolute or leaves
     the header's directory needs ``allow_external_data=True``.
 
     Geometry (MetaIO's is already LPS, as ITK writes it): ``ElementSpacing`` (else ``ElementSize``)
@@ -52,9 +56,10 @@ Properties (SPEC section 6.4)
     (lists are written space-separated); a plain key that is a MetaIO field name is written as that
     field and so loads back as ``meta.<Field>``.  These raise UnsupportedFormatError before anything
     is written: a key that is empty, contains ``=``, ``:`` or a line break, or starts or ends with a
-    blank; a key naming a field mitk writes from the image; a value with a line break; a numeric
-    MetaIO field whose value MetaIO could not parse.  Leading and trailing blanks of values are not
-    kept (MetaIO strips them).
+    blank; a key naming a field mitk writes from the image; a value with a line break, or whose
+    first character after any blanks is ``=`` or ``:`` (MetaIO skips those after the field name,
+    so the value would read back without them); a numeric MetaIO field whose value MetaIO could
+    not parse.  Leading and trailing blanks of values are not kept (MetaIO strips them).
 
 Writing
     ``.mha`` puts the data after the header (``ElementDataFile = LOCAL``); ``.mhd`` writes
@@ -91,6 +96,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentError, CorruptFileError, UnsupportedFormatError
+from ..geometry import SINGULAR_TOLERANCE, _relative_det
 from . import _blocks, _streams
 from ._atomic import (atomic_write, discard, fresh_data_name, remove_replaced,
                       replaced_data_file)
@@ -108,6 +114,20 @@ _MAX_HEADER_BYTES = 1 << 20
 _MAX_LINE = 1 << 16
 #: Upper bound on the data files one header may name (LIST or pattern).
 _MAX_FILES = 1 << 20
+#: A file pattern's number is one path component, which holds at most 255 bytes (NAME_MAX); a
+#: whole data file name at most PATH_MAX.  Wider patterns are refused before names are built.
+_MAX_NAME_WIDTH = 255
+_MAX_NAME_BYTES = 4096
+#: Upper bound on the bytes of all the names a pattern expands to (64 MiB: a million 64-byte
+#: names); a short header line must not make gigabytes of names.
+_MAX_PATTERN_BYTES = 1 << 26
+#: What MetaIO skips after a field name: the separators and C's isspace() (MET_SkipToVal).
+#: A value starting with '=' or ':' therefore cannot be written (see _header_properties).
+_SKIP_TO_VALUE = "=: \t\n\r\x0b\x0c"
+_BLANKS = _SKIP_TO_VALUE[2:]
+#: ASCII tokens longer than this are shortened one by one before NumPy parses a chunk, whose
+#: fixed-width string array is as wide as its longest token (test_ascii_long_tokens).
+_SHORT_TOKEN = 32
 
 _TYPES = {
     "MET_CHAR": "i1", "MET_ASCII_CHAR": "i1", "MET_UCHAR": "u1",
@@ -254,7 +274,9 @@ def _read_header(f, path: str) -> _Header:
             raise CorruptFileError(f"{path}: byte {start}: expected a MetaImage header line "
                                    f"'Field = value', found {line[:60]!r}")
         key = line[:cut].strip()
-        value = line[cut + 1:].lstrip("=: \t").rstrip()
+        # As MET_SkipToVal: every '=', ':' and blank after the key; the writer refuses values
+        # that start with a separator (test_values_starting_with_a_separator_are_refused).
+        value = line[cut + 1:].lstrip(_SKIP_TO_VALUE).rstrip()
         if key in fields:
             raise CorruptFileError(f"{path}: MetaImage field '{key}' appears twice (second at "
                                    f"byte {start})")
@@ -375,8 +397,9 @@ def _parse_geometry(h: _Header, L: _Layout) -> None:
             raise h.fail(dkey, "is singular (the time axis vector is zero)")
     direction = np.eye(3)
     direction[:nsp, :nsp] = matrix[:nsp, :nsp]
-    norms = np.linalg.norm(direction, axis=0)
-    if abs(np.linalg.det(direction)) <= 1e-12 * float(np.prod(norms)) or not np.all(norms):
+    # The criterion Image itself applies, computed on rescaled columns: a huge but independent
+    # direction (1e200) is neither an overflow warning nor "singular" (test_huge_direction).
+    if _relative_det(direction) <= SINGULAR_TOLERANCE:
         raise h.fail(dkey, f"is singular ({fields.get(dkey, 'identity')[:120]!r}); expected "
                            "independent axis vectors")
     L.direction = direction
@@ -438,12 +461,49 @@ def _pattern_names(h: _Header, value: str, slices: int) -> list[str]:
         raise h.fail("ElementDataFile", f"is {value!r}, naming {count} files for {slices} slices")
     if slices > _MAX_FILES:
         raise h.fail("ElementDataFile", f"names {slices} files; at most {_MAX_FILES} are read")
+    _check_pattern_width(h, pattern)
+    numbers = range(first, first + slices * step, step)
+    # The longest name has the number of largest magnitude, at one end of the range: check it
+    # before building them all.
+    longest = max(len(_pattern_name(h, value, pattern, i).encode("utf-8"))
+                  for i in (numbers[0], numbers[-1]))
+    if longest > _MAX_NAME_BYTES:
+        raise h.fail("ElementDataFile", f"is {value[:80]!r}, whose file names have up to "
+                                        f"{longest} bytes; a path holds at most "
+                                        f"{_MAX_NAME_BYTES}")
+    if longest * slices > _MAX_PATTERN_BYTES:
+        raise h.fail("ElementDataFile", f"is {value[:80]!r}, naming {slices} files of up to "
+                                        f"{longest} bytes; mitk reads patterns of at most "
+                                        f"{_MAX_PATTERN_BYTES} bytes of names")
+    return [_pattern_name(h, value, pattern, i) for i in numbers]
+
+
+def _pattern_name(h: _Header, value: str, pattern: str, number: int) -> str:
     try:
         # Exactly one integer conversion, as MetaIO's sprintf(pattern, i) needs.
-        return [pattern % i for i in range(first, first + slices * step, step)]
+        return pattern % number
     except (TypeError, ValueError, OverflowError):
-        raise h.fail("ElementDataFile", f"is {value!r}; expected a printf pattern with one "
+        raise h.fail("ElementDataFile", f"is {value[:80]!r}; expected a printf pattern with one "
                                         "integer conversion such as %03d") from None
+
+
+# A printf conversion's width and precision (``%%`` is a literal percent sign).
+_CONVERSION = re.compile(r"%%|%[-+ #0]*(\d*)(?:\.(\d*))?")
+
+
+def _check_pattern_width(h: _Header, pattern: str) -> None:
+    """Refuse a pattern padding numbers wider than a file name can be (before names are built).
+
+    ``%300000000d`` would build gigabytes of names, and Python's ``%`` refuses a width above
+    ``sys.maxsize`` with a ValueError (test_pattern_widths_beyond_a_file_name_are_refused).
+    """
+    for m in _CONVERSION.finditer(pattern):
+        for digits in m.groups():
+            # len() first: int() refuses strings of more than 4300 digits.
+            if digits and (len(digits) > 3 or int(digits) > _MAX_NAME_WIDTH):
+                shown = digits if len(digits) <= 20 else digits[:20] + "..."
+                raise h.fail("ElementDataFile", f"pattern pads numbers to {shown} characters; "
+                                                f"a file name holds at most {_MAX_NAME_WIDTH}")
 
 
 def _data_files(h: _Header, L: _Layout, f, file_size: int,
@@ -554,6 +614,9 @@ def _plan(h: _Header, L: _Layout, files: list, file_size: int) -> list[_Piece]:
                                            f"byte {h.end}); for LOCAL data it counts from the "
                                            "start of the file")
             start = L.header_size
+            if start > size:  # also keeps f.seek() from overflowing (HeaderSize = 1e300)
+                raise h.fail("HeaderSize", f"is {h.fields['HeaderSize'][:40]!r}, beyond the end "
+                                           f"of {where} ({size} bytes)")
         available = max(size - start, 0)
         if L.compressed:
             # Several files each hold a whole stream; MetaIO's single size cannot bound them.
@@ -583,41 +646,94 @@ def _plan(h: _Header, L: _Layout, files: list, file_size: int) -> list[_Piece]:
 
 
 def _parse_numbers(tokens: list, dtype: np.dtype, where: str, index: int) -> np.ndarray:
-    text = np.array(tokens)
+    """The ASCII ``tokens`` (bytes) as an array of ``dtype``, or CorruptFileError.
+
+    MetaIO reads every value as a double, so "1e+06" and "3.0" are integers too; an integer
+    literal keeps all 64 bits (a double holds only 53).  A float value beyond the type's range
+    becomes inf, as MetaIO's double-to-float conversion makes it.
+    """
     try:
-        if dtype.kind != "f":
-            try:
-                return text.astype(dtype)
-            except ValueError:
-                pass  # "1e+06": MetaIO writes every value as a double
-        values = text.astype(np.float64)
+        if max(map(len, tokens)) > _SHORT_TOKEN:
+            # np.array(tokens) is count x longest token bytes: "000...0" (a valid 0) with 200,000
+            # digits would make it gigabytes (test_ascii_long_tokens).
+            tokens = [t if len(t) <= _SHORT_TOKEN else _shorten(t, dtype) for t in tokens]
+        text = np.array(tokens)
         if dtype.kind == "f":
-            return values.astype(dtype)
-        info = np.iinfo(dtype)
-        if not (np.all(np.isfinite(values)) and np.all(values == np.round(values))
-                and values.min() >= info.min and values.max() <= info.max):
-            raise ValueError
-        return values.astype(dtype)
+            with np.errstate(over="ignore"):  # beyond float32: inf, as in MetaIO
+                return text.astype(np.float64).astype(dtype)
+        try:
+            return text.astype(dtype)  # integer literals, range-checked exactly by NumPy
+        except (ValueError, OverflowError):
+            pass
+        return _integers(tokens, text.astype(np.float64), dtype)
     except (ValueError, OverflowError):
         raise CorruptFileError(f"{where}: MetaImage ASCII data: a value among numbers {index} to "
                                f"{index + len(tokens) - 1} is not a {dtype}") from None
 
 
+def _shorten(token: bytes, dtype: np.dtype) -> bytes:
+    """A short token for the same value: leading zeros dropped, or the double it reads as.
+
+    Raises ValueError for a token that is not a number (or an integer no int64 holds).
+    """
+    sign = token[:1] if token[:1] in (b"+", b"-") else b""
+    digits = token[len(sign):]
+    if dtype.kind != "f" and digits.isdigit():  # bytes.isdigit(): ASCII digits only
+        digits = digits.lstrip(b"0") or b"0"
+        if len(digits) > 20:  # more digits than 2**64 has
+            raise ValueError(token[:40])
+        return sign + digits
+    return repr(float(token)).encode("ascii")  # float() reads any length in linear time
+
+
+def _integers(tokens: list, values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Integers from tokens that are not all integer literals; ``values`` are their doubles.
+
+    Raises ValueError for a value that is not an integer of ``dtype``.
+    """
+    info = np.iinfo(dtype)
+    out = np.empty(values.shape, dtype)
+    # Up to 2**53 a double is an exact integer, and NumPy's comparisons with the type's limits
+    # are exact; larger ones (and inf, NaN) are read one by one from their tokens, since
+    # float(iinfo.max) rounds up to 2**63 and "9223372036854775807.0" would wrap.
+    small = np.abs(values) < 2.0 ** 53
+    v = values[small]
+    if v.size and (np.any(v != np.trunc(v)) or v.min() < info.min or v.max() > info.max):
+        raise ValueError
+    out[small] = v
+    for k in np.flatnonzero(~small):
+        value = _to_int(tokens[k])
+        if value is None or not info.min <= value <= info.max:
+            raise ValueError
+        out[k] = value
+    return out
+
+
 def _read_ascii(f, limit: int, out: np.ndarray, where: str) -> None:
-    count, done, tail = out.size, 0, b""
+    count, done = out.size, 0
     source = _Window(f, limit)
+    # A token cut by the end of a chunk, in pieces: joined once it ends, so a long token costs
+    # time linear in its length (test_ascii_long_tokens).
+    partial: list[bytes] = []
     while done < count:
         chunk = source.read(_streams.CHUNK)
-        data = tail + chunk
-        tokens = data.split()
-        tail = b""
-        if chunk and tokens and not data[-1:].isspace():
-            tail = tokens.pop()  # may continue in the next chunk
+        tokens = chunk.split()
+        if partial:
+            if not chunk or chunk[:1].isspace():
+                tokens.insert(0, b"".join(partial))
+            elif len(tokens) == 1 and not chunk[-1:].isspace():
+                partial.append(chunk)  # the whole chunk continues the token
+                continue
+            else:
+                tokens[0] = b"".join(partial) + tokens[0]
+            partial = []
+        if chunk and tokens and not chunk[-1:].isspace():
+            partial = [tokens.pop()]  # may continue in the next chunk
         take = tokens[: count - done]
         if take:
             out[done:done + len(take)] = _parse_numbers(take, out.dtype, where, done)
             done += len(take)
-        if not chunk and not tail:
+        if not chunk:
             break
     if done < count:
         raise CorruptFileError(f"{where}: MetaImage ASCII data is truncated: {count} values "
@@ -779,6 +895,13 @@ def _header_properties(path: str, properties: dict, ndims: int) -> list[str]:
         if "\n" in text or "\r" in text:
             raise UnsupportedFormatError(f"{path}: the value of property {key!r} contains a "
                                          "line break, which a MetaImage header line cannot hold")
+        if text.lstrip(_BLANKS)[:1] in ("=", ":"):
+            # MetaIO skips every separator after the field name (MET_SkipToVal), so the value
+            # would read back without them, here and in ITK.
+            raise UnsupportedFormatError(
+                f"{path}: the value of property {key!r} starts with {text.lstrip(_BLANKS)[0]!r}, "
+                "which MetaIO reads as part of the separator after the field name; "
+                "change the value")
         want = _NUMERIC_FIELDS.get(field)
         if want is not None:
             count = ndims if want == "n" else want
@@ -839,8 +962,9 @@ def _data_file_name(path: str, codec: str | None) -> tuple[str, str]:
         raise UnsupportedFormatError(f"{path}: the data file name {name!r} is not valid UTF-8 "
                                      "text; choose another name or save as .mha") from None
     written = name
-    if name.startswith("LIST") or name[:1].isspace():
-        written = "./" + name  # not a LIST, and no blank for the reader to strip
+    if name.startswith(("LIST", "=", ":")) or name[:1].isspace():
+        # Not a LIST, and no blank or separator for the reader to skip (MET_SkipToVal).
+        written = "./" + name
     return written, os.path.join(os.path.dirname(path), name)
 
 
@@ -898,7 +1022,9 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
     direction = np.asarray(info.direction, dtype=np.float64)
     origin = [float(v) for v in info.origin]
     if ndim == 2:
-        off_plane = [abs(direction[2, j]) > 1e-9 * np.linalg.norm(direction[:, j])
+        # hypot, not norm: a huge axis vector (1e200, which the reader accepts) must not
+        # overflow (test_huge_direction).
+        off_plane = [abs(direction[2, j]) > 1e-9 * np.hypot.reduce(direction[:, j])
                      for j in (0, 1)]
         if any(off_plane) or abs(origin[2]) > 1e-9 * max(1.0, abs(origin[0]), abs(origin[1])):
             raise UnsupportedFormatError(

@@ -523,6 +523,72 @@ def test_ascii_data_across_chunks(tmp_path, monkeypatch):
     np.testing.assert_array_equal(load(p)[0].ravel(), arr)
 
 
+def test_ascii_long_tokens(tmp_path, monkeypatch):
+    # NumPy's string array is count x longest token bytes: one 100,000-digit "000...0" (a valid
+    # 0) among 2,000 values made 200 MB; 200,000 of each made 37 GB (review 3, repro 01).
+    import tracemalloc
+
+    zeros = b"0" * 100_000
+    p = mha(tmp_path, "a.mha", "NDims = 2\nDimSize = 2000 1\nElementType = MET_UCHAR\n"
+                               "BinaryData = False\n", zeros + b" " + b"1 " * 1999)
+    tracemalloc.start()
+    try:
+        back = load(p)[0]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 << 20, peak
+    assert back[0, 0] == 0 and np.all(back[0, 1:] == 1)
+    # Long tokens cut across many reads; any length of leading zeros or of decimals is valid.
+    monkeypatch.setattr(metaimage._streams, "CHUNK", 64)
+    p = mha(tmp_path, "b.mha", "NDims = 2\nDimSize = 3 1\nElementType = MET_LONG_LONG\n"
+                               "BinaryData = False\n",
+            b"-" + zeros + b"9223372036854775808 " + b"0" * 5000 + b"7 " + b"1." + zeros)
+    assert load(p)[0].ravel().tolist() == [-2 ** 63, 7, 1]
+    p = mha(tmp_path, "c.mha", "NDims = 2\nDimSize = 2 1\nElementType = MET_DOUBLE\n"
+                               "BinaryData = False\n", b"0." + zeros + b"1e100001 " + zeros)
+    np.testing.assert_array_equal(load(p)[0].ravel(), [1.0, 0.0])
+    for data in (b"1" + zeros, b"9" * 21, zeros + b"x"):
+        p = mha(tmp_path, "d.mha", "NDims = 2\nDimSize = 1 1\nElementType = MET_LONG_LONG\n"
+                                   "BinaryData = False\n", data)
+        refuse(p, CorruptFileError, "not a int64", allocates=True)
+
+
+@pytest.mark.parametrize("element_type, data, expected", [
+    ("MET_LONG_LONG", b"9223372036854775807 -9223372036854775808 1e+06 3.0",
+     [2 ** 63 - 1, -2 ** 63, 10 ** 6, 3]),
+    ("MET_ULONG_LONG", b"18446744073709551615 9007199254740993 2.5e1 0",
+     [2 ** 64 - 1, 2 ** 53 + 1, 25, 0]),
+    ("MET_LONG_LONG", b"9223372036854775807.0 1 2 3", None),  # the double 2**63
+    ("MET_LONG_LONG", b"9.2233720368547758e18 1 2 3", None),
+    ("MET_LONG_LONG", b"9223372036854775808 1 2 3", None),
+    ("MET_LONG_LONG", b"-9223372036854775809 1.5e3 2 3", None),
+    ("MET_ULONG_LONG", b"18446744073709551615.0 1 2 3", None),  # the double 2**64
+    ("MET_ULONG_LONG", b"18446744073709551616 1 2 3", None),
+    ("MET_ULONG_LONG", b"-1 1 2 3", None),
+    ("MET_INT", b"2147483648.0 1 2 3", None),
+])
+def test_ascii_64_bit_integers_are_exact_or_refused(tmp_path, element_type, data, expected):
+    # "9223372036854775807.0" wrapped to -2**63 and "18446744073709551615.0" to 0, with a
+    # RuntimeWarning: float(iinfo.max) rounds up to 2**63 (review 3, repro 06).
+    p = mha(tmp_path, "a.mha", f"NDims = 2\nDimSize = 4 1\nElementType = {element_type}\n"
+                               "BinaryData = False\n", data)
+    if expected is None:
+        refuse(p, CorruptFileError, "ASCII data", allocates=True)
+    else:
+        assert load(p)[0].ravel().tolist() == expected
+
+
+def test_ascii_float_beyond_float32_is_inf_without_a_warning(tmp_path):
+    # MetaIO reads a double and converts it, so 1e39 is inf; NumPy's cast warned (review 3,
+    # repro 13; pytest turns the RuntimeWarning into an error).
+    p = mha(tmp_path, "a.mha", "NDims = 2\nDimSize = 3 1\nElementType = MET_FLOAT\n"
+                               "BinaryData = False\n", b"1e39 -1e39 3.4028235e38")
+    back = load(p)[0].ravel()
+    assert back.dtype == np.float32
+    np.testing.assert_array_equal(back, [np.inf, -np.inf, np.finfo(np.float32).max])
+
+
 # -- properties ---------------------------------------------------------------------------------
 
 
@@ -569,6 +635,25 @@ def test_unwritable_properties_are_refused_before_writing(tmp_path, key, value):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("value", ["=x", ":x", ":=x", "==1+1", "  =x", "\t:x", ["=", "x"]])
+def test_values_starting_with_a_separator_are_refused(tmp_path, value):
+    # MetaIO (MET_SkipToVal) and our reader skip every '=', ':' and blank after the field name:
+    # "=x" was saved and read back as "x" (review 3, repro 08).
+    arr = np.zeros((2, 2, 2), np.uint8)
+    for key in ("note", "meta.Comment"):
+        with pytest.raises(UnsupportedFormatError, match=f"x.mha.*{key}"):
+            save(tmp_path / "x.mha", arr, info_for(arr, properties={key: value}))
+        assert os.listdir(tmp_path) == []
+    # ... as SimpleITK does with a hand-written header
+    p = mha(tmp_path, "r.mha", BASE + "note = =x\nother = : :y\n", VALUES.tobytes())
+    assert load(p)[1].properties == {"note": "x", "other": "y"}
+    p.unlink()
+    # a separator later in the value is kept
+    props = {"note": "x = y", "other": "a:b", "third": "x ="}
+    save(tmp_path / "k.mha", arr, info_for(arr, properties=props))
+    assert load(tmp_path / "k.mha")[1].properties == props
+
+
 def test_the_same_field_twice_is_refused(tmp_path):
     arr = np.zeros((2, 2, 2), np.uint8)
     props = {"meta.Comment": "one", "Comment": "two"}
@@ -594,6 +679,21 @@ def test_names_metaio_would_misread(tmp_path):
     save(tmp_path / "LISTING.mhd", arr, info_for(arr, origin=(0, 0, 0)))
     assert header_of(tmp_path / "LISTING.mhd")["ElementDataFile"] == "./LISTING.raw"
     same_bits(load(tmp_path / "LISTING.mhd")[0], arr)
+
+
+@pytest.mark.parametrize("stem", ["=scan", ":scan", "==x"])
+def test_data_file_names_starting_with_a_separator(tmp_path, stem):
+    # "ElementDataFile = =scan.raw" read as "scan.raw": the pair saved but did not load
+    # (review 3, repro 08).  "./" keeps the separator out of MET_SkipToVal's reach.
+    arr = sample_array("int16", (2, 3))
+    save(tmp_path / f"{stem}.mhd", arr, info_for(arr, origin=(0, 0, 0)))
+    assert header_of(tmp_path / f"{stem}.mhd")["ElementDataFile"] == f"./{stem}.raw"
+    same_bits(load(tmp_path / f"{stem}.mhd")[0], arr)
+    save(tmp_path / f"{stem}.mhd", arr, info_for(arr, origin=(0, 0, 0)))  # replaces the pair
+    assert sorted(os.listdir(tmp_path)) == [f"{stem}.1.raw", f"{stem}.mhd"]
+    same_bits(load(tmp_path / f"{stem}.mhd")[0], arr)
+    sitk = pytest.importorskip("SimpleITK")
+    same_bits(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / f"{stem}.mhd"))), arr)
 
 
 # -- atomic saves -------------------------------------------------------------------------------
@@ -735,6 +835,62 @@ def test_hostile_headers(tmp_path, header, field, error):
             bytes(16))
     # Bad compressed or ASCII data show only while they are read into the buffer.
     refuse(p, error, field, allocates=field in ("invalid", "ASCII"))
+
+
+@pytest.mark.parametrize("header_size", ["9223372036854775808", "1e300", "200"])
+@pytest.mark.parametrize("compressed", [True, False])
+def test_header_size_beyond_the_end_of_the_file(tmp_path, header_size, compressed):
+    # HeaderSize >= 2**63 with compressed data reached f.seek(): OverflowError (review 3,
+    # repro 05).
+    data = zlib.compress(VALUES.tobytes()) if compressed else VALUES.tobytes()
+    head = BASE + f"CompressedData = {compressed}\nHeaderSize = {header_size}\n"
+    refuse(mha(tmp_path, "h.mha", head, data), CorruptFileError, "HeaderSize")
+    (tmp_path / "d.raw").write_bytes(data)
+    (tmp_path / "d.mhd").write_text(head + "ElementDataFile = d.raw\n")
+    refuse(tmp_path / "d.mhd", CorruptFileError, "beyond the end of")
+
+
+@pytest.mark.parametrize("rotation", ["1e200 0 0 1e200", "0 1e300 -1e300 0", "1e-300 0 0 1e-300"])
+def test_huge_direction(tmp_path, rotation):
+    # det() of 1e200 columns overflowed (a RuntimeWarning) and an independent direction was
+    # called singular (review 3, repro 13).
+    p = mha(tmp_path, "d.mha", "NDims = 2\nDimSize = 1 1\nElementType = MET_UCHAR\n"
+                               f"TransformMatrix = {rotation}\n", b"\7")
+    back, info = load(p)
+    expected = np.eye(3)
+    expected[:2, :2] = np.array([float(v) for v in rotation.split()]).reshape(2, 2).T
+    np.testing.assert_array_equal(info.direction, expected)
+    save(tmp_path / "e.mha", back, info)
+    np.testing.assert_array_equal(load(tmp_path / "e.mha")[1].direction, expected)
+    singular = mha(tmp_path, "s.mha", "NDims = 2\nDimSize = 1 1\nElementType = MET_UCHAR\n"
+                                      "TransformMatrix = 1e200 1e200 1e200 1e200\n", b"\7")
+    refuse(singular, CorruptFileError, "singular")
+
+
+@pytest.mark.parametrize("spec", [
+    "s%3000000d.raw 1 2 1", "s%99999999999999999999d.raw 1 2 1", "s%.300d.raw",
+    "s%-0256d.raw 1 2 1", "s%" + "9" * 5000 + "d.raw",
+])
+def test_pattern_widths_beyond_a_file_name_are_refused(tmp_path, spec):
+    # %300000000d built gigabytes of names before any check; a width beyond sys.maxsize was a
+    # ValueError from Python's % (review 3, repro 02).
+    (tmp_path / "p.mhd").write_text(BASE + f"ElementDataFile = {spec}\n")
+    message = refuse(tmp_path / "p.mhd", CorruptFileError, "ElementDataFile")
+    assert "at most 255" in message and len(message) < 1000
+
+
+def test_patterns_naming_too_many_bytes_are_refused(tmp_path):
+    (tmp_path / "p.mhd").write_text("NDims = 3\nDimSize = 1 1 2\nElementType = MET_UCHAR\n"
+                                    "ElementDataFile = " + "a" * 5000 + "%d.raw\n")
+    refuse(tmp_path / "p.mhd", CorruptFileError, "a path holds at most 4096")
+    (tmp_path / "q.mhd").write_text("NDims = 3\nDimSize = 1 1 20000\nElementType = MET_UCHAR\n"
+                                    "ElementDataFile = " + "a" * 4000 + "%d.raw\n")
+    refuse(tmp_path / "q.mhd", CorruptFileError, "bytes of names")
+    # %% is a literal percent sign, not a width
+    (tmp_path / "s%300d1.raw").write_bytes(VALUES[:12].tobytes())
+    (tmp_path / "s%300d2.raw").write_bytes(VALUES[12:].tobytes())
+    (tmp_path / "r.mhd").write_text(BASE + "ElementDataFile = s%%300d%d.raw\n")
+    np.testing.assert_array_equal(load(tmp_path / "r.mhd")[0].ravel(), VALUES)
 
 
 def test_missing_element_data_file_and_oversized_headers(tmp_path):
