@@ -18,6 +18,25 @@ BAD_PATH_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.ENOTDIR, errno.ELOOP, err
 
 
 _DRIVE_PATH = re.compile(r"[A-Za-z]:[\\/]")
+#: The widest a data-file name pattern may pad a number: a path component holds 255 bytes.
+MAX_NAME_WIDTH = 255
+# A printf conversion's width and precision (``%%`` is a literal percent sign).
+_CONVERSION = re.compile(r"%%|%[-+ #0]*(\d*)(?:\.(\d*))?")
+
+
+def excess_pattern_width(pattern: str) -> str | None:
+    """A width or precision in the printf ``pattern`` above :data:`MAX_NAME_WIDTH`, or None.
+
+    Checked before any name is built: ``%300000000d`` would build gigabytes of names, and
+    Python's ``%`` refuses a width above ``sys.maxsize`` with a ValueError.  The digits come back
+    as written (shortened past 20) for the caller's message.
+    """
+    for m in _CONVERSION.finditer(pattern):
+        for digits in m.groups():
+            # len() first: int() refuses strings of more than 4300 digits.
+            if digits and (len(digits) > 3 or int(digits) > MAX_NAME_WIDTH):
+                return digits if len(digits) <= 20 else digits[:20] + "..."
+    return None
 
 
 def is_inside(base: str, full: str) -> bool:

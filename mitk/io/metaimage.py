@@ -100,7 +100,8 @@ from ..geometry import SINGULAR_TOLERANCE, _relative_det
 from . import _blocks, _streams
 from ._atomic import (atomic_write, discard, fresh_data_name, remove_replaced,
                       replaced_data_file)
-from ._paths import BAD_PATH_ERRNOS, resolve_data_file
+from ._ascii import short_tokens
+from ._paths import BAD_PATH_ERRNOS, MAX_NAME_WIDTH, excess_pattern_width, resolve_data_file
 from ._info import Allocator, ImageInfo
 
 __all__ = ["NAME", "EXTENSIONS", "READ_OPTIONS", "WRITE_OPTIONS", "METAIO_FIELDS", "read", "write"]
@@ -114,9 +115,8 @@ _MAX_HEADER_BYTES = 1 << 20
 _MAX_LINE = 1 << 16
 #: Upper bound on the data files one header may name (LIST or pattern).
 _MAX_FILES = 1 << 20
-#: A file pattern's number is one path component, which holds at most 255 bytes (NAME_MAX); a
-#: whole data file name at most PATH_MAX.  Wider patterns are refused before names are built.
-_MAX_NAME_WIDTH = 255
+#: A whole data file name holds at most PATH_MAX bytes (a pattern's number, one component, at
+#: most MAX_NAME_WIDTH); longer names are refused before they are all built.
 _MAX_NAME_BYTES = 4096
 #: Upper bound on the bytes of all the names a pattern expands to (64 MiB: a million 64-byte
 #: names); a short header line must not make gigabytes of names.
@@ -125,9 +125,6 @@ _MAX_PATTERN_BYTES = 1 << 26
 #: A value starting with '=' or ':' therefore cannot be written (see _header_properties).
 _SKIP_TO_VALUE = "=: \t\n\r\x0b\x0c"
 _BLANKS = _SKIP_TO_VALUE[2:]
-#: ASCII tokens longer than this are shortened one by one before NumPy parses a chunk, whose
-#: fixed-width string array is as wide as its longest token (test_ascii_long_tokens).
-_SHORT_TOKEN = 32
 
 _TYPES = {
     "MET_CHAR": "i1", "MET_ASCII_CHAR": "i1", "MET_UCHAR": "u1",
@@ -461,7 +458,10 @@ def _pattern_names(h: _Header, value: str, slices: int) -> list[str]:
         raise h.fail("ElementDataFile", f"is {value!r}, naming {count} files for {slices} slices")
     if slices > _MAX_FILES:
         raise h.fail("ElementDataFile", f"names {slices} files; at most {_MAX_FILES} are read")
-    _check_pattern_width(h, pattern)
+    wide = excess_pattern_width(pattern)
+    if wide is not None:
+        raise h.fail("ElementDataFile", f"pattern pads numbers to {wide} characters; a file "
+                                        f"name holds at most {MAX_NAME_WIDTH}")
     numbers = range(first, first + slices * step, step)
     # The longest name has the number of largest magnitude, at one end of the range: check it
     # before building them all.
@@ -485,25 +485,6 @@ def _pattern_name(h: _Header, value: str, pattern: str, number: int) -> str:
     except (TypeError, ValueError, OverflowError):
         raise h.fail("ElementDataFile", f"is {value[:80]!r}; expected a printf pattern with one "
                                         "integer conversion such as %03d") from None
-
-
-# A printf conversion's width and precision (``%%`` is a literal percent sign).
-_CONVERSION = re.compile(r"%%|%[-+ #0]*(\d*)(?:\.(\d*))?")
-
-
-def _check_pattern_width(h: _Header, pattern: str) -> None:
-    """Refuse a pattern padding numbers wider than a file name can be (before names are built).
-
-    ``%300000000d`` would build gigabytes of names, and Python's ``%`` refuses a width above
-    ``sys.maxsize`` with a ValueError (test_pattern_widths_beyond_a_file_name_are_refused).
-    """
-    for m in _CONVERSION.finditer(pattern):
-        for digits in m.groups():
-            # len() first: int() refuses strings of more than 4300 digits.
-            if digits and (len(digits) > 3 or int(digits) > _MAX_NAME_WIDTH):
-                shown = digits if len(digits) <= 20 else digits[:20] + "..."
-                raise h.fail("ElementDataFile", f"pattern pads numbers to {shown} characters; "
-                                                f"a file name holds at most {_MAX_NAME_WIDTH}")
 
 
 def _data_files(h: _Header, L: _Layout, f, file_size: int,
@@ -653,10 +634,8 @@ def _parse_numbers(tokens: list, dtype: np.dtype, where: str, index: int) -> np.
     becomes inf, as MetaIO's double-to-float conversion makes it.
     """
     try:
-        if max(map(len, tokens)) > _SHORT_TOKEN:
-            # np.array(tokens) is count x longest token bytes: "000...0" (a valid 0) with 200,000
-            # digits would make it gigabytes (test_ascii_long_tokens).
-            tokens = [t if len(t) <= _SHORT_TOKEN else _shorten(t, dtype) for t in tokens]
+        # np.array(tokens) is count x longest token bytes (test_ascii_long_tokens).
+        tokens = short_tokens(tokens, dtype.kind != "f")
         text = np.array(tokens)
         if dtype.kind == "f":
             with np.errstate(over="ignore"):  # beyond float32: inf, as in MetaIO
@@ -669,21 +648,6 @@ def _parse_numbers(tokens: list, dtype: np.dtype, where: str, index: int) -> np.
     except (ValueError, OverflowError):
         raise CorruptFileError(f"{where}: MetaImage ASCII data: a value among numbers {index} to "
                                f"{index + len(tokens) - 1} is not a {dtype}") from None
-
-
-def _shorten(token: bytes, dtype: np.dtype) -> bytes:
-    """A short token for the same value: leading zeros dropped, or the double it reads as.
-
-    Raises ValueError for a token that is not a number (or an integer no int64 holds).
-    """
-    sign = token[:1] if token[:1] in (b"+", b"-") else b""
-    digits = token[len(sign):]
-    if dtype.kind != "f" and digits.isdigit():  # bytes.isdigit(): ASCII digits only
-        digits = digits.lstrip(b"0") or b"0"
-        if len(digits) > 20:  # more digits than 2**64 has
-            raise ValueError(token[:40])
-        return sign + digits
-    return repr(float(token)).encode("ascii")  # float() reads any length in linear time
 
 
 def _integers(tokens: list, values: np.ndarray, dtype: np.dtype) -> np.ndarray:

@@ -102,8 +102,9 @@ from ..errors import ArgumentError, CorruptFileError, UnsupportedFormatError
 from . import _streams
 from ._atomic import (atomic_write, discard, fresh_data_name, remove_replaced,
                       replaced_data_file)
-from ._paths import BAD_PATH_ERRNOS, resolve_data_file
+from ._ascii import short_tokens
 from ._info import Allocator, ImageInfo
+from ._paths import BAD_PATH_ERRNOS, MAX_NAME_WIDTH, excess_pattern_width, resolve_data_file
 
 __all__ = ["NAME", "EXTENSIONS", "READ_OPTIONS", "WRITE_OPTIONS", "read", "write"]
 
@@ -849,8 +850,6 @@ def _resolve(h: _Header, name: str, allow_external: bool) -> str:
     return resolve_data_file(h.path, name, "NRRD field 'data file'", allow_external)
 
 
-# The widest number a data-file pattern may pad to: a file name holds at most 255 bytes.
-_MAX_NAME_WIDTH = 255
 _PATTERN = re.compile(r"(?:[^%]|%%)*%0?\d*d(?:[^%]|%%)*")
 
 
@@ -912,10 +911,10 @@ def _data_files(h: _Header, L: _Layout, allow_external: bool) -> list | None:
                         "integers") from None
         if step == 0 or (hi - lo) * step < 0:
             raise _fail(h.path, "data file", f"is {value!r}; the step must go from min to max")
-        width = max(int(w or 0) for w in re.findall(r"%0?(\d*)d", parts[0]))
-        if width > _MAX_NAME_WIDTH:
-            raise _fail(h.path, "data file", f"pattern {parts[0]!r} pads numbers to {width} "
-                        f"characters; a file name holds at most {_MAX_NAME_WIDTH}")
+        wide = excess_pattern_width(parts[0])
+        if wide is not None:
+            raise _fail(h.path, "data file", f"pattern pads numbers to {wide} characters; a file "
+                        f"name holds at most {MAX_NAME_WIDTH}")
         count = (hi - lo) // step + 1
         if count > _MAX_DATA_FILES:
             raise _unsupported(h.path, "data file", f"names {count} files; mitk reads at most "
@@ -1092,60 +1091,22 @@ def _read_text(f, piece: _Piece, out: memoryview, L: _Layout) -> None:
         raise CorruptFileError(f"{piece.where}: NRRD ascii data is truncated: {count} values "
                                f"expected, {found} found")
     try:
-        if max(map(len, tokens)) > _WIDE_TOKEN:
-            values = _long_tokens(tokens, native)
+        # One fixed-width array of every token, count x longest token bytes: long ones are
+        # shortened first.
+        strings = np.array(short_tokens(tokens, native.kind != "f"))
+        if native.kind == "f":
+            values = strings.astype(np.float64)
         else:
-            # One fixed-width array of every token: fast, and small while tokens are short.
-            strings = np.array(tokens)
-            if native.kind == "f":
-                values = strings.astype(np.float64)
-            else:
-                wide = np.dtype(np.uint64 if native.kind == "u" else np.int64)
-                values = strings.astype(wide)
-                info = np.iinfo(native)
-                if values.size and (values.min() < info.min or values.max() > info.max):
-                    raise OverflowError
+            wide = np.dtype(np.uint64 if native.kind == "u" else np.int64)
+            values = strings.astype(wide)
+            info = np.iinfo(native)
+            if values.size and (values.min() < info.min or values.max() > info.max):
+                raise OverflowError
     except (ValueError, OverflowError, TypeError):
         raise CorruptFileError(f"{piece.where}: NRRD ascii data holds a value that is not a "
                                f"{native.name}") from None
     with np.errstate(over="ignore"):  # a value beyond float32 is inf, as strtof gives it
         np.frombuffer(out, dtype=native)[...] = values
-
-
-# Longer ascii tokens are parsed one by one: a fixed-width array of all tokens costs the count
-# times the longest one (one number written with 200,000 leading zeros would ask for 37 GB).
-_WIDE_TOKEN = 64
-_INTEGER_TOKEN = re.compile(rb"[+-]?[0-9]+")
-_FLOAT_TOKEN = re.compile(rb"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)",
-                          re.IGNORECASE)
-
-
-def _long_tokens(tokens: list, native: np.dtype) -> np.ndarray:
-    """Values of ascii tokens of any length, in memory proportional to the text.
-
-    Raises ValueError or OverflowError for a token that is not a number of ``native``'s kind or
-    does not fit it.
-    """
-    if native.kind == "f":
-        if not all(_FLOAT_TOKEN.fullmatch(t) for t in tokens):
-            raise ValueError
-        return np.array([float(t) for t in tokens], dtype=np.float64)
-    if not all(_INTEGER_TOKEN.fullmatch(t) for t in tokens):
-        raise ValueError
-    numbers = [_integer(t) for t in tokens]
-    info = np.iinfo(native)
-    if min(numbers) < info.min or max(numbers) > info.max:
-        raise OverflowError
-    return np.array(numbers, dtype=native)
-
-
-def _integer(token: bytes) -> int:
-    """An integer token without int()'s digit limit: leading zeros dropped, and more than 20
-    digits left is beyond any 64-bit type anyway."""
-    digits = token.lstrip(b"+-").lstrip(b"0") or b"0"
-    if len(digits) > 20:
-        raise OverflowError
-    return -int(digits) if token[:1] == b"-" else int(digits)
 
 
 def _fill(pieces: list[_Piece], L: _Layout, flat: memoryview) -> None:

@@ -65,6 +65,16 @@ def _read(path, size, codec, **kwargs):
     return bytes(out)
 
 
+def _fails_as_a_serial_read(path, size):
+    """Reading the gzip file ``path`` fails with exactly the serial read's CorruptFileError."""
+    with pytest.raises(CorruptFileError) as parallel:
+        _read(path, size, "gzip")
+    with pytest.raises(CorruptFileError) as serial:
+        _streams.decompress_into(io.BytesIO(path.read_bytes()), memoryview(bytearray(size)),
+                                 "gzip", path=str(path))
+    assert str(parallel.value) == str(serial.value)
+
+
 # -- checksums -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("seed", range(20))
@@ -229,12 +239,7 @@ def test_a_damaged_indexed_stream_fails_as_a_serial_read_does(small_blocks, tmp_
     else:
         del blob[20:]
     (tmp_path / "s.gz").write_bytes(bytes(blob))
-    with pytest.raises(CorruptFileError) as parallel:
-        _read(tmp_path / "s.gz", len(data), "gzip")
-    with pytest.raises(CorruptFileError) as serial:
-        _streams.decompress_into(io.BytesIO(bytes(blob)), memoryview(bytearray(len(data))),
-                                 "gzip", path=str(tmp_path / "s.gz"))
-    assert str(parallel.value) == str(serial.value)
+    _fails_as_a_serial_read(tmp_path / "s.gz", len(data))
 
 
 def test_hostile_index_fuzz(small_blocks, tmp_path):
@@ -353,12 +358,7 @@ def test_blocks_that_are_not_one_valid_stream_fail_as_a_serial_read_does(small_b
     bad[at:at + len(_blocks.gzip_index_field(shorter))] = _blocks.gzip_index_field(shorter)
     (tmp_path / "bad.gz").write_bytes(bytes(bad))
     with _streams.deflate_backend(accel):
-        with pytest.raises(CorruptFileError) as parallel:
-            _read(tmp_path / "bad.gz", len(data), "gzip")
-        with pytest.raises(CorruptFileError) as serial:
-            _streams.decompress_into(io.BytesIO(bytes(bad)), memoryview(bytearray(len(data))),
-                                     "gzip", path=str(tmp_path / "bad.gz"))
-    assert str(parallel.value) == str(serial.value)
+        _fails_as_a_serial_read(tmp_path / "bad.gz", len(data))
     with pytest.raises(Exception):
         gzip.decompress(bytes(bad))  # nobody else reads it either
 
@@ -381,12 +381,7 @@ def test_a_header_crc_is_checked_before_the_index_is_used(small_blocks, inflate_
         assert _read(tmp_path / "h.gz", len(data), "gzip") == data
         assert len(inflate_calls) == 1
         return
-    with pytest.raises(CorruptFileError) as parallel:
-        _read(tmp_path / "h.gz", len(data), "gzip")
-    with pytest.raises(CorruptFileError) as serial:
-        _streams.decompress_into(io.BytesIO(marked), memoryview(bytearray(len(data))), "gzip",
-                                 path=str(tmp_path / "h.gz"))
-    assert str(parallel.value) == str(serial.value)
+    _fails_as_a_serial_read(tmp_path / "h.gz", len(data))
     assert inflate_calls == []
 
 

@@ -877,15 +877,19 @@ static int in_child(int (*fn)(void))
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-static int child_times_out(void)
+/* Whether a try and a 0.2 s request of this mode give up (EBUSY, ETIMEDOUT) within 2 s. */
+static int requests_give_up(int mode)
 {
     uint64_t me = mitkbuf_thread_owner();
     double t0 = now_seconds();
-    int busy = mitkbuf_rwlock_read(lock, me, 0.0);
-    int timed = mitkbuf_rwlock_read(lock, me, 0.2);
-    double elapsed = now_seconds() - t0;
-    return busy == MITKBUF_EBUSY && timed == MITKBUF_ETIMEDOUT && elapsed < 2.0 ? 0 : 1;
+    int (*request)(mitkbuf_rwlock *, uint64_t, double) =
+        mode == WRITE ? mitkbuf_rwlock_write : mitkbuf_rwlock_read;
+    int busy = request(lock, me, 0.0);
+    int timed = request(lock, me, 0.2);
+    return busy == MITKBUF_EBUSY && timed == MITKBUF_ETIMEDOUT && now_seconds() - t0 < 2.0;
 }
+
+static int child_times_out(void) { return requests_give_up(READ) ? 0 : 1; }
 
 static atomic_int mutex_held = 0;
 static atomic_int mutex_release = 0;
@@ -907,16 +911,10 @@ static void *hold_internal_mutex(void *arg)
 static int child_mutex_lost(void)
 {
     uint64_t me = mitkbuf_thread_owner();
-    double t0 = now_seconds();
-    int busy = mitkbuf_rwlock_write(lock, me, 0.0);
-    int timed = mitkbuf_rwlock_write(lock, me, 0.2);
-    double elapsed = now_seconds() - t0;
+    int gave_up = requests_give_up(WRITE);
     int read = mitkbuf_rwlock_read(lock, me, 0.0);
     int unlock = mitkbuf_rwlock_unlock_read(lock, me);
-    return busy == MITKBUF_EBUSY && timed == MITKBUF_ETIMEDOUT && elapsed < 2.0 &&
-                   read == MITKBUF_OK && unlock == MITKBUF_OK
-               ? 0
-               : 1;
+    return gave_up && read == MITKBUF_OK && unlock == MITKBUF_OK ? 0 : 1;
 }
 
 static void test_fork(void)
