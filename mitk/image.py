@@ -163,7 +163,7 @@ class Image:
                 raise TypeError(
                     "Image(path) takes no spacing, origin, direction, copy or channels; "
                     "set geometry on the loaded image instead")
-            from .io import load_into
+            from ._image_io import load_into
 
             load_into(self, source)
             return
@@ -266,7 +266,7 @@ class Image:
         Pixels are read (or decompressed) straight into the new image's buffer; file reads and
         decompression release the GIL.
         """
-        from .io import load_into
+        from ._image_io import load_into
 
         image = cls()
         load_into(image, path, **options)
@@ -739,7 +739,7 @@ class Image:
         leaves the old or the new file) but not durable across a power loss or kernel crash;
         it makes large saves about three times faster where fsync waits for the disk.
         """
-        from .io import save
+        from ._image_io import save
 
         save(self, path, timeout=timeout, **options)
 

@@ -16,13 +16,14 @@ class IOUtil:
 
     @staticmethod
     def load(path: str | bytes | os.PathLike, **options: Any) -> list:
-        """Load a file; returns a list holding one :class:`mitk.Image` (upstream returns a list).
+        """Load a file; returns a list of :class:`mitk.Image` (upstream returns a list).
 
-        See :meth:`mitk.Image.load` for options and errors.
+        One image for NRRD, NIfTI and MetaImage files.  See :meth:`mitk.Image.load` for options
+        and errors.
         """
-        from .image import Image
+        from ._image_io import load_all
 
-        return [Image.load(path, **options)]
+        return load_all(path, **options)
 
     @staticmethod
     def save(image: Any, path: str | bytes | os.PathLike, **options: Any) -> None:
@@ -30,7 +31,7 @@ class IOUtil:
 
         Raises TypeError when ``image`` is not a :class:`mitk.Image`.
         """
-        from .io import save
+        from ._image_io import save
 
         save(image, path, **options)
 

@@ -58,3 +58,8 @@ def change_image_in_child(conn) -> None:
     img.properties["from"] = "child"
     conn.send(img)
     conn.close()
+
+
+def numpy_allocator(dtype, shape: tuple) -> np.ndarray:
+    """The ``allocate`` callback format tests pass to readers: a plain uninitialised array."""
+    return np.empty(shape, dtype=dtype)

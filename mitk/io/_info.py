@@ -35,11 +35,6 @@ import numpy as np
 Allocator = Callable[[np.dtype, tuple], np.ndarray]
 
 
-def numpy_allocator(dtype: np.dtype, shape: tuple) -> np.ndarray:
-    """The allocator format tests use: a plain uninitialised NumPy array."""
-    return np.empty(shape, dtype=dtype)
-
-
 @dataclasses.dataclass
 class ImageInfo:
     """A format-neutral description of one image in a file.
@@ -61,6 +56,9 @@ class ImageInfo:
         exactly as the file gives it (never orthonormalised).
     time_origin, time_spacing : float
         Start and duration of time step 0 (only meaningful for 4D; defaults 0 and 1).
+    time_bounds : tuple of (float, float), optional
+        ``(start, end)`` of every time step, for a 4D image whose steps are not evenly spaced
+        (read-only formats such as DICOM); None (default) means ``time_origin``/``time_spacing``.
     properties : dict
         Metadata: plain user keys plus ``nrrd.*`` / ``nifti.*`` / ``meta.*`` header fields the
         image model does not hold (SPEC.md section 6.4).
@@ -74,6 +72,7 @@ class ImageInfo:
     direction: Any = dataclasses.field(default_factory=lambda: np.eye(3))
     time_origin: float = 0.0
     time_spacing: float = 1.0
+    time_bounds: tuple | None = None
     properties: dict = dataclasses.field(default_factory=dict)
 
     @property

@@ -96,7 +96,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentError, CorruptFileError, UnsupportedFormatError
-from ..geometry import SINGULAR_TOLERANCE, _relative_det
+from .._geometry_rules import is_singular
 from . import _blocks, _streams
 from ._atomic import (atomic_write, discard, fresh_data_name, remove_replaced,
                       replaced_data_file)
@@ -396,7 +396,7 @@ def _parse_geometry(h: _Header, L: _Layout) -> None:
     direction[:nsp, :nsp] = matrix[:nsp, :nsp]
     # The criterion Image itself applies, computed on rescaled columns: a huge but independent
     # direction (1e200) is neither an overflow warning nor "singular" (test_huge_direction).
-    if _relative_det(direction) <= SINGULAR_TOLERANCE:
+    if is_singular(direction):
         raise h.fail(dkey, f"is singular ({fields.get(dkey, 'identity')[:120]!r}); expected "
                            "independent axis vectors")
     L.direction = direction

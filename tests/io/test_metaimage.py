@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from mitk.errors import ArgumentError, CorruptFileError, UnsupportedFormatError
 from mitk.io import metaimage
 from mitk.io._atomic import TEMP_PREFIX
-from mitk.io._info import ImageInfo, numpy_allocator
+from mitk.io._info import ImageInfo
+from mitk_testing import numpy_allocator
 from mitk_testing import sample_array
 
 STORED = ["int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32",

@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 from mitk.errors import ArgumentError, CorruptFileError, UnsupportedFormatError
 from mitk.io import _streams, nifti
 from mitk.io._atomic import TEMP_PREFIX
-from mitk.io._info import ImageInfo, numpy_allocator
+from mitk.io._info import ImageInfo
+from mitk_testing import numpy_allocator
 from mitk_testing import sample_array as sample
 
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])

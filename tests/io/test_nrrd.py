@@ -16,7 +16,8 @@ import pytest
 from mitk.errors import ArgumentError, CorruptFileError, UnsupportedFormatError
 from mitk.io import _streams, nrrd
 from mitk.io._atomic import TEMP_PREFIX
-from mitk.io._info import ImageInfo, numpy_allocator
+from mitk.io._info import ImageInfo
+from mitk_testing import numpy_allocator
 
 PIXEL_TYPES = ("bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
                "float32", "float64", "complex64", "complex128")
