@@ -19,8 +19,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ._geometry_rules import (EQUALITY_TOLERANCE, SINGULAR_TOLERANCE, _float_array, _show,
-                              validate_direction, validate_origin, validate_spacing)
+from ._geometry_rules import (EQUALITY_TOLERANCE, SINGULAR_TOLERANCE, _float_array,  # noqa: F401
+                              _show, validate_direction, validate_origin, validate_spacing)
 from .errors import ArgumentError
 
 __all__ = [

@@ -24,7 +24,7 @@ import pytest
 import mitk
 from mitk.errors import CorruptFileError
 from mitk.io import _streams
-from mitk.io._atomic import TEMP_PREFIX
+from mitk.io._replace import TEMP_PREFIX
 
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"),

@@ -300,13 +300,12 @@ def _single_stream_copy(path: str, copy: str) -> str:
 def deflate_accelerators(quick: bool) -> list:
     """gzip reads and writes with isal and zlib-ng inside mitk, against plain zlib."""
     import mitk
-    from mitk.io import _streams
+    from mitk.io import _codecs
 
     arr = _volume(8 if quick else 80)
     img = mitk.Image(arr)
     nbytes, repeat = arr.nbytes, _repeat(quick)
-    available = {"isal": _streams._isal_zlib is not None,
-                 "zlib-ng": _streams._zlib_ng is not None}
+    available = _codecs.accelerators_installed()
     out: list = []
     with _workspace() as tmp:
         path = os.path.join(tmp, "acc.nii.gz")

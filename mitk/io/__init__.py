@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import UnsupportedFormatError
 from . import _options, registry
-from ._atomic import durability
+from ._replace import durability
 from ._info import Allocator, ImageInfo
 
 __all__ = ["ImageInfo", "Target", "fspath", "prepare_write", "read", "read_all",

@@ -21,7 +21,7 @@ Reader contract (``read(path, allocate, **options) -> ImageInfo``)
 Writer contract (``write(path, array, info, **options) -> None``)
     * ``array`` is a read-only, C-contiguous, native-order ndarray of shape ``info.full_shape``.
     * Everything (pixel type, geometry, properties, options) is validated before any byte is
-      written; the file appears atomically (:mod:`mitk.io._atomic`).
+      written; the file appears atomically (:mod:`mitk.io._replace`).
 """
 
 from __future__ import annotations

@@ -5,23 +5,23 @@ bzip2 streams; writers call :func:`write_from` and :func:`compress_from`.  All o
 byte-wise ``memoryview`` of the image buffer (``memoryview(arr).cast("B")``), so data goes straight
 from the file into the image, in chunks that bound the memory used on the side.
 
-When the optional ``isal`` package (``pip install mitk-core[fast]``) is installed, gzip/zlib
-decompression and low-level compression use it; ``zlib-ng`` is used for compression when present.
-Both produce and accept the same formats as :mod:`zlib`.  Compressing, decompressing and file reads
-release the GIL inside the codecs and the OS calls.
+Large gzip/zlib streams with a block index are inflated and deflated block-parallel by
+:mod:`mitk.io._parallel_deflate`; which deflate implementation runs is :mod:`mitk.io._codecs`'s
+choice.  Compressing, decompressing and file reads release the GIL inside the codecs and the OS
+calls.
 """
 
 from __future__ import annotations
 
-import bz2
-import contextlib
 import errno
 import os
 import zlib
-from typing import IO, Callable, Iterator
+from typing import IO, Callable
 
-from ..errors import ArgumentError, CorruptFileError
-from . import _blocks
+from ..errors import CorruptFileError
+from . import _codecs, _parallel_deflate
+from ._codecs import accelerator, deflate_backend  # noqa: F401 - re-exported for benchmarks
+from ._options import compression_level as validate_level  # noqa: F401 - one level check
 
 #: Input chunk size for streaming decompression and output chunk size for compression.
 CHUNK = 1 << 20
@@ -32,48 +32,6 @@ _MAX_PIECE = 2 << 20
 _BZ2_PIECE = 256 << 10
 #: gzip/zlib cannot expand more than ~1032x; a header declaring more is refused (no bombs).
 MAX_DEFLATE_RATIO = 1032
-
-try:  # optional accelerators, same stream formats as zlib
-    from isal import isal_zlib as _isal_zlib  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - depends on the environment
-    _isal_zlib = None
-try:
-    from zlib_ng import zlib_ng as _zlib_ng  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - depends on the environment
-    _zlib_ng = None
-
-CODECS = ("gzip", "zlib", "bzip2")
-
-# The accelerators' stream errors (not subclasses of zlib.error): invalid data, like zlib's.
-_ACCELERATOR_ERRORS = tuple(lib.error for lib in (_isal_zlib, _zlib_ng) if lib is not None)
-
-
-@contextlib.contextmanager
-def deflate_backend(name: str) -> Iterator[None]:
-    """Make gzip/zlib reads and writes use ``name`` ("zlib", "isal" or "zlib-ng") in the block.
-
-    For benchmarks and tests: it swaps this module's globals, so no other thread may run gzip
-    I/O meanwhile.  LookupError when the named accelerator is not installed.
-    """
-    global _isal_zlib, _zlib_ng
-    saved = _isal_zlib, _zlib_ng
-    if name == "isal" and saved[0] is None or name == "zlib-ng" and saved[1] is None:
-        raise LookupError(f"{name} is not installed")
-    _isal_zlib = saved[0] if name == "isal" else None
-    _zlib_ng = saved[1] if name == "zlib-ng" else None
-    try:
-        yield
-    finally:
-        _isal_zlib, _zlib_ng = saved
-
-
-def accelerator() -> str:
-    """Name of the deflate implementation in use: ``"isal"``, ``"zlib-ng"`` or ``"zlib"``."""
-    if _isal_zlib is not None:
-        return "isal"
-    if _zlib_ng is not None:
-        return "zlib-ng"
-    return "zlib"
 
 
 def read_exact_into(f: IO[bytes], out: memoryview, *, path: str, what: str = "pixel data") -> None:
@@ -92,14 +50,6 @@ def read_exact_into(f: IO[bytes], out: memoryview, *, path: str, what: str = "pi
         pos += n
 
 
-def _new_decompressor(codec: str):
-    if codec == "bzip2":
-        return bz2.BZ2Decompressor()
-    lib = _isal_zlib or _zlib_ng or zlib
-    # 32 + MAX_WBITS accepts both gzip and zlib headers; "zlib" insists on a zlib header.
-    return lib.decompressobj(lib.MAX_WBITS | 32 if codec == "gzip" else lib.MAX_WBITS)
-
-
 def check_compressed_size(declared: int, compressed: int, codec: str, *, path: str) -> None:
     """Refuse a deflate stream that declares more output than deflate can produce from it.
 
@@ -112,6 +62,18 @@ def check_compressed_size(declared: int, compressed: int, codec: str, *, path: s
         )
 
 
+def _invalid(path: str, codec: str, exc: BaseException) -> CorruptFileError:
+    return CorruptFileError(f"{path}: invalid {codec} data ({exc})")
+
+
+def _is_codec_error(exc: BaseException) -> bool:
+    """Whether ``exc`` from a codec means bad data (rather than a real I/O error)."""
+    if isinstance(exc, (zlib.error, EOFError, ValueError)) or \
+            isinstance(exc, _codecs.ACCELERATOR_ERRORS):
+        return True
+    return isinstance(exc, OSError) and not exc.errno  # bz2 says "Invalid data stream"
+
+
 def decompress_into(
     f: IO[bytes],
     out: memoryview,
@@ -120,7 +82,7 @@ def decompress_into(
     path: str,
     skip: int = 0,
     allow_trailing: bool = False,
-    index: _blocks.BlockIndex | None = None,
+    index: _parallel_deflate.BlockIndex | None = None,
 ) -> None:
     """Decompress a gzip, zlib or bzip2 stream from ``f`` straight into ``out``.
 
@@ -150,19 +112,19 @@ def decompress_into(
 
     Notes
     -----
-    A stream with a block index (see :mod:`mitk.io._blocks`) in a real file is inflated on
-    several threads, each block straight into its place in ``out``, when the index fits the
-    stream and the trailer's checksum confirms the result; otherwise, and always for small
-    streams, it is inflated in one pass, with the same result.
+    A stream with a block index (see :mod:`mitk.io._parallel_deflate`) in a real file is
+    inflated on several threads, each block straight into its place in ``out``, when the index
+    fits the stream and the trailer's checksum confirms the result; otherwise, and always for
+    small streams, it is inflated in one pass, with the same result.
     """
-    if (codec != "bzip2" and skip + len(out) >= _blocks.PARALLEL_MIN
-            and _inflate_indexed(f, out, codec, skip, allow_trailing, index)):
+    if (codec != "bzip2" and skip + len(out) >= _parallel_deflate.PARALLEL_MIN
+            and _parallel_deflate.inflate_indexed(f, out, codec, skip, allow_trailing, index)):
         return
     total = len(out)
     pos = 0
     is_bz2 = codec == "bzip2"
     piece_size, read_size = (_BZ2_PIECE, _BZ2_PIECE) if is_bz2 else (_MAX_PIECE, CHUNK)
-    d = _new_decompressor(codec)
+    d = _codecs.new_decompressor(codec)
     data = b""
     file_done = False
     try:
@@ -180,7 +142,7 @@ def decompress_into(
                     rest = f.read(read_size)
                     if not rest:
                         break
-                d = _new_decompressor(codec)  # next member of a multi-member file
+                d = _codecs.new_decompressor(codec)  # next member of a multi-member file
                 data = rest
             elif not data and (not is_bz2 or d.needs_input):
                 if file_done:
@@ -212,15 +174,9 @@ def decompress_into(
                 break
     except CorruptFileError:
         raise
-    except (zlib.error, EOFError, ValueError) as exc:
-        raise CorruptFileError(f"{path}: invalid {codec} data ({exc})") from None
-    except OSError as exc:
-        if exc.errno:  # a real I/O error from the OS, not a codec complaint
-            raise
-        raise CorruptFileError(f"{path}: invalid {codec} data ({exc})") from None
     except Exception as exc:
-        if isinstance(exc, _ACCELERATOR_ERRORS):
-            raise CorruptFileError(f"{path}: invalid {codec} data ({exc})") from None
+        if _is_codec_error(exc):
+            raise _invalid(path, codec, exc) from None
         raise
     if pos == total and not skip:
         raise CorruptFileError(f"{path}: {codec} stream is truncated (no end-of-stream marker)")
@@ -229,54 +185,34 @@ def decompress_into(
     )
 
 
-def _zlib_header_ok(head: bytes) -> bool:
-    # Deflate (CM 8) with a window of at most 32 KiB, no preset dictionary, valid FCHECK.
-    return (len(head) >= 2 and head[0] & 0x0F == 8 and head[0] >> 4 <= 7 and not head[1] & 0x20
-            and (head[0] << 8 | head[1]) % 31 == 0)
+def stream_length(f: IO[bytes], codec: str, path: str, limit: int | None = None) -> int:
+    """Decompressed length of the (possibly multi-member) stream from ``f``'s position.
 
-
-def _inflate_indexed(f, out: memoryview, codec: str, skip: int, allow_trailing: bool,
-                     index: _blocks.BlockIndex | None) -> bool:
-    """Inflate an indexed stream block-parallel; False (``f`` where it was) when it cannot."""
-    if _blocks.available_threads() < 2:
-        return False  # one thread: the serial pass is as fast
+    With ``limit``, counting stops (and returns) as soon as more than ``limit`` bytes came out.
+    """
+    total, d, data = 0, _codecs.new_decompressor(codec), b""
     try:
-        fd, start = f.fileno(), f.tell()
-        # A window onto a file (MetaImage data between a header and what follows) says where
-        # it ends; otherwise the stream runs to the end of the file.
-        limit = getattr(f, "limit", None) or os.fstat(fd).st_size
-    except (AttributeError, OSError, ValueError):  # not a real file
-        return False
-    head = os.pread(fd, min(max(limit - start, 0), 12 + 0xFFFF + 4096), start)
-    if head[:2] == b"\x1f\x8b":
-        parsed = _blocks.parse_gzip_header(head) if codec == "gzip" else None
-        if parsed is None:
-            return False
-        hlen, index = parsed
-        kind, trailer = "gzip", 8
-    elif _zlib_header_ok(head):
-        hlen, kind, trailer = 2, "zlib", 4
-    else:
-        return False
-    if index is None or index.total != skip + len(out):
-        return False
-    end = start + hlen + sum(index.sizes) + trailer
-    # A stream that does not end where the data must end is left to the serial pass, which
-    # reports it exactly as for any other stream.
-    if end > limit or (end < limit and not allow_trailing):
-        return False
-    lib = _isal_zlib or _zlib_ng or zlib
-    errors = (zlib.error, *_ACCELERATOR_ERRORS)
-    try:
-        check = _blocks.inflate(fd, start + hlen, index, out, skip, kind, lib, errors)
-    except _blocks.IndexMismatch:
-        return False
-    expected = (check.to_bytes(4, "little") + (index.total & 0xFFFFFFFF).to_bytes(4, "little")
-                if kind == "gzip" else check.to_bytes(4, "big"))
-    if os.pread(fd, trailer, end - trailer) != expected:
-        return False  # the serial pass names the checksum error
-    f.seek(end)
-    return True
+        while True:
+            if d.eof:
+                rest = d.unused_data or f.read(CHUNK)
+                if not rest:
+                    return total
+                d, data = _codecs.new_decompressor(codec), rest
+            elif not data and (codec != "bzip2" or d.needs_input):
+                data = f.read(CHUNK)
+                if not data:
+                    raise CorruptFileError(f"{path}: {codec} stream is truncated (no "
+                                           "end-of-stream marker)")
+            total += len(d.decompress(data, CHUNK))
+            data = b"" if codec == "bzip2" else d.unconsumed_tail
+            if limit is not None and total > limit:
+                return total
+    except CorruptFileError:
+        raise
+    except Exception as exc:
+        if _is_codec_error(exc):
+            raise _invalid(path, codec, exc) from None
+        raise
 
 
 def write_from(f: IO[bytes], data: memoryview) -> None:
@@ -311,48 +247,24 @@ def _preallocate(f: IO[bytes], nbytes: int) -> None:
         # EOPNOTSUPP, EINVAL, ...: the file system cannot preallocate; write without it.
 
 
-def validate_level(level: int | None, codec: str | None) -> int:
-    """Check a ``compression_level`` option; returns the level to use (default 1)."""
-    if level is None:
-        return 1
-    if isinstance(level, bool) or not isinstance(level, int):
-        raise TypeError(f"compression_level must be an int from 1 to 9, not {type(level).__name__}")
-    if codec is None:
-        raise ArgumentError("compression_level needs a compression; raw data has no level")
-    if not 1 <= level <= 9:
-        raise ArgumentError(f"compression_level must be from 1 to 9, got {level}")
-    return level
-
-
-def _new_compressor(codec: str, level: int):
-    if codec == "bzip2":
-        return bz2.BZ2Compressor(level)
-    wbits = 31 if codec == "gzip" else 15
-    if _isal_zlib is not None and level <= 3:
-        # ISA-L's levels run 0-3; 1-3 map onto its fast end and still write plain deflate.
-        return _isal_zlib.compressobj(level - 1 if level > 1 else 1, _isal_zlib.DEFLATED, wbits)
-    lib = _zlib_ng or zlib
-    return lib.compressobj(level, lib.DEFLATED, wbits)
-
-
 def compress_from(f: IO[bytes], data, codec: str, level: int = 1,
-                  on_index: Callable[[_blocks.BlockIndex], None] | None = None) -> int:
+                  on_index: Callable[[_parallel_deflate.BlockIndex], None] | None = None) -> int:
     """Compress ``data`` (a byte view, or a list of them written in turn) to ``f``.
 
     Produces one gzip, zlib or bzip2 stream and returns the number of compressed bytes written.
-    A gzip or zlib payload of :data:`~mitk.io._blocks.PARALLEL_MIN` bytes or more is deflated
-    in independent blocks on several threads (see :mod:`mitk.io._blocks`): still one standard
-    stream with one checksum, which any inflater reads, and the same bytes whatever the number of
-    threads.  Its block index goes into the gzip header when ``f`` can seek (our readers then
-    inflate the blocks in parallel too), and is handed to ``on_index`` when given (the MetaImage
-    writer stores it in its header; a zlib stream has no room for it).  Smaller payloads and bzip2
-    go through one compressor in :data:`CHUNK` pieces.  Either way the memory used besides the
-    image is a few blocks of output.
+    A gzip or zlib payload of :data:`~mitk.io._parallel_deflate.PARALLEL_MIN` bytes or more is
+    deflated in independent blocks on several threads (see :mod:`mitk.io._parallel_deflate`):
+    still one standard stream with one checksum, which any inflater reads, and the same bytes
+    whatever the number of threads.  Its block index goes into the gzip header when ``f`` can
+    seek (our readers then inflate the blocks in parallel too), and is handed to ``on_index``
+    when given (the MetaImage writer stores it in its header; a zlib stream has no room for it).
+    Smaller payloads and bzip2 go through one compressor in :data:`CHUNK` pieces.  Either way the
+    memory used besides the image is a few blocks of output.
     """
     parts = list(data) if isinstance(data, (list, tuple)) else [data]
-    if codec != "bzip2" and sum(len(p) for p in parts) >= _blocks.PARALLEL_MIN:
-        return _deflate_blocks(f, parts, codec, level, on_index)
-    c = _new_compressor(codec, level)
+    if codec != "bzip2" and sum(len(p) for p in parts) >= _parallel_deflate.PARALLEL_MIN:
+        return _parallel_deflate.deflate_indexed(f, parts, codec, level, on_index)
+    c = _codecs.new_compressor(codec, level)
     written = 0
     for part in parts:
         for start in range(0, len(part), CHUNK):
@@ -363,46 +275,3 @@ def compress_from(f: IO[bytes], data, codec: str, level: int = 1,
     out = c.flush()
     f.write(out)
     return written + len(out)
-
-
-def _raw_deflater(level: int):
-    """(module, its level) of the fastest deflate implementation installed, for raw blocks."""
-    if _isal_zlib is not None and level <= 3:
-        return _isal_zlib, (level - 1 if level > 1 else 1)
-    return (_zlib_ng or zlib), level
-
-
-def _zlib_header(level: int) -> bytes:
-    flevel = 0 if level == 1 else 1 if level <= 5 else 2 if level == 6 else 3
-    flg = flevel << 6
-    flg += (31 - ((0x78 << 8 | flg) % 31)) % 31  # FCHECK: the 16-bit header is a multiple of 31
-    return bytes((0x78, flg))
-
-
-def _seekable(f: IO[bytes]) -> bool:
-    try:
-        return bool(f.seekable())
-    except (AttributeError, OSError, ValueError):
-        return False
-
-
-def _deflate_blocks(f: IO[bytes], parts: list, codec: str, level: int, on_index) -> int:
-    lib, lib_level = _raw_deflater(level)
-    is_gzip = codec == "gzip"
-    # The gzip header precedes the blocks, so its index is filled in by seeking back afterwards.
-    indexed = is_gzip and _seekable(f)
-    nblocks = _blocks.block_count(sum(len(p) for p in parts)) if indexed else 0
-    head = _blocks.gzip_header(level, nblocks) if is_gzip else _zlib_header(level)
-    mark = f.tell() if indexed else 0
-    written, check, index = _blocks.deflate(f, parts, head, codec, lib, lib_level)
-    tail = (check.to_bytes(4, "little") + (index.total & 0xFFFFFFFF).to_bytes(4, "little")
-            if is_gzip else check.to_bytes(4, "big"))
-    f.write(tail)
-    if indexed:
-        end = f.tell()
-        f.seek(mark + _blocks.GZIP_INDEX_OFFSET)
-        f.write(_blocks.gzip_index_field(index))
-        f.seek(end)
-    if on_index is not None:
-        on_index(index)
-    return written + len(tail)

@@ -53,7 +53,8 @@ def expected_pixels(base: np.ndarray, generation: int) -> np.ndarray:
 
 
 def _data_file_hook(module, data_suffixes: tuple) -> None:
-    # Wraps the writer's atomic_write: once a data file (not the header) is in place, die.
+    # Wraps the writers' atomic_write (every format writes through mitk.io._replace): once a
+    # data file (not the header) is in place, die.
     real = module.atomic_write
 
     @contextlib.contextmanager
@@ -68,7 +69,7 @@ def _data_file_hook(module, data_suffixes: tuple) -> None:
 
 def main(argv: list) -> None:
     import mitk
-    from mitk.io import metaimage, nifti, nrrd
+    from mitk.io import _replace
 
     target, naming = argv[1], argv[2]
     kill_after_data = argv[3:] == ["kill-after-data"]
@@ -89,9 +90,7 @@ def main(argv: list) -> None:
 
     save(0)
     if kill_after_data:
-        _data_file_hook(nrrd, (".raw", ".raw.gz"))
-        _data_file_hook(metaimage, (".raw", ".zraw"))
-        _data_file_hook(nifti, (".img",))
+        _data_file_hook(_replace, (".raw", ".raw.gz", ".zraw", ".img"))
         save(1)
         say("survived")  # the hook did not fire: the parent reports it
         return

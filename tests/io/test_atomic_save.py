@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from mitk_testing import sample_array
 
-from mitk.io._atomic import TEMP_PREFIX, atomic_write
+from mitk.io._replace import TEMP_PREFIX, atomic_write
 
 
 def _leftovers(directory):

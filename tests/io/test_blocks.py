@@ -20,7 +20,7 @@ import pytest
 
 import mitk
 from mitk.errors import CorruptFileError, UnsupportedFormatError
-from mitk.io import _blocks, _streams
+from mitk.io import _parallel_deflate as _blocks, _streams
 
 
 @pytest.fixture

@@ -37,8 +37,8 @@ from mitk_testing import join_all, sample_array, start_thread
 
 import mitk
 from mitk.errors import LockTimeout, UnsupportedFormatError
-from mitk.io import _streams, metaimage, nifti, nrrd
-from mitk.io._atomic import TEMP_PREFIX
+from mitk.io import _replace, _streams, metaimage, nifti, nrrd
+from mitk.io._replace import TEMP_PREFIX
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL") or sys.platform == "win32",
                                 reason="needs POSIX processes and SIGKILL")
@@ -272,7 +272,8 @@ def _old_and_new(ext: str):
 def _fail_before_rename_of(monkeypatch, module, suffix: str) -> None:
     # The injected error comes after the last byte, where a real fsync reports EIO or a
     # delayed-allocation ENOSPC: the temporary is complete and must still be removed.
-    real = module.atomic_write
+    # Every format writes its files through mitk.io._replace.atomic_write.
+    real = _replace.atomic_write
 
     @contextlib.contextmanager
     def failing(path):
@@ -281,7 +282,7 @@ def _fail_before_rename_of(monkeypatch, module, suffix: str) -> None:
             if os.fspath(path).endswith(suffix):
                 raise OSError(errno.EIO, "injected I/O error before the rename", path)
 
-    monkeypatch.setattr(module, "atomic_write", failing)
+    monkeypatch.setattr(_replace, "atomic_write", failing)
 
 
 def _fail_while_writing(monkeypatch) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import mitk
-from mitk.io._atomic import TEMP_PREFIX
+from mitk.io._replace import TEMP_PREFIX
 from mitk_testing import PIXEL_TYPES, sample_array
 
 EXTS = [".nrrd", ".nhdr", ".nii", ".nii.gz", ".hdr", ".mha", ".mhd"]
@@ -155,7 +155,7 @@ def test_nifti_scaling_options(tmp_path):
 
 def _nifti1_header(**fields):
     """A hand-made NIfTI-1 header for variant and hostile tests (little-endian unless given)."""
-    from mitk.io.nifti import _N1
+    from mitk.io.nifti._header import _N1
 
     order = fields.pop("_order", "<")
     h = np.zeros((), dtype=_N1.newbyteorder(order))

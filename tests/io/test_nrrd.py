@@ -15,7 +15,7 @@ import pytest
 
 from mitk.errors import ArgumentError, CorruptFileError, UnsupportedFormatError
 from mitk.io import _streams, nrrd
-from mitk.io._atomic import TEMP_PREFIX
+from mitk.io._replace import TEMP_PREFIX
 from mitk.io._info import ImageInfo
 from mitk_testing import numpy_allocator
 
@@ -1456,7 +1456,7 @@ def test_a_skiplist_skip_of_minus_one_needs_raw_or_compressed_data(tmp_path, enc
 def test_byte_skip_minus_one_reads_a_bounded_prefix(tmp_path, monkeypatch):
     # The prefix before the last bytes is not declared: a tiny bzip2 stream of zeros can hold
     # gigabytes, so it is counted only up to max(data size, the limit).
-    monkeypatch.setattr(nrrd, "_MAX_UNDECLARED_PREFIX", 1 << 20)
+    monkeypatch.setattr(nrrd._data, "MAX_UNDECLARED_PREFIX", 1 << 20)
     for prefix, ok in ((1 << 20, True), ((1 << 20) + 1, False)):
         stream = bz2.compress(bytes(prefix) + b"\x07")
         path = write_nrrd(tmp_path / "z.nrrd", "type: uchar\ndimension: 2\nsizes: 1 1\n"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mitk.errors import ArgumentError, CorruptFileError
-from mitk.io import _blocks, _streams
+from mitk.io import _parallel_deflate as _blocks, _streams
 
 PAYLOAD = np.random.default_rng(3).integers(0, 40, 400_000, dtype=np.int16).tobytes()
 _CACHE: dict = {}

@@ -1,4 +1,4 @@
-"""Atomic file replacement: write to a temporary file beside the target, fsync, rename.
+"""Atomic file replacement and detached pairs: write beside the target, fsync, rename.
 
 A save either leaves the complete new file or the complete old one, never a partial file.  The
 temporary file lives in the target's directory (so the final :func:`os.replace` is a rename within
@@ -13,7 +13,11 @@ import contextvars
 import os
 import re
 import tempfile
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator, TypeVar
+
+from ..errors import UnsupportedFormatError
+
+_T = TypeVar("_T")
 
 #: Name prefix of every temporary file a save creates (documented; safe to delete when stale).
 TEMP_PREFIX = ".mitk-tmp-"
@@ -157,3 +161,62 @@ def discard(path: str) -> None:
     """Delete ``path`` if it exists (best effort: a file already gone is fine)."""
     with contextlib.suppress(OSError):
         os.unlink(path)
+
+
+def data_file_name(header_path: str, header_ext: str, suffix: str, fmt: str,
+                   reserved: tuple[str, ...]) -> tuple[str, str]:
+    """A free data file name beside a detached header: (as written in the header, its path).
+
+    The stem is the header's name without ``header_ext`` (any case); the name is the first free
+    one of ``stem + suffix``, ``stem.1 + suffix``, ... (:func:`fresh_data_name`).  A name the
+    header could not hold, or would read as a pattern (``%``), is UnsupportedFormatError; a name
+    starting with one of ``reserved`` (such as ``LIST``) or a blank is written as ``./name``.
+    """
+    base = os.path.basename(header_path)
+    stem = base[: -len(header_ext)] if base.lower().endswith(header_ext) else base
+    directory = os.path.dirname(os.path.abspath(header_path))
+    name = fresh_data_name(directory, stem, suffix)
+    bad = next((c for c in ("%", "\n", "\r", "\0") if c in name), None)
+    if bad is not None:
+        raise UnsupportedFormatError(
+            f"{header_path}: the data file name {name!r} cannot be written in a {fmt} header "
+            "(a name with '%' reads as a file pattern); choose another name or save as one file")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnsupportedFormatError(f"{header_path}: the data file name {name!r} is not valid "
+                                     "UTF-8 text; choose another name or save as one file") from None
+    written = name
+    if name.startswith(reserved) or name[:1].isspace():
+        written = "./" + name  # not a LIST, and nothing for the reader to skip
+    return written, os.path.join(os.path.dirname(header_path), name)
+
+
+def data_file_family(header_path: str, header_ext: str, suffixes: str) -> re.Pattern:
+    """The names :func:`data_file_name` gives data files of this header (``suffixes``: a regex)."""
+    base = os.path.basename(header_path)
+    stem = base[: -len(header_ext)] if base.lower().endswith(header_ext) else base
+    return re.compile(re.escape(stem) + r"(\.[0-9]+)?" + suffixes)
+
+
+def write_pair(header_path: str, data_path: str, field: re.Pattern, family: re.Pattern,
+               write_data: Callable[[IO[bytes]], _T], header: Callable[[_T], bytes]) -> None:
+    """Save a detached pair: the data file first, the header last, then the old data file goes.
+
+    ``write_data(f)`` writes the pixels and returns what the header needs (a compressed size);
+    ``header(result)`` returns the header's bytes.  ``field`` and ``family`` find the old
+    header's data file (:func:`replaced_data_file`).  The old pair is never touched before the
+    new header replaces it, so a kill at any point leaves the old pair or the new one readable
+    (at worst with an unused data file beside it); a failure removes the new data file.
+    """
+    old_data = replaced_data_file(header_path, field, family)
+    with atomic_write(data_path) as f:
+        result = write_data(f)
+    try:
+        text = header(result)
+        with atomic_write(header_path) as f:
+            f.write(text)
+    except BaseException:
+        discard(data_path)  # the new data file is unused: the old pair stays as it was
+        raise
+    remove_replaced(old_data, data_path)

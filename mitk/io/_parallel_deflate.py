@@ -1,5 +1,5 @@
-"""Deflate streams cut into independent blocks: parallel compression, the block index, and
-parallel decompression straight into an image buffer.
+"""Parallel deflate: streams cut into independent blocks, their index, and parallel
+compression and decompression straight from and into an image buffer.
 
 A large gzip or zlib payload is cut into :data:`DEFLATE_BLOCK` blocks of uncompressed bytes.  Each
 block is deflated on its own (no window shared with the block before it) and ends on a byte
@@ -28,7 +28,9 @@ import struct
 import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from typing import IO, NamedTuple
+from typing import IO, Callable, NamedTuple
+
+from . import _codecs
 
 #: Payloads from this size on are deflated block-parallel and carry a block index.
 PARALLEL_MIN = 16 << 20
@@ -432,3 +434,102 @@ def _inflate_block(fd: int, cstart: int, cend: int, ustart: int, usize: int, out
         if d.decompress(_EMPTY_FINAL_BLOCK) or not d.eof or d.unused_data:
             raise IndexMismatch
     return check
+
+
+# -- entry points for mitk.io._streams ----------------------------------------------------------
+
+
+def _zlib_header_ok(head: bytes) -> bool:
+    # Deflate (CM 8) with a window of at most 32 KiB, no preset dictionary, valid FCHECK.
+    return (len(head) >= 2 and head[0] & 0x0F == 8 and head[0] >> 4 <= 7 and not head[1] & 0x20
+            and (head[0] << 8 | head[1]) % 31 == 0)
+
+
+def inflate_indexed(f, out: memoryview, codec: str, skip: int, allow_trailing: bool,
+                    index: BlockIndex | None) -> bool:
+    """Inflate an indexed stream block-parallel; False (``f`` where it was) when it cannot.
+
+    ``f`` is positioned at the stream; a gzip stream's index comes from its own header, a zlib
+    stream's from ``index`` (the MetaImage header).  True only when every block inflated to its
+    indexed size and the trailer's checksum confirms the whole; the caller then has ``out``
+    filled and ``f`` just past the stream.
+    """
+    if available_threads() < 2:
+        return False  # one thread: the serial pass is as fast
+    try:
+        fd, start = f.fileno(), f.tell()
+        # A window onto a file (MetaImage data between a header and what follows) says where
+        # it ends; otherwise the stream runs to the end of the file.
+        limit = getattr(f, "limit", None) or os.fstat(fd).st_size
+    except (AttributeError, OSError, ValueError):  # not a real file
+        return False
+    head = os.pread(fd, min(max(limit - start, 0), 12 + 0xFFFF + 4096), start)
+    if head[:2] == b"\x1f\x8b":
+        parsed = parse_gzip_header(head) if codec == "gzip" else None
+        if parsed is None:
+            return False
+        hlen, index = parsed
+        kind, trailer = "gzip", 8
+    elif _zlib_header_ok(head):
+        hlen, kind, trailer = 2, "zlib", 4
+    else:
+        return False
+    if index is None or index.total != skip + len(out):
+        return False
+    end = start + hlen + sum(index.sizes) + trailer
+    # A stream that does not end where the data must end is left to the serial pass, which
+    # reports it exactly as for any other stream.
+    if end > limit or (end < limit and not allow_trailing):
+        return False
+    lib = _codecs.inflate_lib()
+    try:
+        check = inflate(fd, start + hlen, index, out, skip, kind, lib, _codecs.DEFLATE_ERRORS)
+    except IndexMismatch:
+        return False
+    expected = (check.to_bytes(4, "little") + (index.total & 0xFFFFFFFF).to_bytes(4, "little")
+                if kind == "gzip" else check.to_bytes(4, "big"))
+    if os.pread(fd, trailer, end - trailer) != expected:
+        return False  # the serial pass names the checksum error
+    f.seek(end)
+    return True
+
+
+def _zlib_header(level: int) -> bytes:
+    flevel = 0 if level == 1 else 1 if level <= 5 else 2 if level == 6 else 3
+    flg = flevel << 6
+    flg += (31 - ((0x78 << 8 | flg) % 31)) % 31  # FCHECK: the 16-bit header is a multiple of 31
+    return bytes((0x78, flg))
+
+
+def _seekable(f: IO[bytes]) -> bool:
+    try:
+        return bool(f.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def deflate_indexed(f: IO[bytes], parts: list, codec: str, level: int,
+                    on_index: Callable[[BlockIndex], None] | None) -> int:
+    """Write ``parts`` as one gzip or zlib stream of independent blocks; its compressed size.
+
+    The gzip header precedes the blocks, so its index is filled in by seeking back afterwards
+    (when ``f`` can seek); ``on_index`` receives the index either way.
+    """
+    lib, lib_level = _codecs.raw_deflater(level)
+    is_gzip = codec == "gzip"
+    indexed = is_gzip and _seekable(f)
+    nblocks = block_count(sum(len(p) for p in parts)) if indexed else 0
+    head = gzip_header(level, nblocks) if is_gzip else _zlib_header(level)
+    mark = f.tell() if indexed else 0
+    written, check, index = deflate(f, parts, head, codec, lib, lib_level)
+    tail = (check.to_bytes(4, "little") + (index.total & 0xFFFFFFFF).to_bytes(4, "little")
+            if is_gzip else check.to_bytes(4, "big"))
+    f.write(tail)
+    if indexed:
+        end = f.tell()
+        f.seek(mark + GZIP_INDEX_OFFSET)
+        f.write(gzip_index_field(index))
+        f.seek(end)
+    if on_index is not None:
+        on_index(index)
+    return written + len(tail)
