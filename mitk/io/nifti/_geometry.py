@@ -7,7 +7,9 @@ import math
 
 import numpy as np
 
+from ..._geometry_rules import is_singular
 from ...errors import CorruptFileError
+from .._geometry_axes import BadAxis, unit_columns
 
 _SPACE_UNITS = {0: 1.0, 1: 1000.0, 2: 1.0, 3: 1e-3}  # unknown (taken as mm), m, mm, micron
 _TIME_UNITS = {0: 1.0, 8: 1000.0, 16: 1.0, 24: 1e-3}  # unknown (taken as ms), s, ms, us
@@ -62,8 +64,7 @@ def _affine(hdr, version: int, layout: dict, path: str) -> tuple[np.ndarray, str
     if version and int(hdr["sform_code"]) > 0:
         m = np.eye(4)
         m[0], m[1], m[2] = hdr["srow_x"], hdr["srow_y"], hdr["srow_z"]
-        norms = float(np.prod(np.linalg.norm(m[:3, :3], axis=0)))
-        if np.all(np.isfinite(m)) and abs(np.linalg.det(m[:3, :3])) > 1e-12 * norms > 0:
+        if np.all(np.isfinite(m)) and not is_singular(m[:3, :3]):
             return m, "sform"
         if int(hdr["qform_code"]) <= 0:
             raise CorruptFileError(f"{path}: NIfTI sform (fields 'srow_x/y/z') is singular or "
@@ -75,20 +76,25 @@ def _affine(hdr, version: int, layout: dict, path: str) -> tuple[np.ndarray, str
 
 
 def _geometry(hdr, version: int, layout: dict, path: str) -> dict:
-    # NIfTI-2 holds doubles up to 1e308: products may overflow, and the result is checked.
-    with np.errstate(all="ignore"):
-        affine, source = _affine(hdr, version, layout, path)
-        axes = _LPS @ affine[:3, :3]
-        spacing = np.linalg.norm(axes, axis=0)
-        det = abs(np.linalg.det(axes))
-        units = int(hdr["xyzt_units"]) if version else 0
-        space, time = units & 0x07, units & 0x38
-        space_scale = _SPACE_UNITS.get(space, 1.0)
-        spacing_mm = spacing * space_scale
-        origin_mm = (_LPS @ affine[:3, 3]) * space_scale
-        direction = axes / spacing
-        ok = (np.all(np.isfinite(spacing_mm)) and np.all(np.isfinite(origin_mm))
-              and np.all(spacing_mm > 0) and det > 1e-12 * float(np.prod(spacing)))
+    # NIfTI-2 holds doubles up to 1e308: lengths come from hypot and singularity from the one
+    # rescaled rule (mitk._geometry_rules), so no product overflows; unit scaling may still
+    # overflow, and the result is checked.
+    affine, source = _affine(hdr, version, layout, path)
+    axes = _LPS @ affine[:3, :3]
+    units = int(hdr["xyzt_units"]) if version else 0
+    space, time = units & 0x07, units & 0x38
+    space_scale = _SPACE_UNITS.get(space, 1.0)
+    try:
+        spacing, cols = unit_columns(list(axes.T))
+        ok = not is_singular(np.column_stack(cols))
+    except BadAxis:
+        ok = False
+    if ok:
+        direction = np.column_stack(cols)
+        with np.errstate(over="ignore", invalid="ignore"):
+            spacing_mm = np.array(spacing) * space_scale
+            origin_mm = (_LPS @ affine[:3, 3]) * space_scale
+        ok = bool(np.all(np.isfinite(spacing_mm)) and np.all(np.isfinite(origin_mm)))
     if not ok:
         raise CorruptFileError(f"{path}: NIfTI {source} geometry is singular or not finite")
     time_scale = _TIME_UNITS.get(time, 1.0)
