@@ -535,3 +535,29 @@ def test_external_data_needs_permission(tmp_path):
     with pytest.raises(mitk.CorruptFileError, match="allow_external_data"):
         mitk.Image(inner / "x.nhdr")
     assert mitk.Image.load(inner / "x.nhdr", allow_external_data=True).shape == (2, 2)
+
+
+@pytest.mark.parametrize("tilt, origin_z, in_plane", [
+    (1e-11, 0.0, True),      # rounding noise of a rotated direction
+    (0.0, 1e-10, True),      # relative to an origin 1000 mm out
+    (1e-6, 0.0, False),
+    (0.0, 1e-3, False),
+])
+def test_one_rule_decides_whether_a_2d_image_lies_in_the_xy_plane(tmp_path, tilt, origin_z,
+                                                                   in_plane):
+    # NRRD (absolute 1e-12) and MetaImage (relative 1e-9) once used different rules: NRRD wrote
+    # a 3D space for geometry MetaImage stored as 2D.  One rule now decides for both
+    # (mitk._geometry_rules.lies_in_xy_plane).
+    direction = np.eye(3)
+    direction[2, 0] = tilt
+    img = mitk.Image(np.zeros((3, 4), np.uint8), origin=(1000.0, 20.0, origin_z),
+                     direction=direction)
+    img.save(tmp_path / "a.nrrd")
+    header = (tmp_path / "a.nrrd").read_bytes().split(b"\n\n")[0].decode()
+    assert ("space dimension: 2" in header) == in_plane
+    if in_plane:
+        img.save(tmp_path / "a.mha")
+        assert mitk.Image(tmp_path / "a.mha").shape == (3, 4)
+    else:
+        with pytest.raises(mitk.UnsupportedFormatError, match="plane"):
+            img.save(tmp_path / "a.mha")

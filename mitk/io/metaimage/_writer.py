@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._geometry_rules import lies_in_xy_plane
 from ...errors import UnsupportedFormatError
 from .. import _options, _parallel_deflate, _replace, _streams
 from .._info import ImageInfo
@@ -94,11 +95,7 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
     direction = np.asarray(info.direction, dtype=np.float64)
     origin = [float(v) for v in info.origin]
     if ndim == 2:
-        # hypot, not norm: a huge axis vector (1e200, which the reader accepts) must not
-        # overflow (test_huge_direction).
-        off_plane = [abs(direction[2, j]) > 1e-9 * np.hypot.reduce(direction[:, j])
-                     for j in (0, 1)]
-        if any(off_plane) or abs(origin[2]) > 1e-9 * max(1.0, abs(origin[0]), abs(origin[1])):
+        if not lies_in_xy_plane(direction, origin):
             raise UnsupportedFormatError(
                 f"{path}: a 2D MetaImage lies in the plane z = 0, but this image's geometry "
                 f"leaves it (origin z = {origin[2]}, axis z components {direction[2, 0]}, "

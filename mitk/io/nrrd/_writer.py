@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._geometry_rules import lies_in_xy_plane
 from ...errors import ArgumentError, UnsupportedFormatError
 from .. import _options, _replace, _streams
 from .._info import ImageInfo
@@ -95,8 +96,7 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
     if frame_text is not None:
         frame_text = _text(frame_text)
     if ndim == 2:
-        in_plane = (abs(direction[2, 0]) <= 1e-12 and abs(direction[2, 1]) <= 1e-12
-                    and abs(origin[2]) <= 1e-12)
+        in_plane = lies_in_xy_plane(direction, origin)
         space_dim = 2 if in_plane and (frame_text is None
                                        or _fit_frame(frame_text, 2) is not None) else 3
     else:
