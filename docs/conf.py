@@ -7,6 +7,7 @@ Figures are drawn at build time from the installed package and ``benchmarks/resu
 
 from __future__ import annotations
 
+import doctest
 import os
 import sys
 
@@ -77,3 +78,5 @@ html_theme_options = {"navigation_with_keys": True}
 doctest_global_setup = "from mitk_docs import doctest_setup as _setup; _setup(globals())"
 doctest_global_cleanup = "from mitk_docs import doctest_cleanup as _cleanup; _cleanup(globals())"
 doctest_test_doctest_blocks = ""
+# Messages shown in examples are checked too (Sphinx ignores exception details by default).
+doctest_default_flags = doctest.ELLIPSIS | doctest.DONT_ACCEPT_TRUE_FOR_1

@@ -90,6 +90,8 @@ class MitkRun(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         command = self.arguments[0]
+        if self.env.app.builder.format != "html":
+            return []  # run once per build, by the HTML builder
         argv = shlex.split(command)
         if not argv or argv[0] != "mitk":
             raise self.error(f"mitk-run: the command must start with 'mitk': {command!r}")
