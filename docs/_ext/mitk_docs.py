@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 DOCS = Path(__file__).resolve().parent.parent
 ROOT = DOCS.parent
+GENERATED = DOCS / "_generated"
 
 _PYTHON_LANGUAGES = {"python", "python3", "py", "pycon", "ipython", "default"}
 
@@ -77,7 +78,8 @@ class MitkRun(SphinxDirective):
     The argument is the command as a user types it, starting with ``mitk``.  Options:
     ``:returncode:`` (expected exit status, default 0), ``:cwd: root`` (run in the repository
     root instead of the shared scratch directory with the input files), ``:lines:`` (show only
-    the first N lines of the output, followed by a ``...`` line).
+    the first N lines of the output, followed by a ``...`` line), ``:image:`` (a PNG that the
+    command wrote in the scratch directory, shown under the output).
     """
 
     required_arguments = 1
@@ -86,6 +88,7 @@ class MitkRun(SphinxDirective):
         "returncode": directives.nonnegative_int,
         "cwd": directives.unchanged,
         "lines": directives.positive_int,
+        "image": directives.unchanged,
     }
 
     def run(self) -> list[nodes.Node]:
@@ -113,7 +116,17 @@ class MitkRun(SphinxDirective):
             text += f"\n$ echo $?\n{proc.returncode}"
         block = nodes.literal_block(text, text, language="console")
         block["classes"].append("mitk-run")
-        return [block]
+        shown = self.options.get("image")
+        if not shown:
+            return [block]
+        written = Path(cwd) / shown
+        if not written.is_file():
+            logger.warning("mitk-run: %r wrote no %s", command, shown, location=self.get_location())
+            return [block]
+        GENERATED.mkdir(exist_ok=True)
+        target = GENERATED / f"cli-{Path(shown).name}"
+        shutil.copyfile(written, target)
+        return [block, nodes.image(uri=f"/_generated/{target.name}", alt=f"{shown}, written by {command}")]
 
 
 def _scratch(app) -> Path:
