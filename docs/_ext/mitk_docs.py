@@ -1,7 +1,8 @@
 """Sphinx glue of the mitk documentation.
 
 - ``doctest_setup`` / ``doctest_cleanup``: every page's examples run in a fresh temporary directory
-  that holds the small input files the pages name (generated here, never shipped).
+  that holds the small input files the pages name (generated here, never shipped) and a copy of
+  ``docs/examples/``.
 - ``mitk-run``: runs ``mitk ...`` (as ``python -m mitk`` of the interpreter running Sphinx) while
   the page is built and shows the command with its real output; an unexpected exit status is a
   warning, so ``-W`` fails the build.
@@ -59,7 +60,11 @@ def doctest_setup(globs: dict) -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="mitk-docs-"))
     make_inputs(workdir)
+    # Source files that pages show with literalinclude and then build (docs/examples/).
+    for source in (DOCS / "examples").iterdir():
+        shutil.copy(source, workdir)
     globs["_docs_previous_cwd"] = os.getcwd()
+    globs["_docs_sys_path"] = list(sys.path)
     globs["_docs_workdir"] = str(workdir)
     os.chdir(workdir)
     # An example that logs must not print; the library only uses the "mitk" logger.
@@ -69,6 +74,7 @@ def doctest_setup(globs: dict) -> None:
 def doctest_cleanup(globs: dict) -> None:
     """Run after each page's examples: back to the previous directory, files removed."""
     os.chdir(globs.pop("_docs_previous_cwd"))
+    sys.path[:] = globs.pop("_docs_sys_path")
     shutil.rmtree(globs.pop("_docs_workdir"), ignore_errors=True)
 
 
