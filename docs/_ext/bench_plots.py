@@ -30,7 +30,7 @@ COMMANDS = {
 # One colour per library in every figure, so a peer is recognised across plots.
 COLOURS = {
     "mitk": "#1f5fa8",
-    "reference": "#9a9a9a",
+    "reference (same run)": "#9a9a9a",
     "SimpleITK": "#e07b28",
     "ITK": "#c9a227",
     "nibabel": "#3b9a57",
@@ -91,7 +91,12 @@ def _bars(ax, rows: list[dict], series: list[tuple[str, list]], unit: str, log: 
     ax.set_ylim(y - gap, -1)
     ax.set_xlabel(unit)
     if log:
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
@@ -101,7 +106,7 @@ def _library_series(rows: list[dict]) -> list[tuple[str, list]]:
     for row in rows:
         peers.extend(p for p in row.get("peers", {}) if p not in peers)
     series = [("mitk", [r["value"] for r in rows]),
-              ("reference", [r.get("reference_value") for r in rows])]
+              ("reference (same run)", [r.get("reference_value") for r in rows])]
     for peer in peers:
         series.append((peer, [r["peers"][peer]["value"] if peer in r.get("peers", {}) else None
                               for r in rows]))

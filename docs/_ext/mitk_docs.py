@@ -106,7 +106,8 @@ class MitkRun(SphinxDirective):
             raise self.error(f"mitk-run: the command must start with 'mitk': {command!r}")
         cwd = ROOT if self.options.get("cwd") == "root" else _scratch(self.env.app)
         env = dict(os.environ, PYTHONIOENCODING="utf-8", COLUMNS="100")
-        proc = subprocess.run([sys.executable, "-m", "mitk", *argv[1:]], cwd=cwd, env=env,
+        # -P: a source checkout in the working directory must not shadow the installed package.
+        proc = subprocess.run([sys.executable, "-P", "-m", "mitk", *argv[1:]], cwd=cwd, env=env,
                               capture_output=True, text=True, timeout=600, check=False)
         expected = self.options.get("returncode", 0)
         if proc.returncode != expected:
