@@ -68,7 +68,8 @@ def draw(path: Path) -> dict:
         ax.pcolormesh(gx, gy, frame, cmap="gray", shading="flat")
         o = origin * flip
         ax.plot(o[0], o[1], "o", color="#d62728")
-        ax.annotate("origin = index (0, 0, 0)", (o[0], o[1]), xytext=(6, -14),
+        ax.annotate("origin = index (0, 0, 0)", (o[0], o[1]),
+                    xytext=(6, -14) if frame_name == "LPS" else (8, 4),
                     textcoords="offset points", color="#d62728", fontsize=8)
         for column, name, colour in ((0, "i", "#ff7f0e"), (1, "j", "#2ca02c")):
             step = axes[:, column] * flip * 8

@@ -185,7 +185,6 @@ def check_page(browser: Browser, page: Path, shot: Path) -> list[str]:
         images: document.images.length,
         sheets: document.styleSheets.length,
         text: (document.body ? document.body.innerText : '').trim().length,
-        height: Math.ceil(document.documentElement.scrollHeight),
     })"""})["result"]["value"]
     for src in result["broken"]:
         problems.append(f"image did not load or decode: {src}")
@@ -193,7 +192,9 @@ def check_page(browser: Browser, page: Path, shot: Path) -> list[str]:
         problems.append("no stylesheet applied")
     if result["text"] < 200:
         problems.append(f"almost no text rendered ({result['text']} characters)")
-    height = min(max(HEIGHT, result["height"]), MAX_HEIGHT)
+    # The laid-out content height (scrollHeight can exceed it and give a black band).
+    content = browser.send("Page.getLayoutMetrics")["cssContentSize"]["height"]
+    height = min(max(HEIGHT, int(content)), MAX_HEIGHT)
     shot_data = browser.send("Page.captureScreenshot", {
         "format": "png", "captureBeyondViewport": True,
         "clip": {"x": 0, "y": 0, "width": WIDTH, "height": height, "scale": 1}}, timeout=60)
