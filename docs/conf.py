@@ -58,7 +58,7 @@ nitpick_ignore_regex = [
     ("py:class", r"(int|float|str|bytes|bool|tuple|list|dict|object|None|type|Exception)"),
     ("py:class", r"(ValueError|IndexError|RuntimeError|TimeoutError|TypeError|BufferError)"),
     ("py:func", r"numpy\..*"),
-    # Private bases and helpers that the public docstrings mention (documented where public).
+    # Private bases, and public helpers that docstrings name without their module.
     ("py:class", r"(mitk\._core\.accessor\.(Read|Write)Accessor|mitk\.geometry\._Triple|abc\.ABC)"),
     ("py:func", r"validate_(spacing|origin|direction)"),
     ("py:mod", r"mitk\.io"),
