@@ -66,7 +66,8 @@ def run_summary(name: str, run: dict, rows: list[dict]) -> tuple[str, str]:
 
 def _label(row: dict) -> str:
     text = row["description"]
-    for prefix in ("read ", "write "):
+    # I/O figures are split by direction already; the title says "read" or "write".
+    for prefix in ("read ", "write ") if row["case"].startswith(("io.read", "io.write")) else ():
         if text.startswith(prefix):
             text = text[len(prefix):]
     return f"{text}\nreference: {row['reference']}"
@@ -113,11 +114,26 @@ def _library_series(rows: list[dict]) -> list[tuple[str, list]]:
     return series
 
 
+_TIME_UNITS = {"ns", "us", "ms", "s"}
+
+
+def relative_speed(value: float, reference: float, unit: str) -> float:
+    """How many times faster than the reference (above 1: faster), for times and for rates."""
+    return reference / value if unit in _TIME_UNITS else value / reference
+
+
 def figure_specs(run: dict) -> list[dict]:
     """What to plot from one run: title, rows and how to draw them."""
+    memory_ops = [r for r in run["results"]
+                  if r["group"] != "io" and r["case"] != "locks.reader_scaling"
+                  and r.get("reference_value")]
+    specs = []
+    if memory_ops:
+        specs.append({"key": "memory-ops", "rows": memory_ops, "draw": "relative",
+                      "title": "In-memory operations: speed relative to the same-run reference "
+                               "(1 = as fast as the reference; log scale)"})
     io = [r for r in run["results"] if r["group"] == "io"]
     throughput = [r for r in io if r["unit"] == "GB/s" and "two_thread" not in r["case"]]
-    specs = []
     for direction in ("read", "write"):
         for kind, test in (("raw", lambda c: "_raw" in c),
                            ("compressed", lambda c: "_raw" not in c)):
@@ -156,8 +172,24 @@ def draw(spec: dict, path: Path) -> None:
         fig, ax = plt.subplots(figsize=(8, height), layout="constrained")
         unit = rows[0]["unit"]
         _bars(ax, rows, series, unit, log=unit == "GB/s")
+    elif spec["draw"] == "relative":
+        peers = []
+        for row in rows:
+            peers.extend(p for p in row.get("peers", {}) if p not in peers)
+
+        def speed(row: dict, value: float) -> float:
+            return relative_speed(value, row["reference_value"], row["unit"])
+
+        series = [("mitk", [speed(r, r["value"]) for r in rows])]
+        series += [(p, [speed(r, r["peers"][p]["value"]) if p in r.get("peers", {}) else None
+                        for r in rows]) for p in peers]
+        bars = sum(v is not None for _, values in series for v in values)
+        fig, ax = plt.subplots(figsize=(8, 1.4 + 0.2 * bars + 0.15 * len(rows)),
+                               layout="constrained")
+        _bars(ax, rows, series, "times as fast as the reference (x)", log=True)
+        ax.axvline(1.0, color="black", linewidth=0.8)
     else:
-        peers: list[str] = []
+        peers = []
         for row in rows:
             peers.extend(p for p, info in row.get("peers", {}).items()
                          if "ratio" in info and p not in peers)
