@@ -8,6 +8,7 @@ reported at once), file types and sizes, and what compressed streams can hold.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -154,7 +155,7 @@ def data_files(h: _Header, L: _Layout, allow_external: bool
     if pieces is None and L.sizes[-1] % len(names):
         raise _fail(h.path, "data file", f"names {len(names)} files, which do not divide the "
                     f"{L.sizes[-1]} slices of the last axis")
-    skips = skips or [L.byte_skip] * len(names)
+    skips = skips or itertools.repeat(L.byte_skip)
     return len(names), ((_resolve(h, n, allow_external), s) for n, s in zip(names, skips))
 
 

@@ -1,0 +1,101 @@
+"""Data files named by a header: one set of limits and lazy names for NRRD and MetaImage.
+
+Regression tests for the drift between the formats' copies of this code (see
+mitk.io._data_files): NRRD expanded a pattern with no cap on name length or total size, both
+formats resolved every name before checking the first file, and NRRD read ASCII data whole.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import mitk
+from mitk.io import _ascii
+
+
+def _peak(func) -> int:
+    tracemalloc.start()
+    try:
+        func()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _refused(path, match) -> int:
+    """Peak memory of a load that must fail with CorruptFileError/FileNotFoundError."""
+    def load():
+        with pytest.raises((mitk.CorruptFileError, mitk.UnsupportedFormatError,
+                            FileNotFoundError), match=match):
+            mitk.Image(path)
+    return _peak(load)
+
+
+def test_nrrd_pattern_names_are_capped_like_metaimage(tmp_path):
+    # A 200 KB header once cost about 765 MiB of names before NRRD refused it.
+    long_name = "n" * 4000 + "%d.raw"
+    path = tmp_path / "long.nhdr"
+    path.write_text("NRRD0004\ntype: uchar\ndimension: 3\nsizes: 1 1 1000000\nencoding: raw\n"
+                    f"data file: {long_name} 1 1000000 1 2\n")
+    assert _refused(path, "data file") < 8 << 20
+    # Within the per-name limit but over the total: 1e6 names of 200 bytes is 200 MB of names.
+    path = tmp_path / "many.nhdr"
+    path.write_text("NRRD0004\ntype: uchar\ndimension: 3\nsizes: 1 1 1000000\nencoding: raw\n"
+                    f"data file: {'n' * 190}%08d.raw 1 1000000 1 2\n")
+    assert _refused(path, "bytes of names") < 8 << 20
+
+
+@pytest.mark.parametrize("ext, header", [
+    (".nhdr", "NRRD0004\ntype: uchar\ndimension: 3\nsizes: 1 1 1048576\nencoding: raw\n"
+              "data file: slice%07d.raw 1 1048576 1 2\n"),
+    (".mhd", "NDims = 3\nDimSize = 1 1 1048576\nElementType = MET_UCHAR\n"
+             "ElementDataFile = slice%07d.raw 1 1048576 1\n"),
+])
+def test_the_first_missing_data_file_is_reported_at_once(tmp_path, ext, header):
+    # A 100-byte header naming 2**20 files: every name was made and resolved (17-18 s, hundreds
+    # of MB) before the first file was looked at.  Names are now made one at a time.
+    path = tmp_path / f"h{ext}"
+    path.write_text(header)
+    assert _refused(path, "slice0000001.raw") < 4 << 20
+
+
+def test_the_first_missing_list_file_is_reported_without_resolving_the_others(tmp_path):
+    # The header's 200,000 names themselves take about 13 MB; resolving them all first took
+    # 40 MB more.
+    (tmp_path / "a.raw").write_bytes(b"\x01")
+    names = "\n".join(["a.raw", "gone.raw"] + [f"f{i}.raw" for i in range(200_000)])
+    path = tmp_path / "l.nhdr"
+    path.write_text("NRRD0004\ntype: uchar\ndimension: 3\nsizes: 1 1 200002\nencoding: raw\n"
+                    f"data file: LIST 2\n{names}\n")
+    assert _refused(path, "gone.raw") < 24 << 20
+
+
+def test_nrrd_ascii_data_are_read_in_chunks(tmp_path, monkeypatch):
+    # 11 MB of ASCII values peaked at 126 MiB when NRRD read the text whole (MetaImage, reading
+    # in chunks, 23 MiB): the tokens of a whole file cost about 10x its size.  With 64 KiB
+    # chunks, 2.4 MB of text must take little more than the image.
+    monkeypatch.setattr(_ascii, "CHUNK", 64 << 10, raising=False)
+    n = 1_200_000
+    path = tmp_path / "a.nrrd"
+    path.write_bytes(f"NRRD0004\ntype: uchar\ndimension: 2\nsizes: {n} 1\nencoding: ascii\n\n"
+                     .encode() + b"7 " * n)
+    box = []
+    peak = _peak(lambda: box.append(mitk.Image(path)))
+    assert box[0].shape == (1, n) and np.all(np.asarray(box[0]) == 7)
+    assert peak < n + (8 << 20), peak  # the image plus bounded working memory
+
+
+@pytest.mark.parametrize("ext", [".nhdr", ".mhd", ".nii"])
+def test_numpy_bools_are_accepted_as_flags_by_every_format(tmp_path, ext):
+    # NIfTI took np.bool_ for apply_scaling while NRRD and MetaImage refused it for
+    # allow_external_data: options are checked in one place now (mitk.io._options).
+    img = mitk.Image(np.arange(6, dtype=np.int16).reshape(2, 3))
+    img.save(tmp_path / f"x{ext}", fsync=np.bool_(False))
+    option = "apply_scaling" if ext == ".nii" else "allow_external_data"
+    back = mitk.Image.load(tmp_path / f"x{ext}", **{option: np.bool_(True)})
+    np.testing.assert_array_equal(np.asarray(back), np.asarray(img))
+    with pytest.raises(TypeError, match=option):
+        mitk.Image.load(tmp_path / f"x{ext}", **{option: 1})
