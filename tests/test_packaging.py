@@ -78,6 +78,7 @@ print(build(sys.argv[3]))
 ROOT = SOURCE.parent
 
 
+@pytest.mark.slow  # makes an sdist and compiles a wheel from it: minutes on 2 cores
 @pytest.mark.skipif(not (ROOT / "pyproject.toml").is_file() or not (ROOT / ".git").exists(),
                     reason="needs the git source tree (the sdist is made from it)")
 def test_sdist_and_wheel_ship_the_licence(tmp_path):
