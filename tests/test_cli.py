@@ -70,6 +70,72 @@ def test_view_png(volume, tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
 
 
+def _sagittal(world):
+    """An image acquired sagittally whose pixels, put in LPS order, are ``world`` (S, P, L).
+
+    Index i runs anterior to posterior, j superior to inferior, k right to left (the slices), as
+    a sagittal MR series stores them: ``arr[k, j, i] = world[S - 1 - j, i, k]``.
+    """
+    direction = np.array([[0.0, 0.0, 1.0],   # world x (L) is index axis k
+                          [1.0, 0.0, 0.0],   # world y (P) is index axis i
+                          [0.0, -1.0, 0.0]])  # world z (S) is index axis j, reversed
+    arr = world.transpose(2, 0, 1)[:, ::-1, :]
+    return mitk.Image(arr, spacing=(0.8, 1.1, 2.0), direction=direction)
+
+
+def test_view_shows_anatomical_planes_of_a_sagittal_image():
+    from mitk._cli.view import anatomical_planes
+
+    n_s, n_p, n_l = 5, 6, 7
+    world = np.arange(n_s * n_p * n_l, dtype=np.int16).reshape(n_s, n_p, n_l)
+    axial, coronal, sagittal = anatomical_planes(_sagittal(world))
+    # The axial panel is a plane of constant S (rows anterior->posterior, columns right->left),
+    # not the middle slice of the stored array, which is sagittal.
+    assert axial.name == "axial" and axial.letters == ("A", "P", "R", "L")
+    np.testing.assert_array_equal(axial.pixels, world[n_s // 2])
+    assert axial.aspect == pytest.approx(0.8 / 2.0)  # P spacing over L spacing
+    assert coronal.name == "coronal" and coronal.letters == ("S", "I", "R", "L")
+    np.testing.assert_array_equal(coronal.pixels, world[::-1, n_p // 2])
+    assert coronal.aspect == pytest.approx(1.1 / 2.0)
+    assert sagittal.name == "sagittal" and sagittal.letters == ("S", "I", "A", "P")
+    np.testing.assert_array_equal(sagittal.pixels, world[::-1, :, n_l // 2])
+    assert sagittal.aspect == pytest.approx(1.1 / 0.8)
+
+
+def test_view_of_an_axial_image_is_unchanged_and_2d_gets_one_panel():
+    from mitk._cli.view import anatomical_planes
+
+    arr = np.arange(3 * 4 * 5, dtype=np.float32).reshape(3, 4, 5)
+    axial, coronal, sagittal = anatomical_planes(mitk.Image(arr))
+    np.testing.assert_array_equal(axial.pixels, arr[1])
+    np.testing.assert_array_equal(coronal.pixels, arr[::-1, 2])
+    np.testing.assert_array_equal(sagittal.pixels, arr[::-1, :, 2])
+    flat, = anatomical_planes(mitk.Image(arr[0], direction=np.diag([1.0, -1.0])))
+    assert flat.name == "2D" and flat.letters == ("A", "P", "R", "L")
+    np.testing.assert_array_equal(flat.pixels, arr[0][::-1])
+
+
+def test_view_png_of_a_sagittal_file_and_a_time_step(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from mitk._cli.view import run_view
+
+    world = np.arange(5 * 6 * 7, dtype=np.int16).reshape(5, 6, 7)
+    path = tmp_path / "sagittal.nrrd"
+    _sagittal(world).save(path)
+    png = tmp_path / "sagittal.png"
+    out = run("view", str(path), "-o", str(png))
+    assert out.returncode == 0, out.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    frames = np.stack([np.full((3, 4, 5), t, np.uint8) for t in range(3)])
+    movie = tmp_path / "movie.nii.gz"
+    mitk.Image(frames).save(movie)
+    assert run_view(str(movie), str(tmp_path / "step.png"), time_step=2) == 0
+    assert "time step 2" in capsys.readouterr().out
+    with pytest.raises(mitk.TimeStepError):
+        run_view(str(movie), str(tmp_path / "bad.png"), time_step=3)
+    assert not (tmp_path / "bad.png").exists()
+
+
 @pytest.mark.parametrize("args,needle", [
     (["info", "missing.nrrd"], "missing.nrrd"),
     (["info", "file.xyz"], "unknown"),
