@@ -1,6 +1,7 @@
 """The command line: every verb on real data made in the test, and its error handling."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -31,6 +32,43 @@ def test_demo_runs_and_checks_itself():
     assert "all checks passed" in out.stdout
     assert "frame 2" in out.stdout and "read-lock waits" in out.stdout
     assert out.stderr == ""
+
+
+def _saved_sizes(stdout):
+    # "    saved volume.nhdr       0.03 MB in     1.4 ms (volume.nhdr + volume.raw)"
+    sizes = {}
+    for line in stdout.splitlines():
+        m = re.match(r"\s+saved (\S+)\s+([0-9.]+) MB in", line)
+        if m:
+            sizes[m[1]] = float(m[2])
+    return sizes
+
+
+def test_demo_names_no_folder_it_deletes():
+    out = run("demo", "--frames", "2", "--size", "32")
+    assert out.returncode == 0, out.stderr
+    assert "temporary folder, removed" in out.stdout
+    assert "mitk-demo-" not in out.stdout  # the temporary folder's name is of no use
+    assert len(_saved_sizes(out.stdout)) == 4
+
+
+def test_demo_keep_reports_every_file_of_a_save(tmp_path):
+    keep = tmp_path / "kept"
+    out = run("demo", "--frames", "2", "--size", "32", "--keep", str(keep))
+    assert out.returncode == 0, out.stderr
+    assert f"files in {keep} (kept)" in out.stdout
+    sizes = _saved_sizes(out.stdout)
+    on_disk = {p.name: p.stat().st_size for p in keep.iterdir()}
+    data = [n for n in on_disk if n.startswith("volume.") and n.endswith(".raw")]
+    assert len(data) == 1, on_disk
+    # The detached pair: the header plus the data file it points to, not the header alone.
+    assert sizes["volume.nhdr"] == pytest.approx(
+        (on_disk["volume.nhdr"] + on_disk[data[0]]) / 1e6, abs=0.006)
+    assert sizes["volume.nhdr"] >= 2 * 32**3 * 4 / 1e6 - 0.006  # the float32 pixels
+    assert sizes["volume.mha"] == pytest.approx(on_disk["volume.mha"] / 1e6, abs=0.006)
+    # Run again into the same folder: the sizes are of what this run wrote.
+    again = _saved_sizes(run("demo", "--frames", "2", "--size", "32", "--keep", str(keep)).stdout)
+    assert again["volume.nhdr"] == pytest.approx(sizes["volume.nhdr"], abs=0.006)
 
 
 def test_info_text_and_json(volume):
