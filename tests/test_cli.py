@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 import mitk
+from mitk._bench.results import QUICK_JUDGED, Result
+from mitk._bench.runner import format_table
 
 
 def run(*args, timeout=300):
@@ -238,7 +240,32 @@ def test_bench_quick_json(tmp_path):
         assert np.isfinite(r["value"]) and r["value"] > 0, r
         if r["reference_value"] is not None:
             assert r["ratio"] is not None and np.isfinite(r["ratio"]), r
-            assert r["met"] in (True, False) or not r["target"], r
+        assert r["quick"] is True
+        # Quick figures are judged only where the quick run does the full run's work.
+        if r["target"] and r["case"].startswith(QUICK_JUDGED):
+            assert r["met"] in (True, False), r
+        else:
+            assert r["met"] is None, r
     assert "| case" in out.stdout
+    assert "n/a*" in out.stdout and "not judged: quick run" in out.stdout
     out = run("bench", "--compare", str(out_json), str(out_json))
     assert out.returncode == 0 and "+0.0%" in out.stdout
+
+
+def test_quick_figures_are_not_judged_against_full_size_targets():
+    def row(case, quick, value=0.5):
+        return Result(case, case.split(".")[0], case, value, "GB/s", "ref", 1.0, "GB/s",
+                      ">= 0.9x", quick=quick)
+
+    full, quick = row("io.read_raw.nrrd", False), row("io.read_raw.nrrd", True)
+    assert full.met is False and full.judged
+    assert quick.met is None and not quick.judged  # 8 MiB, not the 80 MiB of the target
+    assert quick.to_json()["met"] is None and quick.to_json()["quick"] is True
+    view = Result("core.view_as_numpy", "core", "view", 0.4, "us", "ref", 0.1, "us", "<= 1 us",
+                  quick=True)
+    assert view.judged and view.met is True  # the same per-call work at any size
+    table = format_table([quick, view, row("io.read_gzip.mha", True)])
+    assert "NO" not in table
+    assert table.count("n/a*") == 2 and "2 row(s) not judged: quick run" in table
+    assert "n/a*" not in format_table([full, view]) and "NO" in format_table([full])
+    assert Result.from_json(quick.to_json()).quick is True
