@@ -228,7 +228,8 @@ def test_bench_quick_json(tmp_path):
                  "io.write_raw.nrrd", "io.write_raw_nofsync.mhd", "io.read_gzip.nii.gz",
                  "io.write_gzip.mhd", "io.read_bzip2.nhdr", "io.write_bzip2.nrrd",
                  "io.two_thread_reads", "io.two_thread_readinto", "io.two_thread_memcpy",
-                 "io.peak_memory.gz.nii.gz"):
+                 "io.peak_memory.gz.nii.gz", "io.default_read_gzip_single_stream.nii",
+                 "io.default_write_gzip.nii"):
         assert name in cases, name
     for r in data["results"]:
         if r["value"] is None:

@@ -115,3 +115,27 @@ def test_sdist_and_wheel_ship_the_licence(tmp_path):
         assert "mitk/_core/buffer.pyi" in names and "mitk/py.typed" in names
     assert "License-Expression: BSD-3-Clause" in metadata
     assert "License-File: LICENSE" in metadata
+
+
+def test_default_install_brings_the_deflate_accelerator_where_it_has_wheels():
+    # isal is a regular dependency only where python-isal publishes wheels (an environment
+    # marker); there a default install reads and writes gzip through it, elsewhere through zlib.
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    from mitk.io._streams import accelerator
+
+    regular = [Requirement(r) for r in requires("mitk-core")
+               if "extra ==" not in r and Requirement(r).name == "isal"]
+    assert len(regular) == 1 and regular[0].marker is not None, regular
+    marker = regular[0].marker
+    for machine, system, expected in (("x86_64", "linux", True), ("aarch64", "linux", True),
+                                      ("arm64", "darwin", True), ("AMD64", "win32", True),
+                                      ("ppc64le", "linux", False), ("x86", "win32", False)):
+        env = {"platform_machine": machine, "sys_platform": system,
+               "platform_python_implementation": "CPython"}
+        assert marker.evaluate(env) is expected, (machine, system)
+    assert not marker.evaluate({"platform_python_implementation": "PyPy"})
+    if marker.evaluate():
+        assert accelerator() == "isal"
