@@ -9,10 +9,11 @@ Importing ``mitk`` is cheap: the public classes are loaded on first use (PEP 562
 format module is imported until a file is read or written.
 """
 
-# No ``from __future__ import annotations`` and no module-level ``os``/``importlib``: every name
-# bound here is listed by ``dir(mitk)`` unless it starts with an underscore.
+# Helpers bound here carry a leading underscore and there is no ``from __future__ import
+# annotations``: the module's namespace is its public API (``dir(mitk)``, completion).
 import logging as _logging
 from importlib import import_module as _import_module
+from typing import TYPE_CHECKING as _TYPE_CHECKING  # typing is loaded by NumPy anyway
 
 from .errors import (
     ArgumentError,
@@ -29,11 +30,9 @@ from .errors import (
 # from ever writing those records to stderr when the application configured no logging.
 _logging.getLogger("mitk").addHandler(_logging.NullHandler())
 
-from typing import TYPE_CHECKING as _TYPE_CHECKING  # numpy has imported typing already
-
 if _TYPE_CHECKING:
     # The lazily imported names, for type checkers and completion engines: with only the
-    # module __getattr__ below they would all be Any.
+    # module __getattr__ below they would all be Any.  A name added to _LAZY belongs here too.
     from .accessors import ImageReadAccessor as ImageReadAccessor
     from .accessors import ImageWriteAccessor as ImageWriteAccessor
     from .geometry import BaseGeometry as BaseGeometry

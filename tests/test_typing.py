@@ -8,6 +8,7 @@ pass (its ``assert_type`` calls pin the main return types) and one whose every m
 must be reported.
 """
 
+import ast
 import os
 import re
 import site
@@ -112,3 +113,18 @@ def test_editors_complete_the_lazy_names():
     assert {"as_numpy", "spacing", "save", "read", "pixel_buffer"} <= names, sorted(names)
     names = {c.name for c in jedi.Script("import mitk\nmitk.", project=project).complete(2, 5)}
     assert {"Image", "IOUtil", "Geometry3D", "ArgumentError"} <= names, sorted(names)
+
+
+def test_every_lazy_name_is_imported_for_type_checkers():
+    # A name in mitk._LAZY without its TYPE_CHECKING import is typed from the module
+    # __getattr__ (object): mypy would reject every use of it.
+    tree = ast.parse(Path(mitk.__file__).read_text())
+    guarded = {alias.asname or alias.name
+               for node in tree.body
+               if isinstance(node, ast.If) and isinstance(node.test, ast.Name)
+               and node.test.id in ("TYPE_CHECKING", "_TYPE_CHECKING")
+               for stmt in node.body if isinstance(stmt, ast.ImportFrom)
+               for alias in stmt.names}
+    assert set(mitk._LAZY) <= guarded, sorted(set(mitk._LAZY) - guarded)
+    for name, module in mitk._LAZY.items():
+        assert getattr(mitk, name).__module__ == module, name
