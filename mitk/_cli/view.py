@@ -10,7 +10,7 @@ anterior (axial) or superior (coronal, sagittal) at the top, anterior on the lef
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -20,27 +20,19 @@ __all__ = ["Panel", "anatomical_planes", "run_view"]
 _ENDS = (("R", "L"), ("A", "P"), ("I", "S"))
 
 
-class Panel:
-    """One rendered plane: the 2D array exactly as drawn (row 0 at the top) and its labels.
+class Panel(NamedTuple):
+    """One rendered plane: the 2D array exactly as drawn (row 0 at the top) and its labels."""
 
-    Attributes
-    ----------
-    name : str
-        ``"axial"``, ``"coronal"``, ``"sagittal"`` or ``"2D"``.
-    pixels : numpy.ndarray
-        ``(rows, columns[, channels])``, a view of the image (no resampling, no copy).
-    aspect : float
-        Height over width of one pixel on screen (row spacing / column spacing).
-    letters : tuple of str
-        Orientation letters at the top, bottom, left and right edges.
-    index : int
-        The slice index along the plane's normal, in the reoriented (LPS) volume.
-    """
-
-    def __init__(self, name: str, pixels: np.ndarray, aspect: float,
-                 letters: tuple[str, str, str, str], index: int) -> None:
-        self.name, self.pixels, self.aspect = name, pixels, aspect
-        self.letters, self.index = letters, index
+    #: ``"axial"``, ``"coronal"``, ``"sagittal"``, or ``"2D"`` for a 2D image.
+    name: str
+    #: ``(rows, columns[, channels])``: a view of the image (no resampling, no copy).
+    pixels: np.ndarray
+    #: Height over width of one pixel on screen (row spacing / column spacing).
+    aspect: float
+    #: Orientation letters at the top, bottom, left and right edges.
+    letters: tuple[str, str, str, str]
+    #: The slice index along the plane's normal, in the reoriented (LPS) volume.
+    index: int
 
 
 def _nearest_axes(direction: np.ndarray) -> tuple[tuple[int, ...], tuple[int, ...]]:
