@@ -9,10 +9,11 @@ Importing ``mitk`` is cheap: the public classes are loaded on first use (PEP 562
 format module is imported until a file is read or written.
 """
 
-from __future__ import annotations
-
-import importlib
-import os
+# Helpers bound here carry a leading underscore and there is no ``from __future__ import
+# annotations``: the module's namespace is its public API (``dir(mitk)``, completion).
+import logging as _logging
+from importlib import import_module as _import_module
+from typing import TYPE_CHECKING as _TYPE_CHECKING  # typing is loaded by NumPy anyway
 
 from .errors import (
     ArgumentError,
@@ -24,6 +25,27 @@ from .errors import (
     TimeStepError,
     UnsupportedFormatError,
 )
+
+# SPEC §2: the library logs to "mitk" only; the NullHandler keeps Python's last-resort handler
+# from ever writing those records to stderr when the application configured no logging.
+_logging.getLogger("mitk").addHandler(_logging.NullHandler())
+
+if _TYPE_CHECKING:
+    # The lazily imported names, for type checkers and completion engines: with only the
+    # module __getattr__ below they would all be Any.  A name added to _LAZY belongs here too.
+    from .accessors import ImageReadAccessor as ImageReadAccessor
+    from .accessors import ImageWriteAccessor as ImageWriteAccessor
+    from .geometry import BaseGeometry as BaseGeometry
+    from .geometry import Geometry3D as Geometry3D
+    from .geometry import Point3D as Point3D
+    from .geometry import Vector3D as Vector3D
+    from .image import Image as Image
+    from .ioutil import IOUtil as IOUtil
+    from .pixel_type import PixelType as PixelType
+    from .pixel_type import make_pixel_type as make_pixel_type
+    from .time_geometry import ArbitraryTimeGeometry as ArbitraryTimeGeometry
+    from .time_geometry import ProportionalTimeGeometry as ProportionalTimeGeometry
+    from .time_geometry import TimeGeometry as TimeGeometry
 
 __version__ = "0.1.0"
 
@@ -58,17 +80,20 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'mitk' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(_import_module(module), name)
     globals()[name] = value  # later lookups skip this function
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    # The public names and the module's dunders; not what the import machinery leaves behind
+    # (loaded submodules) nor the private helpers above.
+    dunders = {n for n in globals() if n.startswith("__") and n.endswith("__")}
+    return sorted(dunders | set(__all__) | set(_LAZY) | {"Exception"})
 
 
 def get_include() -> str:
@@ -80,4 +105,6 @@ def get_include() -> str:
         The directory that contains the installed ``mitk`` package; ``mitk/_core/buffer.pxd``
         is found below it.  Consumers need no C header (see the README's Cython API section).
     """
+    import os.path
+
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

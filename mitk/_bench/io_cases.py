@@ -10,6 +10,8 @@ timed.  References, all measured in the same run on the same bytes:
   plain zlib so that the comparison is like for like, and the accelerator rows show ``isal``
   and ``zlib-ng`` against the same zlib reference;
 - bzip2: ``bz2.decompress`` / ``bz2.compress`` at level 1;
+- the default install (its accelerator where one has wheels): SimpleITK on the same one-stream
+  .nii.gz with ``peers=True``, else zlib;
 - peak memory: the payload size (growth of the resident high-water mark in a fresh process).
 
 With ``peers=True`` SimpleITK, ITK, nibabel (``mmap=False``, so that it really reads) and pynrrd
@@ -320,7 +322,7 @@ def deflate_accelerators(quick: bool) -> list:
         for name, read_target in (("isal", ">= 2.0x"), ("zlib-ng", ">= 1.0x")):
             if not available[name]:
                 out.append(Result(f"io.read_gzip_{name}", "io",
-                                  f"gzip with {name}: not installed (pip install mitk-core[fast])",
+                                  f"gzip with {name}: not installed (mitk-core[fast] has both)",
                                   float("nan"), ""))
                 continue
             with deflate_backend(name):
@@ -535,11 +537,56 @@ def peak_memory(quick: bool, peers: bool = False) -> list:
     return out
 
 
+def default_install(quick: bool, peers: bool = False) -> list:
+    """The default install's gzip (its accelerator, or zlib where none has wheels) on a foreign
+    one-stream .nii.gz (as nibabel writes it), read and write; with ``peers``, against
+    SimpleITK on the same file and data (the figures it must match), else against zlib."""
+    import mitk
+    from mitk.io._streams import accelerator
+
+    arr = _volume(4 if quick else 20)  # 20 MiB int16: the volume of the issue's figures
+    img = mitk.Image(arr)
+    nbytes, repeat, mib = arr.nbytes, _repeat(quick), arr.nbytes // MiB
+    sitk = _import("SimpleITK") if peers else None
+    with _workspace() as tmp:
+        path, copy = os.path.join(tmp, "d.nii.gz"), os.path.join(tmp, "w.nii.gz")
+        img.save(path)
+        single = _single_stream_copy(path, os.path.join(tmp, "single.nii.gz"))
+        os.sync()
+        t_read = best_time(lambda: mitk.Image(single), repeat=repeat)
+        t_write = best_time(lambda: img.save(copy), repeat=repeat)
+        if sitk is not None:
+            simg = sitk.GetImageFromArray(arr)
+            refs = [f"SimpleITK {_version(sitk)} ReadImage, same file",
+                    f"SimpleITK {_version(sitk)} WriteImage, level 1"]
+            t_refs = [best_time(lambda: sitk.GetArrayViewFromImage(sitk.ReadImage(single)),
+                                repeat=repeat),
+                      best_time(lambda: sitk.WriteImage(simg, copy, True, 1), repeat=repeat)]
+            target, note = ">= 1.0x", ""
+        else:
+            stream = zlib.compress(arr.tobytes(), 1)
+            refs = ["zlib.decompress, same data", "zlib.compress level 1"]
+            t_refs = [best_time(lambda: zlib.decompress(stream), repeat=repeat),
+                      best_time(lambda: zlib.compress(memoryview(arr).cast("B"), 1),
+                                repeat=repeat)]
+            target, note = "", " (target vs SimpleITK: run with --peers)"
+    backend = accelerator()
+    return [Result("io.default_read_gzip_single_stream.nii", "io",
+                   f"default install ({backend}): read a one-stream .nii.gz, {mib} MiB{note}",
+                   _gbps(nbytes, t_read), "GB/s", refs[0], _gbps(nbytes, t_refs[0]), "GB/s",
+                   target),
+            Result("io.default_write_gzip.nii", "io",
+                   f"default install ({backend}): write .nii.gz, level 1, {mib} MiB{note}",
+                   _gbps(nbytes, t_write), "GB/s", refs[1], _gbps(nbytes, t_refs[1]), "GB/s",
+                   target)]
+
+
 #: (name, function) of every I/O case, in table order.
 CASES = [
     ("io.raw", raw_files),
     ("io.gzip", gzip_files),
     ("io.deflate_accelerators", deflate_accelerators),
+    ("io.default_install", default_install),
     ("io.bzip2", bzip2_files),
     ("io.two_thread_reads", two_thread_reads),
     ("io.peak_memory", peak_memory),

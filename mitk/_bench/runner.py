@@ -16,7 +16,7 @@ import platform
 import sys
 import time
 
-from .results import SCHEMA, Result
+from .results import QUICK_NOTE, SCHEMA, Result
 
 __all__ = ["compare_files", "format_table", "machine_info", "run_bench", "run_cases",
            "table_of_file"]
@@ -89,7 +89,9 @@ def run_cases(quick: bool = False, peers: bool = False, only: str | None = None)
             results.append(Result(name, name.split(".")[0], f"FAILED: {exc}", float("nan"), "",
                                   target="ran"))
             continue
-        results.extend(out if isinstance(out, list) else [out])
+        for r in out if isinstance(out, list) else [out]:
+            r.quick = quick
+            results.append(r)
         _progress(f"    done in {time.perf_counter() - t0:.1f} s")
     return results
 
@@ -126,9 +128,13 @@ def _peer_ratio(peer: dict, r: Result) -> str:
 def format_table(results: list[Result]) -> str:
     """The results as a Markdown table (the README's performance table is one of these)."""
     rows = [("case", "ours", "reference (same run)", "ratio", "target", "met")]
+    unjudged = 0
     for r in results:
         ratio = "-" if math.isnan(r.ratio) else f"{r.ratio:.2f}x"
         met = {True: "yes", False: "NO", None: ""}[r.met]
+        if r.target and not r.judged:
+            met = "n/a*"
+            unjudged += 1
         ref = f"{_fmt(r.reference_value, r.reference_unit)} {r.reference}".strip() \
             if r.reference else ""
         rows.append((r.description, _fmt(r.value, r.unit), ref, ratio, r.target, met))
@@ -139,6 +145,8 @@ def format_table(results: list[Result]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in rows]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    if unjudged:
+        lines.append(f"\n* {unjudged} row(s) not judged: {QUICK_NOTE}.")
     return "\n".join(lines)
 
 
@@ -170,7 +178,8 @@ def compare_files(path_a: str, path_b: str) -> str:
 def table_of_file(path: str) -> str:
     """The machine line and Markdown table of a stored run (how the README's table is made)."""
     data = _load(path)
-    results = [Result.from_json(r) for r in data["results"]]
+    results = [Result.from_json({"quick": data.get("quick", False), **r})
+               for r in data["results"]]
     return f"Measured on: {describe_machine(data['machine'])}\n\n{format_table(results)}"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import statistics
 import tempfile
 import threading
@@ -77,6 +78,13 @@ def _pipeline(image, frames: int, size: int, workers: int, out) -> dict:
     return {"elapsed": elapsed, "waits": waits, "results": results}
 
 
+def _entries(directory: str) -> dict[str, tuple[int, int, int]]:
+    # (inode, size, mtime) per file: an atomic save renames a new file into place, so every
+    # file it wrote differs here from what was there before.
+    return {e.name: (e.inode(), e.stat().st_size, e.stat().st_mtime_ns)
+            for e in os.scandir(directory) if e.is_file()}
+
+
 def run_demo(frames: int = 8, size: int = 96, workers: int = 2, keep: str | None = None) -> int:
     """Run the demo and print what happened; returns 0 on success, 1 if a check failed."""
     import mitk
@@ -110,15 +118,25 @@ def run_demo(frames: int = 8, size: int = 96, workers: int = 2, keep: str | None
     reference = np.array(image)  # a private copy to compare against
     targets = [("volume.nrrd", {"compression": "gzip"}), ("volume.nii.gz", {}),
                ("volume.mha", {}), ("volume.nhdr", {})]
-    out(f"  files in {directory}:")
+    # A temporary folder is removed at the end, so its name would be of no use to the reader.
+    out(f"  files in {directory} (kept):" if keep else
+        "  files in a temporary folder, removed when the demo ends (--keep DIR keeps them):")
     saved: list[str] = []
     for name, options in targets:
         path = os.path.join(directory, name)
+        before = _entries(directory)
         t0 = time.perf_counter()
         image.save(path, **options)
         dt = time.perf_counter() - t0
         saved.append(path)
-        out(f"    saved {name:<14} {os.path.getsize(path) / 1e6:7.2f} MB in {dt * 1e3:7.1f} ms")
+        # What the save wrote: a detached header (.nhdr) is a few hundred bytes; the pixels
+        # are in the data file written beside it.
+        written = sorted((n for n, stat in _entries(directory).items() if before.get(n) != stat),
+                         key=lambda n: (n != name, n))
+        size = sum(os.path.getsize(os.path.join(directory, n)) for n in written)
+        files = " + ".join(written) if len(written) > 1 else ""
+        out(f"    saved {name:<14} {size / 1e6:7.2f} MB in {dt * 1e3:7.1f} ms"
+            + (f" ({files})" if files else ""))
 
     loaded: dict[str, object] = {}
 
@@ -142,8 +160,6 @@ def run_demo(frames: int = 8, size: int = 96, workers: int = 2, keep: str | None
         failures += not ok
         out(f"    {os.path.basename(path):<14} {'identical' if ok else 'DIFFERENT'}")
     if not keep:
-        for path in os.listdir(directory):
-            os.unlink(os.path.join(directory, path))
-        os.rmdir(directory)
+        shutil.rmtree(directory, ignore_errors=True)
     out("demo finished: " + ("all checks passed" if not failures else f"{failures} check(s) failed"))
     return 1 if failures else 0

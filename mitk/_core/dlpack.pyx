@@ -5,6 +5,10 @@ stay alive (and the image counts the export, refusing re-initialisation) until t
 the deleter.  Both the versioned (DLPack >= 1.0, with the read-only flag) and the legacy capsule
 are produced.  Importing is left to NumPy (``numpy.from_dlpack``), which already handles every
 producer.
+
+A versioned export is read-only, as ``np.asarray(img)`` is, unless it is a private copy or the
+caller asked for a writable one: a consumer writing through a zero-copy export would bypass the
+image's lock.  (NumPy honours the flag; PyTorch 2.x ignores it, see tests/test_dlpack_export.py.)
 """
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_RECORDS_RO
@@ -131,7 +135,8 @@ cdef mitk_DLDataType _dtype_of(object dtype) except *:
     return dt
 
 
-def export_capsule(PixelBuffer buf, bint versioned, bint read_only=False, bint copied=False):
+def export_capsule(PixelBuffer buf, bint versioned, bint read_only=False, bint copied=False,
+                   bint writable=False):
     """A DLPack capsule viewing ``buf`` (zero-copy, CPU).
 
     Parameters
@@ -140,13 +145,28 @@ def export_capsule(PixelBuffer buf, bint versioned, bint read_only=False, bint c
     versioned : bool
         True: a ``"dltensor_versioned"`` capsule (DLPack 1.1) carrying the flags; False: a legacy
         ``"dltensor"`` capsule (which cannot say read-only, so callers refuse that case).
-    read_only, copied : bool
-        The DLPack flags of a versioned capsule.
+    read_only : bool
+        The memory itself is read-only: the export is read-only whatever else is asked.
+    copied : bool
+        ``buf`` is a private copy made for this export (DLPack's IS_COPIED flag); nobody else
+        sees it, so the export is writable.
+    writable : bool
+        The caller asked for a writable zero-copy export of shared memory.
+
+    Returns
+    -------
+    PyCapsule
+        Without ``copied`` or ``writable``, a versioned capsule carries the READ_ONLY flag (the
+        default, like ``np.asarray(img)``).
 
     Notes
     -----
-    Holds a buffer export of ``buf`` until the consumer's deleter runs; takes no lock.
+    Holds a buffer export of ``buf`` until the consumer's deleter runs; takes no lock, and a
+    writable export bypasses the image's lock as a writable direct view does.
     """
+    # Read-only unless a private copy or asked for: a zero-copy export that silently came out
+    # writable let np.from_dlpack(img) write into an image np.asarray(img) shows read-only.
+    cdef bint export_read_only = read_only or not (copied or writable)
     cdef _Context *ctx = <_Context *> malloc(sizeof(_Context))
     cdef mitk_DLTensor *tensor
     cdef mitk_DLManagedTensorVersioned *vt = NULL
@@ -172,7 +192,7 @@ def export_capsule(PixelBuffer buf, bint versioned, bint read_only=False, bint c
         vt.version.minor = DLPACK_VERSION[1]
         vt.manager_ctx = ctx
         vt.deleter = _delete_versioned
-        vt.flags = (FLAG_READ_ONLY if read_only else 0) | (FLAG_IS_COPIED if copied else 0)
+        vt.flags = (FLAG_READ_ONLY if export_read_only else 0) | (FLAG_IS_COPIED if copied else 0)
         tensor = &vt.dl_tensor
     else:
         lt = <mitk_DLManagedTensor *> malloc(sizeof(mitk_DLManagedTensor))

@@ -1,0 +1,11 @@
+"""Type stub of the compiled ``mitk._core.pixeltype`` (see ``pixeltype.pyx``)."""
+
+from typing import Any
+
+import numpy as np
+
+SUPPORTED: tuple[np.dtype[Any], ...]
+SUPPORTED_NAMES: tuple[str, ...]
+
+def check_dtype(dtype: object, argument: str = "dtype") -> np.dtype[Any]: ...
+def pep3118_format(dtype: object) -> str: ...
