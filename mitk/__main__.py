@@ -41,9 +41,11 @@ def _build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--to", metavar="EXT", default=None,
                          help="extension of the outputs when OUT is a directory (default .nrrd)")
 
-    view = sub.add_parser("view", help="render three orthogonal slices to a PNG")
+    view = sub.add_parser("view", help="render the axial, coronal and sagittal planes to a PNG")
     view.add_argument("file", metavar="FILE")
     view.add_argument("-o", "--output", required=True, metavar="PNG")
+    view.add_argument("--time-step", type=int, default=0, metavar="T",
+                      help="the time step of a 4D image to show (default 0)")
 
     bench = sub.add_parser("bench", help="run the benchmarks and print a table")
     bench.add_argument("--quick", action="store_true", help="small sizes, few repeats")
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "view":
             from ._cli.view import run_view
 
-            return run_view(args.file, args.output)
+            return run_view(args.file, args.output, time_step=args.time_step)
         if args.command == "bench":
             from ._bench.runner import run_bench
 

@@ -171,6 +171,8 @@ def test_view_png_of_a_sagittal_file_and_a_time_step(tmp_path, capsys):
     mitk.Image(frames).save(movie)
     assert run_view(str(movie), str(tmp_path / "step.png"), time_step=2) == 0
     assert "time step 2" in capsys.readouterr().out
+    out = run("view", str(movie), "-o", str(tmp_path / "cli.png"), "--time-step", "1")
+    assert out.returncode == 0 and "time step 1" in out.stdout, out.stderr
     with pytest.raises(mitk.TimeStepError):
         run_view(str(movie), str(tmp_path / "bad.png"), time_step=3)
     assert not (tmp_path / "bad.png").exists()
