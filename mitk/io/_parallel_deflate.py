@@ -445,7 +445,7 @@ def _zlib_header_ok(head: bytes) -> bool:
             and (head[0] << 8 | head[1]) % 31 == 0)
 
 
-def inflate_indexed(f, out: memoryview, codec: str, skip: int, allow_trailing: bool,
+def inflate_indexed(f, out: memoryview, codec: str, skip: int,
                     index: BlockIndex | None) -> bool:
     """Inflate an indexed stream block-parallel; False (``f`` where it was) when it cannot.
 
@@ -477,9 +477,9 @@ def inflate_indexed(f, out: memoryview, codec: str, skip: int, allow_trailing: b
     if index is None or index.total != skip + len(out):
         return False
     end = start + hlen + sum(index.sizes) + trailer
-    # A stream that does not end where the data must end is left to the serial pass, which
-    # reports it exactly as for any other stream.
-    if end > limit or (end < limit and not allow_trailing):
+    # A stream that runs past the file (or window) is left to the serial pass, which reports it
+    # exactly as for any other stream; bytes after the stream are ignored (SPEC 6.2).
+    if end > limit:
         return False
     lib = _codecs.inflate_lib()
     try:

@@ -32,6 +32,8 @@ _MAX_PIECE = 2 << 20
 _BZ2_PIECE = 256 << 10
 #: gzip/zlib cannot expand more than ~1032x; a header declaring more is refused (no bombs).
 MAX_DEFLATE_RATIO = 1032
+#: Bytes decompressed after the payload to reach the end of its member and check the checksum.
+_CHECK_BEYOND = 1 << 20
 
 
 def read_exact_into(f: IO[bytes], out: memoryview, *, path: str, what: str = "pixel data") -> None:
@@ -81,7 +83,6 @@ def decompress_into(
     *,
     path: str,
     skip: int = 0,
-    allow_trailing: bool = False,
     index: _parallel_deflate.BlockIndex | None = None,
 ) -> None:
     """Decompress a gzip, zlib or bzip2 stream from ``f`` straight into ``out``.
@@ -99,26 +100,29 @@ def decompress_into(
         Used in error messages.
     skip : int
         Decompressed bytes to discard before the data (NRRD ``byte skip``).
-    allow_trailing : bool
-        Accept decompressed bytes after the data; otherwise a longer stream is CorruptFileError.
     index : BlockIndex, optional
         The block index of a zlib stream, from the file's header (a gzip stream carries its own).
 
     Raises
     ------
     CorruptFileError
-        The stream is invalid, or shorter than ``skip + len(out)``, or (unless ``allow_trailing``)
-        longer.  At most one chunk beyond the declared size is ever decompressed.
+        The stream is invalid before the payload ends, or shorter than ``skip + len(out)``.
 
     Notes
     -----
+    What follows the declared payload is ignored (SPEC 6.2), as teem, nifti_clib, SimpleITK and
+    nibabel ignore it: more decompressed bytes (the reader stops after the payload and
+    decompresses at most one piece more), or bytes after the compressed member, such as the
+    newline some NRRD writers put there.  When the stream ends exactly with the payload, its
+    checksum is still verified (the trailer is right there).
+
     A stream with a block index (see :mod:`mitk.io._parallel_deflate`) in a real file is
     inflated on several threads, each block straight into its place in ``out``, when the index
     fits the stream and the trailer's checksum confirms the result; otherwise, and always for
     small streams, it is inflated in one pass, with the same result.
     """
     if (codec != "bzip2" and skip + len(out) >= _parallel_deflate.PARALLEL_MIN
-            and _parallel_deflate.inflate_indexed(f, out, codec, skip, allow_trailing, index)):
+            and _parallel_deflate.inflate_indexed(f, out, codec, skip, index)):
         return
     total = len(out)
     pos = 0
@@ -129,19 +133,13 @@ def decompress_into(
     file_done = False
     try:
         while True:
+            if pos == total and not skip:
+                _finish_member(d, data, f, read_size, is_bz2, codec, path)
+                return
             if d.eof:
-                rest = d.unused_data
-                if pos == total and not skip:
-                    if not allow_trailing and (rest or f.read(1)):
-                        raise CorruptFileError(
-                            f"{path}: data continues after the {total} bytes of the {codec} "
-                            "stream the header declares"
-                        )
-                    return
+                rest = d.unused_data or f.read(read_size)
                 if not rest:
-                    rest = f.read(read_size)
-                    if not rest:
-                        break
+                    break
                 d = _codecs.new_decompressor(codec)  # next member of a multi-member file
                 data = rest
             elif not data and (not is_bz2 or d.needs_input):
@@ -149,7 +147,7 @@ def decompress_into(
                     break
                 data = f.read(read_size)
                 file_done = not data
-            want = (skip if skip else total - pos) + 1
+            want = (skip if skip else total - pos)
             piece = d.decompress(data, min(want, piece_size))
             # zlib hands back what it could not consume; bz2 buffers it internally.
             data = b"" if is_bz2 else d.unconsumed_tail
@@ -158,18 +156,8 @@ def decompress_into(
                 skip -= used
                 piece = piece[used:]
             if piece:
-                room = total - pos
-                if len(piece) > room:
-                    if not allow_trailing:
-                        raise CorruptFileError(
-                            f"{path}: {codec} stream holds more than the {total} bytes the "
-                            "header declares"
-                        )
-                    piece = piece[:room]
                 out[pos : pos + len(piece)] = piece
                 pos += len(piece)
-                if pos == total and allow_trailing and not skip:
-                    return
             elif file_done and not data:
                 break
     except CorruptFileError:
@@ -178,11 +166,34 @@ def decompress_into(
         if _is_codec_error(exc):
             raise _invalid(path, codec, exc) from None
         raise
-    if pos == total and not skip:
-        raise CorruptFileError(f"{path}: {codec} stream is truncated (no end-of-stream marker)")
     raise CorruptFileError(
         f"{path}: {codec} stream ends after {pos} of the {total} bytes the header declares"
     )
+
+
+def _finish_member(d, data: bytes, f: IO[bytes], read_size: int, is_bz2: bool, codec: str,
+                   path: str) -> None:
+    """After the payload: end the member, so that its checksum is checked, within a bound.
+
+    Up to :data:`_CHECK_BEYOND` more bytes are decompressed (and dropped) to reach the end of the
+    member, where the decoder checks the trailer: a damaged stream that still yields the payload
+    is caught, and a few extra bytes inside the stream (as some writers leave) cost nothing.  A
+    member that goes on longer is left unread (a bomb never expands), and what follows the
+    member is never read.  A stream that stops before its end-of-stream marker is
+    CorruptFileError, as before the payload.
+    """
+    budget = _CHECK_BEYOND
+    while not d.eof:
+        if not data and (not is_bz2 or d.needs_input):
+            data = f.read(read_size)
+            if not data:
+                raise CorruptFileError(f"{path}: {codec} stream is truncated (no end-of-stream "
+                                       "marker)")
+        piece = d.decompress(data, min(budget, _MAX_PIECE) + 1)
+        data = b"" if is_bz2 else d.unconsumed_tail
+        budget -= len(piece)
+        if budget < 0:
+            return  # the member holds far more than declared: the rest is not ours to read
 
 
 def stream_length(f: IO[bytes], codec: str, path: str, limit: int | None = None) -> int:

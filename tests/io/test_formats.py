@@ -3,6 +3,7 @@
 import bz2
 import gzip
 import os
+import re
 import struct
 import zlib
 
@@ -469,12 +470,54 @@ def test_gzip_bomb_is_refused_before_allocating(tmp_path):
         mitk.Image(p)
 
 
-def test_gzip_stream_longer_than_declared(tmp_path):
+def test_gzip_stream_longer_than_declared_is_read_to_the_payload(tmp_path):
+    # SPEC 6.2: what follows the declared payload is ignored (teem reads such files).
     header = "type: uchar\ndimension: 2\nsizes: 4 4\nencoding: gzip\n"
     p = tmp_path / "long.nrrd"
-    p.write_bytes(b"NRRD0004\n" + header.encode() + b"\n" + gzip.compress(bytes(17)))
-    with pytest.raises(mitk.CorruptFileError):
-        mitk.Image(p)
+    p.write_bytes(b"NRRD0004\n" + header.encode() + b"\n"
+                  + gzip.compress(bytes(range(16)) + b"x"))
+    np.testing.assert_array_equal(np.asarray(mitk.Image(p)).ravel(), np.arange(16))
+
+
+@pytest.mark.parametrize("ext", [".nrrd", ".nhdr", ".nii.gz", ".mha", ".mhd"])
+@pytest.mark.parametrize("extra", ["newline after the member", "bytes inside the stream"])
+def test_bytes_after_the_compressed_payload_are_ignored_in_every_format(tmp_path, ext, extra):
+    # Real files carry them: a newline after the gzip member of NRRD files pynrrd wrote in
+    # 2017, extra bytes inside the gzip stream of .nii.gz files in a released package.
+    # teem, nifti_clib, SimpleITK, nibabel and pynrrd read them, and so do we.
+    arr = sample_array("int16", (3, 4, 5), seed=4)
+    path = tmp_path / f"x{ext}"
+    mitk.Image(arr).save(path, compression="gzip" if ext != ".nii.gz" else None)
+    data = {".nhdr": tmp_path / "x.raw.gz", ".mhd": tmp_path / "x.zraw"}.get(ext, path)
+    blob = data.read_bytes()
+    if ext == ".nii.gz":
+        blob = gzip.compress(gzip.decompress(blob) + (b"\n" if "inside" in extra else b""))
+        blob += b"" if "inside" in extra else b"\n"
+    elif ext in (".mha", ".mhd"):
+        if "inside" in extra:  # a zlib stream of the payload plus 3 bytes, sized in the header
+            head, stream = (blob.split(b"ElementDataFile = LOCAL\n", 1) if ext == ".mha"
+                            else (None, blob))
+            longer = zlib.compress(zlib.decompress(stream) + b"abc")
+            if ext == ".mha":
+                head = re.sub(rb"CompressedDataSize = *\d+",
+                              f"CompressedDataSize = {len(longer)}".encode(), head)
+                blob = head + b"ElementDataFile = LOCAL\n" + longer
+            else:
+                blob = longer
+                header = (tmp_path / "x.mhd").read_text().replace(
+                    f"CompressedDataSize = {len(stream)}", f"CompressedDataSize = {len(longer)}")
+                (tmp_path / "x.mhd").write_text(header)
+        else:
+            blob += b"\n"
+    else:
+        if "inside" in extra:
+            head, _, stream = blob.partition(b"\n\n") if ext == ".nrrd" else (None, b"", blob)
+            longer = gzip.compress(gzip.decompress(stream) + b"\0\0")
+            blob = head + b"\n\n" + longer if ext == ".nrrd" else longer
+        else:
+            blob += b"\n"
+    data.write_bytes(blob)
+    np.testing.assert_array_equal(np.asarray(mitk.Image(path)), arr)
 
 
 @pytest.mark.parametrize("fields", [

@@ -3,7 +3,6 @@ header and data, and the pixel layout ``dim`` and ``datatype`` describe."""
 
 from __future__ import annotations
 
-import gzip
 import os
 import zlib
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import CorruptFileError, UnsupportedFormatError
+from .. import _codecs
 
 #: The NIfTI-1 header (nifti1.h); Analyze 7.5 shares its size and the fields used for it here.
 _N1 = np.dtype([
@@ -72,17 +72,30 @@ def _paths(path: str) -> tuple[str, str, str]:
 
 
 def _read_header_bytes(path: str, gz: bool) -> bytes:
-    """The first 544 bytes of the (decompressed) header file: enough for either version."""
+    """The first 544 bytes of the (decompressed) header file: enough for either version.
+
+    A gzip stream is inflated only as far as the header: what follows the member (a newline)
+    is not read here.
+    """
+    want = _N2.itemsize + 4
     try:
-        if gz:
-            with gzip.open(path, "rb") as f:
-                return f.read(_N2.itemsize + 4)
         with open(path, "rb") as f:
-            return f.read(_N2.itemsize + 4)
-    except (OSError, EOFError, zlib.error) as exc:
+            if not gz:
+                return f.read(want)
+            d = _codecs.new_decompressor("gzip")
+            out = b""
+            while len(out) < want and not d.eof:
+                data = d.unconsumed_tail or f.read(1 << 16)
+                if not data:
+                    break
+                out += d.decompress(data, want - len(out))
+            return out
+    except Exception as exc:
         if isinstance(exc, OSError) and exc.errno:
             raise
-        raise CorruptFileError(f"{path}: not a readable gzip stream ({exc})") from None
+        if isinstance(exc, (EOFError, zlib.error, *_codecs.ACCELERATOR_ERRORS)):
+            raise CorruptFileError(f"{path}: not a readable gzip stream ({exc})") from None
+        raise
 
 
 def _parse_header(raw: bytes, path: str) -> tuple[Any, int, str]:
