@@ -12,8 +12,8 @@ from typing import IO, Iterator
 
 from ..errors import CorruptFileError, UnsupportedFormatError
 
-__all__ = ["MAX_HEADER", "MAX_LINE", "check_line", "field_error", "header_lines",
-           "unsupported_field"]
+__all__ = ["MAX_HEADER", "MAX_LINE", "check_header", "check_line", "field_error",
+           "header_lines", "unsupported_field"]
 
 #: The longest header line a reader accepts and a writer writes (4 MiB).
 MAX_LINE = 1 << 22
@@ -31,8 +31,7 @@ def unsupported_field(path: str, fmt: str, field: str, message: str) -> Unsuppor
     return UnsupportedFormatError(f"{path}: {fmt} field '{field}' {message}")
 
 
-def header_lines(f: IO[bytes], path: str, fmt: str, start: int = 0, *,
-                 max_line: int = MAX_LINE, max_header: int = MAX_HEADER
+def header_lines(f: IO[bytes], path: str, fmt: str, start: int = 0
                  ) -> Iterator[tuple[int, bytes]]:
     """``(offset, raw line)`` of each line from ``f``'s position (``start`` is its offset).
 
@@ -41,6 +40,7 @@ def header_lines(f: IO[bytes], path: str, fmt: str, start: int = 0, *,
     is CorruptFileError.  The caller stops iterating where its header ends.
     """
     offset = start
+    max_line, max_header = MAX_LINE, MAX_HEADER
     while True:
         raw = f.readline(max_line + 1)
         if not raw:
@@ -77,3 +77,24 @@ def check_line(path: str, fmt: str, what: str, text: str) -> str:
         raise UnsupportedFormatError(f"{path}: {what} makes a header line of {size} bytes; "
                                      f"{fmt} headers hold lines of less than {MAX_LINE} bytes")
     return text
+
+
+def check_header(path: str, fmt: str, lines: list[str]) -> bytes:
+    """The header ``lines`` as UTF-8 bytes (one line end each), if its own reader accepts them.
+
+    What a writer writes, its reader must read: a line of :data:`MAX_LINE` bytes or more, or a
+    header over :data:`MAX_HEADER`, is UnsupportedFormatError, raised before any file is
+    written (a property of megabytes: keep it in a side file).
+    """
+    data = [line.encode("utf-8") for line in lines]
+    longest = max(data, key=len, default=b"")
+    if len(longest) >= MAX_LINE:
+        raise UnsupportedFormatError(
+            f"{path}: a {fmt} header line would hold {len(longest)} bytes "
+            f"({longest[:40].decode('utf-8', 'replace')!r}...); {fmt} headers hold lines of less "
+            f"than {MAX_LINE} bytes")
+    total = sum(len(d) + 1 for d in data)
+    if total > MAX_HEADER:
+        raise UnsupportedFormatError(f"{path}: the {fmt} header would take {total} bytes; "
+                                     f"mitk reads headers of at most {MAX_HEADER}")
+    return b"\n".join(data) + b"\n"

@@ -604,3 +604,20 @@ def test_one_rule_decides_whether_a_2d_image_lies_in_the_xy_plane(tmp_path, tilt
     else:
         with pytest.raises(mitk.UnsupportedFormatError, match="plane"):
             img.save(tmp_path / "a.mha")
+
+
+@pytest.mark.parametrize("ext", [".nrrd", ".nhdr", ".mha", ".mhd"])
+def test_what_a_writer_writes_its_reader_reads(tmp_path, ext):
+    # 110 properties of 10 KB saved to .mha without error, and the reader's 1 MiB header limit
+    # refused the file; every text header now has the same limits on both sides.
+    img = mitk.Image(np.arange(12, dtype=np.int16).reshape(3, 4))
+    for k in range(110):
+        img.properties[f"note{k}"] = "x" * 10_000
+    img.save(tmp_path / f"a{ext}")
+    back = mitk.Image(tmp_path / f"a{ext}")
+    assert back.properties["note109"] == "x" * 10_000
+    # A property too long for any header line is refused before a file is written.
+    img.properties["huge"] = "y" * (5 << 20)
+    with pytest.raises(mitk.UnsupportedFormatError, match="header"):
+        img.save(tmp_path / f"b{ext}")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("b")) == []

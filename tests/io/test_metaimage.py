@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mitk.errors import ArgumentError, CorruptFileError, UnsupportedFormatError
-from mitk.io import _ascii, _streams, metaimage
+from mitk.io import _ascii, _streams, _text_header, metaimage
 from mitk.io._replace import TEMP_PREFIX
 from mitk.io._info import ImageInfo
 from mitk_testing import numpy_allocator
@@ -887,10 +887,11 @@ def test_patterns_naming_too_many_bytes_are_refused(tmp_path):
     np.testing.assert_array_equal(load(tmp_path / "r.mhd")[0].ravel(), VALUES)
 
 
-def test_missing_element_data_file_and_oversized_headers(tmp_path):
+def test_missing_element_data_file_and_oversized_headers(tmp_path, monkeypatch):
     refuse(_write(tmp_path / "a.mha", BASE.encode()), CorruptFileError, "ElementDataFile")
-    refuse(_write(tmp_path / "b.mha", b"NDims = " + b"1" * 70000 + b"\n"), CorruptFileError,
+    refuse(_write(tmp_path / "b.mha", b"NDims = " + b"1" * (5 << 20) + b"\n"), CorruptFileError,
            "longer than")
+    monkeypatch.setattr(_text_header, "MAX_HEADER", 1 << 20)  # the limit of every text header
     many = "".join(f"Field{k} = xxxxx\n" for k in range(100_000))
     refuse(_write(tmp_path / "c.mha", (BASE + many).encode()), CorruptFileError, "longer than")
     refuse(_write(tmp_path / "d.mha", b"NDims = 3\n\xff\xfe\n"), CorruptFileError, "byte 10")

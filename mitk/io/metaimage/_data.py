@@ -18,7 +18,8 @@ from ...errors import CorruptFileError
 from .. import _parallel_deflate, _streams
 from .._ascii import AsciiValues, short_tokens
 from .._data_files import MAX_DATA_FILES, PatternNames, Piece, resolve_data_file, stat_data_file
-from ._header import _MAX_LINE, INDEX_FIELD, _Header, _Layout, _to_int
+from .._text_header import MAX_LINE as _MAX_LINE
+from ._header import INDEX_FIELD, _Header, _Layout, _to_int
 
 
 def _resolve(h: _Header, name: str, allow_external: bool) -> str:

@@ -12,9 +12,6 @@ from ...errors import CorruptFileError, UnsupportedFormatError
 from .._text_header import field_error, header_lines
 from ._geometry import _parse_geometry
 
-#: MetaImage headers are short: these limits keep a non-header file from being read as one.
-_MAX_HEADER_BYTES = 1 << 20
-_MAX_LINE = 1 << 16
 #: What MetaIO skips after a field name: the separators and C's isspace() (MET_SkipToVal).
 #: A value starting with '=' or ':' therefore cannot be written (see _properties).
 _SKIP_TO_VALUE = "=: \t\n\r\x0b\x0c"
@@ -130,8 +127,7 @@ def _to_int(token: str) -> int | None:
 def _read_header(f, path: str) -> _Header:
     fields: dict[str, str] = {}
     pos = 0
-    for start, raw in header_lines(f, path, "MetaImage", max_line=_MAX_LINE,
-                                   max_header=_MAX_HEADER_BYTES):
+    for start, raw in header_lines(f, path, "MetaImage"):
         pos = start + len(raw)
         if (not raw.endswith(b"\n") and path.lower().endswith(".mha")
                 and re.match(rb"\s*ElementDataFile\s*[=:]", raw)):

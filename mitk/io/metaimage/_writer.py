@@ -12,6 +12,7 @@ from ..._geometry_rules import lies_in_xy_plane
 from ...errors import UnsupportedFormatError
 from .. import _options, _parallel_deflate, _replace, _streams
 from .._info import ImageInfo
+from .._text_header import check_header
 from ._header import INDEX_FIELD
 from ._properties import _header_properties
 
@@ -124,6 +125,9 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
         lines.append(f"ElementNumberOfChannels = {int(info.channels)}")
     lines.append(f"ElementType = {element_type}")
     lines += extra
+    # What we write we must read: checked before anything is written (the size and index lines
+    # added later are short).
+    check_header(path, "MetaImage", lines)
     pixels = np.ascontiguousarray(array)
     if pixels.dtype == np.bool_:
         pixels = pixels.view(np.uint8)
@@ -140,8 +144,9 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
             return ("\n".join(lines) + "\n").encode("utf-8")
 
         _replace.write_pair(path, data_path, _DATA_FILE_LINE,
-                   _replace.data_file_family(path, ".mhd", r"\.z?raw"),
-                   lambda f: _write_data(f, data, codec, level, indexes.append), header)
+                            _replace.data_file_family(path, ".mhd", r"\.z?raw"),
+                            lambda f: _write_data(f, data, codec, level, indexes.append),
+                            header)
         return
     lines.append("ElementDataFile = LOCAL")
     if not codec:
@@ -152,8 +157,9 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
     # The compressed size and the block index precede the data: reserve room for them and fill
     # them in afterwards, so the stream goes straight to the file.
     nblocks = _parallel_deflate.block_count(len(data))
-    placeholder = _index_line(_parallel_deflate.BlockIndex(_parallel_deflate.block_size(len(data)), len(data),
-                                                 (0,) * nblocks)) + "\n" if nblocks else ""
+    block = _parallel_deflate.block_size(len(data))
+    placeholder = _index_line(_parallel_deflate.BlockIndex(block, len(data), (0,) * nblocks)) \
+        + "\n" if nblocks else ""
     head = "\n".join(lines[:size_line]) + "\nCompressedDataSize = "
     tail = "\n".join(lines[size_line:]) + "\n"
     with _replace.atomic_write(path) as f:

@@ -13,6 +13,7 @@ from ..._geometry_rules import lies_in_xy_plane
 from ...errors import ArgumentError, UnsupportedFormatError
 from .. import _options, _replace, _streams
 from .._info import ImageInfo
+from .._text_header import check_header
 from ._header import _vec
 from ._properties import _component_kind, _fit_frame, _header_text, _property_lines, _text
 from ._vocabulary import _WRITE_TYPES
@@ -150,7 +151,7 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
     detached = path.lower().endswith(".nhdr")
     data = memoryview(array.reshape(-1).view(np.uint8))
     if not detached:
-        header = ("\n".join(lines + pairs) + "\n\n").encode("utf-8")
+        header = check_header(path, "NRRD", lines + pairs) + b"\n"
         with _replace.atomic_write(path) as f:
             f.write(header)
             _write_data(f, data, codec, level)
@@ -159,7 +160,7 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
     written, data_path = _replace.data_file_name(path, ".nhdr", suffix, "NRRD", ("LIST", "SKIPLIST"))
     _header_text(path, f"the data file name {written!r}", written)
     lines.append(f"data file: {written}")
-    header = ("\n".join(lines + pairs) + "\n").encode("utf-8")
+    header = check_header(path, "NRRD", lines + pairs)
     _replace.write_pair(path, data_path, _DATA_FILE_LINE,
                _replace.data_file_family(path, ".nhdr", r"\.raw(\.gz|\.bz2)?"),
                lambda f: _write_data(f, data, codec, level), lambda _: header)
