@@ -821,8 +821,9 @@ def refuse(path, error=REJECTED, field=None, allocates=False, **options):
      "1032", CorruptFileError),
     ("NDims = 3\nDimSize = 2 2 2\nElementType = MET_FLOAT\nBinaryData = False\n", "ASCII",
      CorruptFileError),
-    ("garbage without a separator\n", "garbage", CorruptFileError),
-    ("= value without a key\n", "Field = value", CorruptFileError),
+    # Lines that are not fields are skipped (as MetaIO does); the required fields stay required.
+    ("garbage without a separator\n", "missing", CorruptFileError),
+    ("= value without a key\n", "missing", CorruptFileError),
 ])
 def test_hostile_headers(tmp_path, header, field, error):
     p = mha(tmp_path, "h.mha", "ObjectType = Image\n" * ("ObjectType" not in header) + header,
@@ -1192,3 +1193,26 @@ def test_a_directory_named_as_data_is_refused(tmp_path):
         "ElementDataFile = d.raw\n")
     with pytest.raises(CorruptFileError, match="directory"):
         metaimage.read(str(tmp_path / "x.mhd"), numpy_allocator)
+
+
+def test_lines_that_are_not_fields_are_skipped_and_logged(tmp_path, caplog):
+    # MetaIO, SimpleITK and MITK skip a stray word or a line of blanks; real files carry them.
+    p = mha(tmp_path, "s.mha", "NDims = 3\nstray words here\n   \t \nDimSize = 4 3 2\n"
+                               "ElementType = MET_SHORT\n", VALUES.tobytes())
+    with caplog.at_level("DEBUG", logger="mitk"):
+        arr, _ = load(p)
+    np.testing.assert_array_equal(arr.ravel(), VALUES)
+    assert any("stray words here" in r.getMessage() for r in caplog.records)
+    # The required fields are still required.
+    refuse(mha(tmp_path, "t.mha", "NDims = 3\nDimSize 4 3 2\nElementType = MET_SHORT\n",
+               VALUES.tobytes()), CorruptFileError, "DimSize")
+
+
+def test_a_nul_cannot_be_written_into_a_header(tmp_path):
+    # SimpleITK's reader stops at a NUL and ours refuses the line: the writer refuses it first.
+    arr = np.zeros((2, 2), np.uint8)
+    for ext in (".mha", ".mhd"):
+        with pytest.raises(UnsupportedFormatError, match="NUL"):
+            save(tmp_path / f"n{ext}", arr, info_for(arr, origin=(0, 0, 0),
+                                                     properties={"note": "a\0b"}))
+    assert os.listdir(tmp_path) == []

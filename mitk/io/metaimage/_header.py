@@ -3,6 +3,7 @@ pixel layout they describe (see :mod:`mitk.io.metaimage` for the rules)."""
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 
@@ -11,6 +12,8 @@ import numpy as np
 from ...errors import CorruptFileError, UnsupportedFormatError
 from .._text_header import field_error, header_lines
 from ._geometry import _parse_geometry
+
+_log = logging.getLogger(__name__)
 
 #: What MetaIO skips after a field name: the separators and C's isspace() (MET_SkipToVal).
 #: A value starting with '=' or ':' therefore cannot be written (see _properties).
@@ -145,8 +148,10 @@ def _read_header(f, path: str) -> _Header:
         cuts = [i for i in (line.find("="), line.find(":")) if i >= 0]
         cut = min(cuts) if cuts else -1
         if cut <= 0:
-            raise CorruptFileError(f"{path}: byte {start}: expected a MetaImage header line "
-                                   f"'Field = value', found {line[:60]!r}")
+            # MetaIO, SimpleITK and MITK skip such a line (a stray word); real files carry them.
+            _log.debug("%s: byte %d: skipped MetaImage header line %r (not 'Field = value')",
+                       path, start, line[:60])
+            continue
         key = line[:cut].strip()
         # As MET_SkipToVal: every '=', ':' and blank after the key; the writer refuses values
         # that start with a separator (test_values_starting_with_a_separator_are_refused).

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import UnsupportedFormatError
+from .._text_header import check_line
 from ._header import _BLANKS, _NUMERIC_FIELDS, _STRUCTURAL, METAIO_FIELDS, _Header
 
 
@@ -59,9 +60,9 @@ def _header_properties(path: str, properties: dict, ndims: int) -> list[str]:
                 f"{path}: property key {key!r} cannot be a MetaImage header field (it is empty, "
                 "contains '=', ':' or a line break, or starts or ends with a blank)")
         text = _text(value)
-        if "\n" in text or "\r" in text:
-            raise UnsupportedFormatError(f"{path}: the value of property {key!r} contains a "
-                                         "line break, which a MetaImage header line cannot hold")
+        # A line break, a NUL (SimpleITK's reader stops there; ours refuses it) or text that is
+        # not UTF-8 cannot be in a header line.
+        check_line(path, "MetaImage", f"the value of property {key!r}", text)
         if text.lstrip(_BLANKS)[:1] in ("=", ":"):
             # MetaIO skips every separator after the field name (MET_SkipToVal), so the value
             # would read back without them, here and in ITK.
@@ -80,12 +81,6 @@ def _header_properties(path: str, properties: dict, ndims: int) -> list[str]:
             raise UnsupportedFormatError(f"{path}: properties {seen[field]!r} and {key!r} would "
                                          f"both write the MetaImage field {field!r}")
         seen[field] = key
-        line = f"{field} = {text}"
-        try:
-            line.encode("utf-8")
-        except UnicodeEncodeError:
-            raise UnsupportedFormatError(f"{path}: property {key!r} is not valid UTF-8 "
-                                         "text") from None
-        lines.append(line)
+        lines.append(f"{field} = {text}")
     return lines
 
