@@ -23,6 +23,7 @@ their blocks: no shared file position, no lock.
 from __future__ import annotations
 
 import collections
+import logging
 import os
 import struct
 import threading
@@ -31,6 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Callable, NamedTuple
 
 from . import _codecs
+
+_log = logging.getLogger(__name__)
 
 #: Payloads from this size on are deflated block-parallel and carry a block index.
 PARALLEL_MIN = 16 << 20
@@ -446,13 +449,14 @@ def _zlib_header_ok(head: bytes) -> bool:
 
 
 def inflate_indexed(f, out: memoryview, codec: str, skip: int,
-                    index: BlockIndex | None) -> bool:
+                    index: BlockIndex | None, path: str = "") -> bool:
     """Inflate an indexed stream block-parallel; False (``f`` where it was) when it cannot.
 
     ``f`` is positioned at the stream; a gzip stream's index comes from its own header, a zlib
     stream's from ``index`` (the MetaImage header).  True only when every block inflated to its
     indexed size and the trailer's checksum confirms the whole; the caller then has ``out``
-    filled and ``f`` just past the stream.
+    filled and ``f`` just past the stream.  An index that the stream does not confirm is logged
+    at DEBUG on the ``"mitk"`` logger (the serial pass then reads the stream as any reader would).
     """
     if available_threads() < 2:
         return False  # one thread: the serial pass is as fast
@@ -474,24 +478,32 @@ def inflate_indexed(f, out: memoryview, codec: str, skip: int,
         hlen, kind, trailer = 2, "zlib", 4
     else:
         return False
-    if index is None or index.total != skip + len(out):
+    if index is None:
         return False
+    if index.total != skip + len(out):
+        return _ignored(path, f"it indexes {index.total} bytes, the data are {skip + len(out)}")
     end = start + hlen + sum(index.sizes) + trailer
     # A stream that runs past the file (or window) is left to the serial pass, which reports it
     # exactly as for any other stream; bytes after the stream are ignored (SPEC 6.2).
     if end > limit:
-        return False
+        return _ignored(path, f"its blocks end at byte {end}, after the stream's {limit}")
     lib = _codecs.inflate_lib()
     try:
         check = inflate(fd, start + hlen, index, out, skip, kind, lib, _codecs.DEFLATE_ERRORS)
     except IndexMismatch:
-        return False
+        return _ignored(path, "a block does not inflate to its indexed size")
     expected = (check.to_bytes(4, "little") + (index.total & 0xFFFFFFFF).to_bytes(4, "little")
                 if kind == "gzip" else check.to_bytes(4, "big"))
     if os.pread(fd, trailer, end - trailer) != expected:
-        return False  # the serial pass names the checksum error
+        # the serial pass names the checksum error
+        return _ignored(path, "the stream's checksum does not confirm the blocks")
     f.seek(end)
     return True
+
+
+def _ignored(path: str, why: str) -> bool:
+    _log.debug("%s: block index not used (%s); reading the stream in one pass", path, why)
+    return False
 
 
 def _zlib_header(level: int) -> bytes:

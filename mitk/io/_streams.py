@@ -122,7 +122,7 @@ def decompress_into(
     small streams, it is inflated in one pass, with the same result.
     """
     if (codec != "bzip2" and skip + len(out) >= _parallel_deflate.PARALLEL_MIN
-            and _parallel_deflate.inflate_indexed(f, out, codec, skip, index)):
+            and _parallel_deflate.inflate_indexed(f, out, codec, skip, index, path)):
         return
     total = len(out)
     pos = 0
