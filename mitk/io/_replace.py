@@ -12,7 +12,9 @@ import contextlib
 import contextvars
 import os
 import re
+import stat
 import tempfile
+import threading
 from typing import IO, Callable, Iterator, TypeVar
 
 from ..errors import UnsupportedFormatError
@@ -57,15 +59,69 @@ def _fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
+_umask_lock = threading.Lock()
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the OS allows.
+
+    ``os.umask`` can only be read by setting it, which for an instant gives every other thread's
+    new files a umask of 0; Linux shows it in /proc instead.  Elsewhere the set-and-restore is
+    serialised with other saves.
+    """
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _umask_lock:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+def _give_attributes(tmp: str, like: str) -> None:
+    """Give the temporary file the mode (and, where permitted, the owner) of ``like``.
+
+    A file that does not exist yet gets the permissions a plain ``open()`` would give it.  A
+    saved-over file keeps its own: a 0600 file of patient data must not become 0644.
+    """
+    try:
+        st = os.stat(like)
+    except OSError:
+        os.chmod(tmp, 0o666 & ~_umask())
+        return
+    os.chmod(tmp, stat.S_IMODE(st.st_mode))
+    if hasattr(os, "chown") and (st.st_uid, st.st_gid) != _owner_of(tmp):
+        with contextlib.suppress(OSError):  # only the owner's group, or root, may change it
+            os.chown(tmp, st.st_uid, st.st_gid)
+
+
+def _owner_of(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_uid, st.st_gid
+
+
+def target_of(path: str) -> str:
+    """The file a save to ``path`` replaces: ``path``, or the file its symlinks lead to."""
+    return os.path.realpath(path) if os.path.islink(path) else path
+
+
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
+def atomic_write(path: str | os.PathLike, like: str | None = None) -> Iterator[IO[bytes]]:
     """Open a temporary binary file that replaces ``path`` when the ``with`` block succeeds.
 
     Parameters
     ----------
     path : str or os.PathLike
         The final file name.  Its directory must exist and be writable (otherwise the original
-        :class:`OSError` propagates and nothing is created).
+        :class:`OSError` propagates, naming ``path``, and nothing is created).  A symlink is
+        followed: the file it leads to is replaced, in its own directory, and the link stays.
+    like : str, optional
+        A file whose mode and owner the new file takes when ``path`` does not exist yet (the
+        header of a detached pair, for its new data file).
 
     Yields
     ------
@@ -76,24 +132,29 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     -----
     On success the data is flushed and fsynced, the file is renamed over ``path`` with
     :func:`os.replace`, and the directory is fsynced (both fsyncs are skipped inside
-    ``durability(False)``).  On any exception the temporary file is
+    ``durability(False)``).  The new file keeps the mode of the file it replaces (and its owner
+    where the OS permits), or gets the mode of ``like``, or the one ``open()`` would give.  A
+    file with several hard links is replaced by a new file: its other names keep the old
+    content (an in-place write could not be atomic).  On any exception the temporary file is
     removed and ``path`` is untouched.  A process killed mid-save leaves at most a stale
     ``.mitk-tmp-*`` file.  Does not take any lock and does not touch the GIL.
     """
-    path = os.fspath(path)
+    path = target_of(os.fspath(path))
     directory = os.path.dirname(os.path.abspath(path))
     durable = _durable.get()
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".part", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".part", dir=directory)
+    except OSError as exc:
+        # Name the user's file, not the temporary one that could not be created.
+        raise type(exc)(exc.errno, exc.strerror, path) from None
     try:
         with os.fdopen(fd, "wb", buffering=1 << 20) as f:
             yield f
             f.flush()
             if durable:
                 os.fsync(f.fileno())
-        # mkstemp creates 0600; give the file the permissions a plain open() would have.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        # mkstemp creates 0600: give the file the mode of the one it replaces, or an ordinary one.
+        _give_attributes(tmp, path if os.path.lexists(path) or like is None else like)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -210,7 +271,8 @@ def write_pair(header_path: str, data_path: str, field: re.Pattern, family: re.P
     (at worst with an unused data file beside it); a failure removes the new data file.
     """
     old_data = replaced_data_file(header_path, field, family)
-    with atomic_write(data_path) as f:
+    # A new data file takes the mode of the header it belongs to (a private pair stays private).
+    with atomic_write(data_path, like=target_of(header_path)) as f:
         result = write_data(f)
     try:
         text = header(result)

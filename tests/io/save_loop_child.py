@@ -58,8 +58,8 @@ def _data_file_hook(module, data_suffixes: tuple) -> None:
     real = module.atomic_write
 
     @contextlib.contextmanager
-    def dying(path):
-        with real(path) as f:
+    def dying(path, **kwargs):
+        with real(path, **kwargs) as f:
             yield f
         if os.fspath(path).endswith(data_suffixes):
             os.kill(os.getpid(), signal.SIGKILL)

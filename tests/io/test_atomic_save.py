@@ -228,3 +228,67 @@ def test_a_save_never_deletes_a_data_file_it_did_not_name(tmp_path):
     mitk.Image(arr).save(tmp_path / "img.mhd")
     assert (tmp_path / "shared.raw").read_bytes() == arr.tobytes()
     np.testing.assert_array_equal(mitk.Image(tmp_path / "img.mhd").as_numpy(), arr)
+
+
+EXTS = [".nrrd", ".nhdr", ".nii", ".nii.gz", ".hdr", ".mha", ".mhd"]
+
+
+def _files(directory):
+    return sorted(p.name for p in directory.iterdir())
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+@pytest.mark.parametrize("ext", EXTS)
+def test_saving_over_a_private_file_keeps_it_private(tmp_path, ext):
+    # A 0600 file (patient data) became 0644 when a save replaced it; a pair's new data file
+    # takes its header's mode.
+    import mitk
+
+    img = mitk.Image(np.arange(24, dtype=np.int16).reshape(2, 3, 4))
+    path = tmp_path / f"p{ext}"
+    img.save(path)
+    for name in _files(tmp_path):
+        os.chmod(tmp_path / name, 0o600)
+    img.save(path)
+    modes = {name: stat.S_IMODE(os.stat(tmp_path / name).st_mode) for name in _files(tmp_path)}
+    assert set(modes.values()) == {0o600}, modes
+    assert len(modes) == (2 if ext in (".nhdr", ".hdr", ".mhd") else 1)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symlinks")
+@pytest.mark.parametrize("ext", EXTS)
+def test_saving_through_a_symlink_replaces_its_target(tmp_path, ext):
+    # A symlink was replaced by a regular file; now the file it leads to is replaced, in its
+    # own directory, and the link stays a link.
+    import mitk
+
+    real = tmp_path / "store"
+    real.mkdir()
+    first = mitk.Image(np.zeros((2, 3, 4), np.int16))
+    first.save(real / f"scan{ext}")
+    links = tmp_path / "links"
+    links.mkdir()
+    for name in _files(real):
+        (links / name).symlink_to(real / name)
+    second = mitk.Image(np.arange(24, dtype=np.int16).reshape(2, 3, 4))
+    second.save(links / f"scan{ext}")
+    assert all((links / name).is_symlink() for name in _files(links))
+    np.testing.assert_array_equal(np.asarray(mitk.Image(real / f"scan{ext}")),
+                                  np.asarray(second))
+    if ext not in (".nhdr", ".mhd"):
+        # A detached header names its data file relative to where it is read from (as teem and
+        # MetaIO do), and the new data file is beside the real header, not beside the link.
+        np.testing.assert_array_equal(np.asarray(mitk.Image(links / f"scan{ext}")),
+                                      np.asarray(second))
+    assert not [n for n in _files(links) if not (links / n).is_symlink()]  # nothing written here
+
+
+@pytest.mark.parametrize("ext", EXTS)
+def test_a_missing_directory_names_the_users_path(tmp_path, ext):
+    import mitk
+
+    target = tmp_path / "no" / "such" / f"x{ext}"
+    with pytest.raises(FileNotFoundError) as err:
+        mitk.Image(np.zeros((2, 2), np.uint8)).save(target)
+    assert TEMP_PREFIX not in str(err.value)
+    assert str(tmp_path / "no" / "such") in str(err.value)

@@ -276,8 +276,8 @@ def _fail_before_rename_of(monkeypatch, module, suffix: str) -> None:
     real = _replace.atomic_write
 
     @contextlib.contextmanager
-    def failing(path):
-        with real(path) as f:
+    def failing(path, **kwargs):
+        with real(path, **kwargs) as f:
             yield f
             if os.fspath(path).endswith(suffix):
                 raise OSError(errno.EIO, "injected I/O error before the rename", path)

@@ -107,6 +107,9 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
     extra = _header_properties(path, info.properties, nd)
     detached = path.lower().endswith(".mhd")
     if detached:
+        # Through a symlink: the data file goes beside the header it leads to, which names it.
+        path = _replace.target_of(path)
+    if detached:
         data_name, data_path = _replace.data_file_name(path, ".mhd", ".zraw" if codec else ".raw",
                                               "MetaImage", ("LIST", "=", ":"))
     matrix = np.eye(nd)

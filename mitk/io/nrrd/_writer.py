@@ -149,6 +149,9 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
         lines.append("measurement frame: " + " ".join(_vec(v) for v in frame))
     lines += [line for line in field_lines if line is not None]
     detached = path.lower().endswith(".nhdr")
+    if detached:
+        # Through a symlink: the data file goes beside the header it leads to, which names it.
+        path = _replace.target_of(path)
     data = memoryview(array.reshape(-1).view(np.uint8))
     if not detached:
         header = check_header(path, "NRRD", lines + pairs) + b"\n"
