@@ -9,7 +9,7 @@ shape, geometry and properties as one snapshot taken while that lock is held, so
 from __future__ import annotations
 
 import pickle
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
@@ -54,10 +54,12 @@ class ImageTransport:
         def _install(self, buf: PixelBuffer, ndim: int, channels: int,
                      tg: TimeGeometry) -> None: ...
 
+        def __init__(self, source: Any = None, **keywords: Any) -> None: ...
+
     def _locked_state(self) -> tuple[ImageReadAccessor, tuple[Any, ...]]:
         # Under the read lock, the buffer, its shape and the time geometry belong together
         # (initialize() needs the write lock to replace them).
-        acc = ImageReadAccessor(self)
+        acc = ImageReadAccessor(self)  # type: ignore[arg-type]  # self is an Image
         tg = self._tg
         assert tg is not None
         return acc, (self._ndim, self._channels, tg.copy(), self._props.to_dict())
@@ -161,7 +163,7 @@ class ImageTransport:
     @classmethod
     def from_dlpack(cls, obj: Any, *, spacing: Vector3Like | None = None,
                     origin: Vector3Like | None = None, direction: MatrixLike | None = None,
-                    channels: int | None = None, copy: bool | None = None) -> Image:
+                    channels: int | None = None, copy: bool | None = None) -> Self:
         """Make an image from a CPU DLPack producer (a PyTorch/JAX/NumPy array, ...).
 
         ``copy=None`` adopts the memory when it is C-contiguous, aligned and native, else copies;

@@ -49,7 +49,7 @@ class TimeGeometry(StepTable, abc.ABC):
     """
 
     @abc.abstractmethod
-    def get_time_bounds(self, t: int | None = None) -> tuple:
+    def get_time_bounds(self, t: int | None = None) -> tuple[float, float]:
         """``(min, max)`` of step ``t``, or of the whole geometry when ``t`` is None.
 
         Parameters

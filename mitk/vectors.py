@@ -101,7 +101,7 @@ class _Triple(Sequence[float]):
     def __iter__(self) -> Iterator[float]:
         return iter(tuple(self._v))
 
-    def __array__(self, dtype: npt.DTypeLike = None, copy: bool | None = None
+    def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None
                   ) -> npt.NDArray[Any]:
         if copy is False:
             raise ValueError(f"a {type(self).__name__} holds Python floats, so an array of it "
