@@ -30,6 +30,7 @@ def fast_switching():
 # -- item 7: initialize() vs a write accessor taken meanwhile -------------------------------------
 
 
+@pytest.mark.thread_unsafe  # patches mitk.Image
 def test_initialize_holds_the_pixels_until_the_new_ones_are_installed(monkeypatch):
     img = mitk.Image(np.zeros((4, 4), np.uint8))
     started = threading.Event()
@@ -155,6 +156,7 @@ def _spacings(image):
     return {image.get_spacing(t) for t in range(image.time_steps)}
 
 
+@pytest.mark.thread_unsafe  # sets the interpreter's switch interval
 @pytest.mark.parametrize("how", ["copy", "pickle", "snapshot"])
 def test_multi_step_setter_is_atomic_for_readers(fast_switching, how):
     img = mitk.Image(np.zeros((200, 1, 1, 1), np.uint8))
@@ -195,6 +197,7 @@ def test_one_step_setter_changes_only_that_step():
 # -- item 10: properties deleted by another thread --------------------------------------------
 
 
+@pytest.mark.thread_unsafe  # sets the interpreter's switch interval
 @pytest.mark.parametrize("how", ["pickle", "copy"])
 def test_pickle_and_copy_while_properties_are_deleted(fast_switching, how):
     img = mitk.Image(np.zeros((2, 2), np.uint8))

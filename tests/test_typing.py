@@ -38,6 +38,7 @@ _USER_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.thread_unsafe  # sets MYPYPATH
 def test_mypy_strict_catches_misuse(tmp_path, monkeypatch):
     api = pytest.importorskip("mypy.api")
     script = tmp_path / "user.py"
