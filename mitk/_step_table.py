@@ -98,13 +98,13 @@ class StepTable:
         """
         default, overrides = self._snapshot()
         first = overrides.get(0, default)
-        for t in sorted(overrides):
-            if t and not overrides[t].close(first):
-                return t
-        if not default.close(first):
-            t = next((t for t in range(1, self._count) if t not in overrides), None)
-            return t
-        return None
+        differing = next((t for t in sorted(overrides) if t and not overrides[t].close(first)),
+                         None)
+        if not default.close(first):  # then the first step without its own record differs too
+            shared = next((t for t in range(1, self._count) if t not in overrides), None)
+            if shared is not None and (differing is None or shared < differing):
+                return shared
+        return differing
 
     def _first_uneven_step(self, rel: float = 1e-9) -> int | None:
         """The first step whose duration differs from step 0's (relative ``rel``), or None."""

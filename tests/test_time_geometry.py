@@ -515,3 +515,15 @@ def test_arbitrary_durations_must_be_finite():
         ArbitraryTimeGeometry([(-1e308, 1e308)], [Geometry3D()])
     tg = ArbitraryTimeGeometry([(-1e308, 0.0), (0.0, 1e308)], steps(2))
     assert [hi - lo for lo, hi in (tg.get_time_bounds(t) for t in range(2))] == [1e308, 1e308]
+
+
+def test_first_differing_step_is_the_smallest():
+    tg = ProportionalTimeGeometry.from_geometry(Geometry3D(), 10)
+    tg.get_geometry_for_time_step(0).spacing = (2, 2, 2)  # steps 1.. keep the shared record
+    tg.get_geometry_for_time_step(5).spacing = (3, 3, 3)
+    assert tg._first_differing_step() == 1
+    for t in range(1, 10):
+        tg.get_geometry_for_time_step(t).spacing = (2, 2, 2)
+    assert tg._first_differing_step() is None
+    tg.get_geometry_for_time_step(7).origin = (1, 0, 0)
+    assert tg._first_differing_step() == 7
