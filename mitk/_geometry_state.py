@@ -17,7 +17,7 @@ import numpy.typing as npt
 from ._geometry_rules import EQUALITY_TOLERANCE, _show
 from .errors import ArgumentError
 
-__all__ = ["GeometryState", "check_extent"]
+__all__ = ["DEFAULT_STATE", "IDENTITY", "GeometryState", "check_extent"]
 
 Triple = tuple[float, float, float]
 Extent = tuple[int, int, int]
@@ -37,6 +37,11 @@ def check_extent(extent: Any) -> Extent:
         raise ArgumentError(f"extent {_show(extent)} is invalid; expected 3 sizes >= 1 "
                             "(x, y, z)")
     return (int(sizes[0]), int(sizes[1]), int(sizes[2]))
+
+
+#: The identity direction, read-only and shared by every record that has it.
+IDENTITY: npt.NDArray[np.float64] = np.eye(3)
+IDENTITY.flags.writeable = False
 
 
 def _frozen(direction: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -65,14 +70,12 @@ class GeometryState:
 
     def __init__(self, spacing: Triple, origin: Triple, direction: npt.NDArray[np.float64],
                  extent: Extent) -> None:
-        # Values are validated by the caller; ``direction`` is owned from now on.
-        object.__setattr__(self, "spacing", spacing)
-        object.__setattr__(self, "origin", origin)
-        object.__setattr__(self, "direction", _frozen(direction))
-        object.__setattr__(self, "extent", extent)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("GeometryState is immutable")
+        # Values are validated by the caller; ``direction`` is owned from now on.  Nothing
+        # assigns these attributes again (plain slots: an image is made in microseconds).
+        self.spacing = spacing
+        self.origin = origin
+        self.direction = direction if direction is IDENTITY else _frozen(direction)
+        self.extent = extent
 
     def replace(self, *, spacing: Triple | None = None, origin: Triple | None = None,
                 direction: npt.NDArray[np.float64] | None = None,
@@ -119,4 +122,4 @@ class GeometryState:
 
 
 #: The record of ``Geometry3D.new()``; shared, since records never change.
-DEFAULT_STATE = GeometryState((1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3), (1, 1, 1))
+DEFAULT_STATE = GeometryState((1.0, 1.0, 1.0), (0.0, 0.0, 0.0), IDENTITY, (1, 1, 1))

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-import numpy as np
 
 from ._geometry_rules import validate_direction, validate_origin, validate_spacing
-from ._geometry_state import GeometryState
+from ._geometry_state import IDENTITY, GeometryState
 from ._time_rules import check_time_step
 from ._typing import Float64Array, MatrixLike, PointsLike, Triple, Vector3Like
 from .errors import ArgumentError
@@ -25,9 +24,6 @@ if TYPE_CHECKING:
     from ._core.buffer import PixelBuffer
 
 __all__ = ["ImageGeometry", "extent_xyz", "make_time_geometry"]
-
-_IDENTITY = np.eye(3)
-
 
 def extent_xyz(ndim: int, shape: tuple[int, ...]) -> tuple[int, int, int]:
     """Spatial sizes in MITK order ``(x, y, z)`` of a NumPy-order shape; 2D images have z = 1."""
@@ -80,7 +76,7 @@ def make_time_geometry(ndim: int, shape: tuple[int, ...], spacing: Any = None,
     if like is None:
         state = GeometryState((1.0, 1.0, 1.0) if values[0] is None else values[0],
                               (0.0, 0.0, 0.0) if values[1] is None else values[1],
-                              _IDENTITY.copy() if values[2] is None else values[2], extent)
+                              IDENTITY if values[2] is None else values[2], extent)
         return ProportionalTimeGeometry._of_state(state, steps, static=ndim < 4)
     tg = _like_time_geometry(like, ndim, steps)
     sp, og, dr = values

@@ -47,14 +47,14 @@ class StepTable:
     _table: tuple[GeometryState, dict[int, GeometryState]]
     _count: int
     _lock: threading.Lock
-    _views: weakref.WeakValueDictionary[int, Geometry3D]
+    _views: weakref.WeakValueDictionary[int, Geometry3D] | None  # made on first use
 
     def _init_steps(self, count: int, default: GeometryState,
                     overrides: dict[int, GeometryState] | None = None) -> None:
         self._count = count
         self._table = (default, {} if overrides is None else overrides)
         self._lock = threading.Lock()
-        self._views = weakref.WeakValueDictionary()
+        self._views = None
 
     def _init_from_states(self, states: list[GeometryState]) -> None:
         default = states[0]
@@ -118,10 +118,13 @@ class StepTable:
     def _view(self, t: int) -> Geometry3D:
         # Made on first use, the same object while anyone holds it.
         with self._lock:
-            g = self._views.get(t)
+            views = self._views
+            if views is None:
+                views = self._views = weakref.WeakValueDictionary()
+            g = views.get(t)
             if g is None:
                 g = Geometry3D._bound(self, t)
-                self._views[t] = g
+                views[t] = g
             return g
 
     def _set_extent(self, extent: tuple[int, int, int]) -> None:

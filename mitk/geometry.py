@@ -26,7 +26,7 @@ import numpy as np
 
 from ._geometry_rules import (_float_array, _show, validate_direction, validate_origin,
                               validate_spacing)
-from ._geometry_state import DEFAULT_STATE, GeometryState, check_extent
+from ._geometry_state import DEFAULT_STATE, IDENTITY, GeometryState, check_extent
 from ._typing import Float64Array, MatrixLike, PointsLike, Vector3Like
 from .errors import ArgumentError
 from .vectors import Point3D, Vector3D
@@ -128,7 +128,7 @@ class Geometry3D(BaseGeometry):
                  origin: Vector3Like = (0.0, 0.0, 0.0), direction: MatrixLike | None = None,
                  extent: tuple[int, int, int] | list[int] = (1, 1, 1)) -> None:
         self._own = GeometryState(validate_spacing(spacing), validate_origin(origin),
-                                  np.eye(3) if direction is None
+                                  IDENTITY if direction is None
                                   else validate_direction(direction),
                                   check_extent(extent))
         self._home = None
