@@ -20,10 +20,11 @@ PARALLEL_COPY_BYTES = 16 << 20
 
 
 def copy_threads() -> int:
-    """How many threads a large copy may use (at most 2: each copies half the first axis).
+    """How many threads a large copy may use (the calling thread included).
 
-    The one place where mitk's copies choose their thread count; it follows the CPU count
-    until the process-wide setting (``mitk.get_num_threads()``) replaces it here.
+    The one place where mitk's copies choose their thread count: two where there are two CPUs
+    (the bandwidth gain flattens after that), until the process-wide setting
+    (``mitk.get_num_threads()``) replaces this body.
     """
     return min(2, os.cpu_count() or 1)
 
@@ -31,26 +32,31 @@ def copy_threads() -> int:
 def copy_pixels(dst: npt.NDArray[Any], src: npt.NDArray[Any]) -> None:
     """Copy ``src`` into the C-contiguous ``dst`` (any layout or byte order in).
 
-    Large copies run in two threads, each copying half of the first axis; NumPy releases the GIL
-    in its copy loops, so both halves proceed at once.  The helper thread ends with the copy.
+    Large copies are split along the first axis between :func:`copy_threads` threads, the
+    caller's included; NumPy releases the GIL in its copy loops, so the parts proceed at once.
+    The helper threads end with the copy; the first error is re-raised in the caller.
     """
-    if dst.nbytes < PARALLEL_COPY_BYTES or dst.shape[0] < 2 or copy_threads() < 2:
+    parts = min(copy_threads(), dst.shape[0]) if dst.nbytes >= PARALLEL_COPY_BYTES else 1
+    if parts < 2:
         np.copyto(dst, src, casting="unsafe")
         return
-    half = dst.shape[0] // 2
+    bounds = [dst.shape[0] * i // parts for i in range(parts + 1)]
     errors: list[BaseException] = []
 
-    def first_half() -> None:
+    def copy_part(lo: int, hi: int) -> None:
         try:
-            np.copyto(dst[:half], src[:half], casting="unsafe")
+            np.copyto(dst[lo:hi], src[lo:hi], casting="unsafe")
         except BaseException as exc:  # re-raised in the caller's thread
             errors.append(exc)
 
-    helper = threading.Thread(target=first_half, name="mitk-copy")
-    helper.start()
+    helpers = [threading.Thread(target=copy_part, args=(bounds[i], bounds[i + 1]),
+                                name="mitk-copy") for i in range(1, parts)]
+    for helper in helpers:
+        helper.start()
     try:
-        np.copyto(dst[half:], src[half:], casting="unsafe")
+        copy_part(bounds[0], bounds[1])
     finally:
-        helper.join()
+        for helper in helpers:
+            helper.join()
     if errors:
         raise errors[0]

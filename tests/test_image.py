@@ -786,3 +786,26 @@ def test_in_place_edits_of_returned_values_raise():
     assert img.spacing == (1.0, 1.0, 1.0) and img.origin == (0.0, 0.0, 0.0)
     img.get_geometry(0).origin = (7, 0, 0)  # assignment is the way, and it is live
     assert img.origin == (7.0, 0.0, 0.0)
+
+
+@pytest.mark.thread_unsafe  # patches the module's thread count
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+def test_large_copies_follow_the_one_thread_count(monkeypatch, threads):
+    import threading
+
+    import mitk._parallel_copy as parallel_copy
+
+    monkeypatch.setattr(parallel_copy, "copy_threads", lambda: threads)
+    started = []
+    real_start = threading.Thread.start
+
+    def counting_start(self):
+        started.append(self.name)
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    src = np.arange(5 * (1 << 20), dtype=">f8").reshape(5, -1)[:, ::-1]  # 40 MB, any layout
+    img = mitk.Image(src)
+    np.testing.assert_array_equal(img.array, src)
+    np.testing.assert_array_equal(img.copy().array, src)
+    assert started.count("mitk-copy") == 2 * (min(threads, 5) - 1)
