@@ -135,6 +135,8 @@ class Image(ImageGeometry, ImageTransport):
     Copying runs without the GIL (NumPy's copy loops).  Geometry and properties take no pixel
     lock; each change is atomic (``img.spacing = v`` sets every step in one change).  Copies,
     pickles and saves read pixels, geometry and properties as one consistent snapshot.
+    Pickle protocol 5 hands the pixels out as one ``PickleBuffer`` exported under the read
+    lock, which is held until the consumer releases that buffer (see ``__reduce_ex__``).
     ``Image.__new__(Image)`` alone is an empty image, as ``Image()``.
     """
 
