@@ -20,6 +20,7 @@ import numbers
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .errors import ArgumentError
 
@@ -55,6 +56,15 @@ def _show(value: Any) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+def _holds_bool(value: Any) -> bool:
+    """Whether a (nested) list or tuple holds a ``bool`` or NumPy bool anywhere."""
+    if isinstance(value, (bool, np.bool_)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_holds_bool(v) for v in value)
+    return False
+
+
 def _float_array(value: Any, name: str) -> np.ndarray:
     """``value`` as a new float64 array.
 
@@ -63,6 +73,9 @@ def _float_array(value: Any, name: str) -> np.ndarray:
     """
     if value is None or isinstance(value, (str, bytes, bytearray)):
         raise TypeError(f"{name} must be numbers, not {type(value).__name__} {_show(value)}")
+    if not isinstance(value, np.ndarray) and _holds_bool(value):
+        # NumPy would turn (True, 1, 1) into ints: a bool is a flag, not a size or coordinate.
+        raise TypeError(f"{name} must be real numbers, not {_show(value)} (it holds a bool)")
     try:
         arr = np.asarray(value)
     except ValueError:
@@ -97,7 +110,8 @@ def _vector(value: Any, ndim: int, name: str) -> np.ndarray:
     return arr
 
 
-def validate_spacing(value: Any, ndim: int = 3, name: str = "spacing") -> tuple:
+def validate_spacing(value: Any, ndim: int = 3,
+                     name: str = "spacing") -> tuple[float, float, float]:
     """Check a spacing and return it as a 3-tuple of floats.
 
     Parameters
@@ -128,10 +142,11 @@ def validate_spacing(value: Any, ndim: int = 3, name: str = "spacing") -> tuple:
     values = arr.tolist()
     if len(values) == 2:
         values.append(1.0)
-    return tuple(values)
+    return (values[0], values[1], values[2])
 
 
-def validate_origin(value: Any, ndim: int = 3, name: str = "origin") -> tuple:
+def validate_origin(value: Any, ndim: int = 3,
+                    name: str = "origin") -> tuple[float, float, float]:
     """Check an origin and return it as a 3-tuple of floats.
 
     Parameters
@@ -161,10 +176,11 @@ def validate_origin(value: Any, ndim: int = 3, name: str = "origin") -> tuple:
     values = arr.tolist()
     if len(values) == 2:
         values.append(0.0)
-    return tuple(values)
+    return (values[0], values[1], values[2])
 
 
-def validate_direction(value: Any, ndim: int = 3, name: str = "direction") -> np.ndarray:
+def validate_direction(value: Any, ndim: int = 3,
+                       name: str = "direction") -> npt.NDArray[np.float64]:
     """Check a direction matrix and return it as a new 3x3 float64 array.
 
     Parameters

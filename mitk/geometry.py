@@ -5,23 +5,34 @@
 stored exactly as given (never orthonormalised, so a sheared but invertible matrix is valid).
 Index points use MITK order ``(i, j, k)`` addressing ``array[k, j, i]``.
 
-Thread safety: a :class:`Geometry3D` never changes a stored value in place.  Each setter
-validates first and then replaces the stored value with one attribute assignment, so a reader
-in another thread sees the old or the new value, never a mixture, and a failed assignment
-changes nothing.
+Thread safety: a :class:`Geometry3D` keeps its values in one immutable
+:class:`~mitk._geometry_state.GeometryState`.  Each setter validates first and then stores a new
+record with one assignment (under a lock, so two setters in different threads never lose one
+another's change), so a reader in another thread sees the old or the new geometry, never a
+mixture, and a failed assignment changes nothing.  The geometry of a time step of a
+:class:`~mitk.time_geometry.TimeGeometry` keeps its record in the time geometry's table instead,
+which is what makes a change of every step one atomic change.
 """
 
 from __future__ import annotations
 
 import abc
+import math
 import numbers
-from typing import Any, Iterator
+import threading
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from ._geometry_rules import (EQUALITY_TOLERANCE, SINGULAR_TOLERANCE, _float_array,  # noqa: F401
-                              _show, validate_direction, validate_origin, validate_spacing)
+from ._geometry_rules import (_float_array, _show, validate_direction, validate_origin,
+                              validate_spacing)
+from ._geometry_state import DEFAULT_STATE, IDENTITY, GeometryState, check_extent
+from ._typing import Float64Array, MatrixLike, PointsLike, Vector3Like
 from .errors import ArgumentError
+from .vectors import Point3D, Vector3D
+
+if TYPE_CHECKING:
+    from .time_geometry import TimeGeometry
 
 __all__ = [
     "BaseGeometry",
@@ -33,172 +44,9 @@ __all__ = [
     "validate_spacing",
 ]
 
-# -- points and vectors --------------------------------------------------------------------------
-
-
-def _coordinate(value: Any, owner: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{owner} coordinates must be real numbers, not "
-                        f"{type(value).__name__} {_show(value)}")
-    return float(value)
-
-
-class _Triple:
-    """Shared implementation of :class:`Point3D` and :class:`Vector3D`."""
-
-    __slots__ = ("_v",)
-
-    def __init__(self, x: Any = None, y: Any = None, z: Any = None) -> None:
-        owner = type(self).__name__
-        if y is None and z is None:
-            if x is None:
-                self._v = [0.0, 0.0, 0.0]
-                return
-            if isinstance(x, numbers.Number):
-                raise TypeError(f"{owner} takes three coordinates or one sequence of three, "
-                                f"not the single number {x!r}")
-            values = _float_array(x, owner)
-            if values.shape != (3,):
-                raise ArgumentError(f"{owner} needs 3 coordinates, got {_show(x)} of shape "
-                                    f"{values.shape}")
-            self._v = values.tolist()
-        elif x is None or y is None or z is None:
-            raise TypeError(f"{owner} takes three coordinates x, y, z or one sequence of three")
-        else:
-            self._v = [_coordinate(x, owner), _coordinate(y, owner), _coordinate(z, owner)]
-
-    def _check(self, index: Any) -> int:
-        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
-            raise TypeError(f"{type(self).__name__} indices must be integers, not "
-                            f"{type(index).__name__}")
-        if not -3 <= index <= 2:
-            raise IndexError(f"{type(self).__name__} index {index} is out of range; "
-                             "expected -3 to 2")
-        return int(index)
-
-    def __getitem__(self, index: int) -> float:
-        return self._v[self._check(index)]
-
-    def __setitem__(self, index: int, value: float) -> None:
-        self._v[self._check(index)] = _coordinate(value, type(self).__name__)
-
-    def __len__(self) -> int:
-        return 3
-
-    def __iter__(self) -> Iterator[float]:
-        return iter(list(self._v))
-
-    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        if copy is False:
-            raise ValueError(f"a {type(self).__name__} holds Python floats, so an array of it "
-                             "is always a copy (use copy=None or copy=True)")
-        return np.array(self._v, dtype=np.float64 if dtype is None else dtype)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, _Triple):
-            return self._v == other._v
-        if isinstance(other, (str, bytes)):
-            return NotImplemented
-        try:
-            if len(other) != 3:  # type: ignore[arg-type]
-                return False
-            values = list(other)  # type: ignore[call-overload]
-        except TypeError:
-            return NotImplemented
-        if not all(isinstance(v, numbers.Real) for v in values):
-            return False
-        return [float(v) for v in values] == self._v
-
-    __hash__ = None  # type: ignore[assignment]  # mutable
-
-    def __repr__(self) -> str:
-        x, y, z = self._v
-        return f"{type(self).__name__}({x!r}, {y!r}, {z!r})"
-
-    def __reduce__(self):
-        return type(self), tuple(self._v)
-
-    @property
-    def x(self) -> float:
-        """float: first coordinate (index 0)."""
-        return self._v[0]
-
-    @x.setter
-    def x(self, value: float) -> None:
-        self[0] = value
-
-    @property
-    def y(self) -> float:
-        """float: second coordinate (index 1)."""
-        return self._v[1]
-
-    @y.setter
-    def y(self, value: float) -> None:
-        self[1] = value
-
-    @property
-    def z(self) -> float:
-        """float: third coordinate (index 2)."""
-        return self._v[2]
-
-    @z.setter
-    def z(self, value: float) -> None:
-        self[2] = value
-
-
-class Point3D(_Triple):
-    """A position: a mutable float 3-vector (MITK's ``Point3D``).
-
-    Parameters
-    ----------
-    x, y, z : float, optional
-        The coordinates; ``Point3D()`` is ``(0, 0, 0)``.  Instead of three numbers, ``x`` may
-        be one sequence of three (tuple, list, ndarray, another point or vector).
-
-    Raises
-    ------
-    TypeError
-        Non-numbers, or neither three numbers nor one sequence.
-    ArgumentError
-        A sequence that does not hold exactly three numbers.
-
-    Notes
-    -----
-    Supports ``.x .y .z``, indices ``-3..2`` (others raise ``IndexError``), item assignment,
-    iteration, ``len``, ``tuple(p)``, ``list(p)``, ``np.asarray(p)`` (always a new float64
-    array), pickling, and ``==`` with any length-3 sequence of numbers.  Points are mutable, so
-    unhashable.  :meth:`Geometry3D.index_to_world` maps points with the origin.
-    """
-
-    __slots__ = ()
-
-
-class Vector3D(_Triple):
-    """A displacement: a mutable float 3-vector (MITK's ``Vector3D``).
-
-    Parameters
-    ----------
-    x, y, z : float, optional
-        The components; ``Vector3D()`` is ``(0, 0, 0)``.  Instead of three numbers, ``x`` may
-        be one sequence of three.
-
-    Raises
-    ------
-    TypeError
-        Non-numbers, or neither three numbers nor one sequence.
-    ArgumentError
-        A sequence that does not hold exactly three numbers.
-
-    Notes
-    -----
-    Behaves as :class:`Point3D`, except that :meth:`Geometry3D.index_to_world` and
-    :meth:`Geometry3D.world_to_index` map vectors without the origin (a difference of points).
-    """
-
-    __slots__ = ()
-
-
-# -- geometries -----------------------------------------------------------------------------------
+#: Serialises read-modify-write of stand-alone geometries (held for a few microseconds, never
+#: while waiting for anything else).  Geometries of time steps use their time geometry's lock.
+_STANDALONE_LOCK = threading.Lock()
 
 
 class BaseGeometry(abc.ABC):
@@ -221,19 +69,12 @@ class BaseGeometry(abc.ABC):
         """Map LPS world coordinates to continuous index coordinates."""
 
 
-def _check_extent(extent: Any) -> tuple:
-    try:
-        sizes = list(extent)
-    except TypeError:
-        raise TypeError(f"extent must be a sequence of 3 ints, not "
-                        f"{type(extent).__name__}") from None
-    for v in sizes:
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-            raise TypeError(f"extent {_show(extent)} must hold ints, not {type(v).__name__}")
-    if len(sizes) != 3 or any(v < 1 for v in sizes):
-        raise ArgumentError(f"extent {_show(extent)} is invalid; expected 3 sizes >= 1 "
-                            "(x, y, z)")
-    return tuple(int(v) for v in sizes)
+def _unit_columns(direction: Float64Array) -> tuple[Float64Array, Float64Array]:
+    """``direction = units * norms`` column-wise, computed without overflow or underflow."""
+    scale = np.max(np.abs(direction), axis=0)  # > 0: a valid direction has no zero column
+    scaled = direction / scale
+    lengths = np.sqrt(np.sum(scaled * scaled, axis=0))
+    return scaled / lengths, scale * lengths
 
 
 class Geometry3D(BaseGeometry):
@@ -260,36 +101,54 @@ class Geometry3D(BaseGeometry):
         Invalid values (see :func:`validate_spacing`, :func:`validate_origin`,
         :func:`validate_direction`), or sizes < 1.
     TypeError
-        Arguments that are not numbers.
+        Arguments that are not numbers (``bool`` included).
 
     Notes
     -----
-    ``spacing``, ``origin`` and ``direction`` return copies and are changed by assignment
-    (``geometry.spacing = v``).  An assignment validates first and then replaces the stored
-    value in one step: a failed one changes nothing, and a reader in another thread sees the
-    old or the new value, never a mixture.  Geometry changes take no pixel lock.  Geometries
-    pickle and deep-copy; ``copy()`` gives an independent geometry.
+    ``spacing``, ``origin`` and ``direction`` return read-only copies (a ``Vector3D``, a
+    ``Point3D`` and a read-only array): changing an item of one raises instead of silently
+    changing nothing.  Change the geometry by assignment (``geometry.spacing = v``).  An
+    assignment validates first and then replaces the stored values in one step: a failed one
+    changes nothing, and a reader in another thread sees the old or the new value, never a
+    mixture.  Geometry changes take no pixel lock.
+
+    The geometry of a time step (``image.get_geometry(t)``,
+    ``time_geometry.get_geometry_for_time_step(t)``) is live: assigning to it changes that step
+    of its time geometry, and only that step.  Geometries pickle and deep-copy as stand-alone
+    geometries; ``copy()`` gives an independent one.
     """
 
-    __slots__ = ("_spacing", "_origin", "_direction", "_extent", "__weakref__")
+    __slots__ = ("_own", "_home", "_step", "__weakref__")
 
-    def __init__(self, spacing: Any = (1.0, 1.0, 1.0), origin: Any = (0.0, 0.0, 0.0),
-                 direction: Any = None, extent: Any = (1, 1, 1)) -> None:
-        self._spacing = validate_spacing(spacing)
-        self._origin = validate_origin(origin)
-        self._direction = np.eye(3) if direction is None else validate_direction(direction)
-        self._extent = _check_extent(extent)
+    _own: GeometryState
+    _home: TimeGeometry | None
+    _step: int
+
+    def __init__(self, spacing: Vector3Like = (1.0, 1.0, 1.0),
+                 origin: Vector3Like = (0.0, 0.0, 0.0), direction: MatrixLike | None = None,
+                 extent: tuple[int, int, int] | list[int] = (1, 1, 1)) -> None:
+        self._own = GeometryState(validate_spacing(spacing), validate_origin(origin),
+                                  IDENTITY if direction is None
+                                  else validate_direction(direction),
+                                  check_extent(extent))
+        self._home = None
+        self._step = 0
 
     @classmethod
-    def _from_valid(cls, spacing: tuple, origin: tuple, direction: np.ndarray,
-                    extent: tuple) -> Geometry3D:
-        # Values validated before (copies, defaults) skip the checks, which would cost more
-        # than the rest of an ``Image(arr, copy=False)``.  ``direction`` is owned from now on.
+    def _of_state(cls, state: GeometryState) -> Geometry3D:
+        # A stand-alone geometry holding an (immutable, so shareable) record.
         g = cls.__new__(cls)
-        g._spacing = spacing
-        g._origin = origin
-        g._direction = direction
-        g._extent = extent
+        g._own = state
+        g._home = None
+        g._step = 0
+        return g
+
+    @classmethod
+    def _bound(cls, home: TimeGeometry, step: int) -> Geometry3D:
+        # The live geometry of one step: reads and writes go to ``home``'s table.
+        g = cls.__new__(cls)
+        g._home = home
+        g._step = step
         return g
 
     @classmethod
@@ -302,11 +161,28 @@ class Geometry3D(BaseGeometry):
             Spacing ``(1, 1, 1)``, origin ``(0, 0, 0)``, identity direction, extent
             ``(1, 1, 1)``.
         """
-        return cls()
+        return cls._of_state(DEFAULT_STATE)
+
+    @property
+    def _state(self) -> GeometryState:
+        # One read: the record is immutable, so everything taken from it is consistent.
+        home = self._home
+        if home is None:
+            return self._own
+        return home._step_state(self._step)
+
+    def _update(self, change: Callable[[GeometryState], GeometryState]) -> None:
+        home = self._home
+        if home is not None:
+            home._update_step(self._step, change)
+            return
+        with _STANDALONE_LOCK:
+            self._own = change(self._own)
 
     def _set_extent(self, extent: Any) -> None:
         # For the owning image only: the extent follows the pixel buffer's shape.
-        self._extent = _check_extent(extent)
+        value = check_extent(extent)
+        self._update(lambda s: s.replace(extent=value))
 
     # -- settable properties
 
@@ -314,51 +190,56 @@ class Geometry3D(BaseGeometry):
     def spacing(self) -> Vector3D:
         """Vector3D: voxel size in mm along x, y, z.
 
-        A copy: changing it does not change the geometry; assign to change (validated as
-        :func:`validate_spacing` with three entries).
+        A read-only copy (item assignment raises ``TypeError``); assign to change (validated
+        as :func:`validate_spacing` with three entries).
         """
-        return Vector3D(*self._spacing)
+        return Vector3D._readonly(self._state.spacing)  # type: ignore[no-any-return]
 
     @spacing.setter
-    def spacing(self, value: Any) -> None:
-        self._spacing = validate_spacing(value)
+    def spacing(self, value: Vector3Like) -> None:
+        spacing = validate_spacing(value)
+        self._update(lambda s: s.replace(spacing=spacing))
 
     @property
     def origin(self) -> Point3D:
         """Point3D: world position (LPS, mm) of the centre of voxel ``(0, 0, 0)``.
 
-        A copy; assign to change (validated as :func:`validate_origin` with three entries).
+        A read-only copy (item assignment raises ``TypeError``); assign to change (validated
+        as :func:`validate_origin` with three entries).
         """
-        return Point3D(*self._origin)
+        return Point3D._readonly(self._state.origin)  # type: ignore[no-any-return]
 
     @origin.setter
-    def origin(self, value: Any) -> None:
-        self._origin = validate_origin(value)
+    def origin(self, value: Vector3Like) -> None:
+        origin = validate_origin(value)
+        self._update(lambda s: s.replace(origin=origin))
 
     @property
-    def direction(self) -> np.ndarray:
+    def direction(self) -> Float64Array:
         """numpy.ndarray: 3x3 float64; column ``j`` is the world direction of index axis ``j``.
 
-        A new array on each access; assign to change (validated as :func:`validate_direction`,
-        stored exactly as given).
+        Read-only (writing an entry raises ``ValueError``, as for any read-only array); assign
+        to change (validated as :func:`validate_direction`, stored exactly as given).  Use
+        ``geometry.direction.copy()`` for a writable copy.
         """
-        return self._direction.copy()
+        return self._state.direction.view()
 
     @direction.setter
-    def direction(self, value: Any) -> None:
-        self._direction = validate_direction(value)
+    def direction(self, value: MatrixLike) -> None:
+        direction = validate_direction(value)
+        self._update(lambda s: s.replace(direction=direction))
 
     # -- read-only properties
 
     @property
-    def extent(self) -> tuple:
+    def extent(self) -> tuple[int, int, int]:
         """tuple of int: sizes along x, y, z (MITK order); set by the owning image."""
-        return self._extent
+        return self._state.extent
 
     @property
-    def bounds(self) -> tuple:
+    def bounds(self) -> tuple[float, float, float, float, float, float]:
         """tuple of float: ``(0, X, 0, Y, 0, Z)`` in index units, as MITK's image geometries."""
-        x, y, z = self._extent
+        x, y, z = self._state.extent
         return (0.0, float(x), 0.0, float(y), 0.0, float(z))
 
     @property
@@ -367,33 +248,48 @@ class Geometry3D(BaseGeometry):
         return True
 
     @property
-    def affine(self) -> np.ndarray:
-        """numpy.ndarray: the 4x4 LPS index-to-world matrix (a new array).
+    def affine(self) -> Float64Array:
+        """numpy.ndarray: the 4x4 LPS index-to-world matrix (a new, read-only array).
 
-        ``affine[:3, :3] = direction @ diag(spacing)`` and ``affine[:3, 3] = origin``.
+        ``affine[:3, :3] = direction @ diag(spacing)`` and ``affine[:3, 3] = origin``; entries
+        beyond the float64 range are infinite.
         """
+        state = self._state
         m = np.eye(4)
-        m[:3, :3] = self._direction * np.asarray(self._spacing)
-        m[:3, 3] = self._origin
+        with np.errstate(over="ignore"):
+            m[:3, :3] = state.direction * np.asarray(state.spacing)
+        m[:3, 3] = state.origin
+        m.flags.writeable = False
         return m
 
     @property
     def center(self) -> Point3D:
         """Point3D: world centre of the outer box (index ``(size - 1) / 2`` on every axis)."""
-        return self.index_to_world(Point3D(*((n - 1) / 2.0 for n in self._extent)))
+        state = self._state
+        return self._map_state(state, Point3D(*((n - 1) / 2.0 for n in state.extent)), None,
+                               True)
 
     @property
     def diagonal_length(self) -> float:
-        """float: length in mm of the outer box's diagonal (corner 0 to corner 7)."""
-        diagonal = np.asarray(self.get_corner_point(7)) - np.asarray(self.get_corner_point(0))
-        return float(np.linalg.norm(diagonal))
+        """float: length in mm of the outer box's diagonal (corner 0 to corner 7).
+
+        Computed without intermediate overflow; ``inf`` only when the length itself is beyond
+        the float64 range.
+        """
+        state = self._state
+        units, norms = _unit_columns(state.direction)
+        with np.errstate(all="ignore"):
+            lengths = np.asarray(state.extent, dtype=np.float64) * np.asarray(state.spacing) * norms
+            longest = float(np.max(lengths))
+            if not math.isfinite(longest):
+                return math.inf  # independent columns: an infinite edge, an infinite diagonal
+            diagonal = units @ (lengths / longest)
+        return math.hypot(*diagonal.tolist()) * longest
 
     # -- mapping
 
-    def _map(self, point: Any, out: Any, forward: bool) -> Any:
-        # One read of each stored value: a concurrent assignment replaces, never mutates them.
-        matrix = self._direction * np.asarray(self._spacing)
-        origin = np.asarray(self._origin)
+    @staticmethod
+    def _map_state(state: GeometryState, point: Any, out: Any, forward: bool) -> Any:
         if isinstance(point, Vector3D):
             as_vector, pts = True, np.asarray(point)
         else:
@@ -402,12 +298,20 @@ class Geometry3D(BaseGeometry):
             raise ArgumentError(f"point {_show(point)} has shape {pts.shape}; expected 3 "
                                 "coordinates or an (N, 3) array")
         flat = pts.reshape(-1, 3)
-        if forward:
-            res = flat @ matrix.T
-            if not as_vector:
-                res += origin
-        else:
-            res = np.linalg.solve(matrix, (flat if as_vector else flat - origin).T).T
+        spacing = np.asarray(state.spacing)
+        origin = np.asarray(state.origin)
+        # Unit columns times their lengths: extreme but valid spacings and directions (1e300,
+        # 1e-300) then overflow only where the result itself is beyond the float64 range
+        # (giving inf), never in an intermediate product, and never warn (SPEC section 2).
+        units, norms = _unit_columns(state.direction)
+        with np.errstate(all="ignore"):
+            if forward:
+                res = ((flat * spacing) * norms) @ units.T
+                if not as_vector:
+                    res += origin
+            else:
+                rel = flat if as_vector else flat - origin
+                res = np.linalg.solve(units, rel.T).T / norms / spacing
         res = res.reshape(pts.shape)
         if pts.ndim > 1:
             if out is None:
@@ -418,7 +322,7 @@ class Geometry3D(BaseGeometry):
             np.copyto(out, res, casting="same_kind")
             return out
         if out is None:
-            return Vector3D(*res) if as_vector else Point3D(*res)
+            return Vector3D(*res.tolist()) if as_vector else Point3D(*res.tolist())
         if isinstance(out, np.ndarray):
             if out.shape != (3,):
                 raise ArgumentError(f"out must have shape (3,), not {out.shape}")
@@ -428,7 +332,7 @@ class Geometry3D(BaseGeometry):
                 out[i] = float(res[i])
         return out
 
-    def index_to_world(self, point: Any, out: Any = None) -> Any:
+    def index_to_world(self, point: PointsLike | Point3D | Vector3D, out: Any = None) -> Any:
         """Map index coordinates to LPS world coordinates (mm), unrounded.
 
         Parameters
@@ -451,10 +355,15 @@ class Geometry3D(BaseGeometry):
             A point without 3 coordinates, or an ``out`` of the wrong shape.
         TypeError
             Non-numbers, or an ``out`` that cannot hold floats.
-        """
-        return self._map(point, out, True)
 
-    def world_to_index(self, point: Any, out: Any = None) -> Any:
+        Notes
+        -----
+        Never warns.  A coordinate beyond the float64 range (about 1.8e308) comes out as
+        ``inf``, or NaN where such terms cancel.
+        """
+        return self._map_state(self._state, point, out, True)
+
+    def world_to_index(self, point: PointsLike | Point3D | Vector3D, out: Any = None) -> Any:
         """Map LPS world coordinates (mm) to continuous index coordinates, unrounded.
 
         The exact inverse of :meth:`index_to_world` (solved with the stored direction, so a
@@ -478,8 +387,12 @@ class Geometry3D(BaseGeometry):
             A point without 3 coordinates, or an ``out`` of the wrong shape.
         TypeError
             Non-numbers, or an ``out`` that cannot hold floats.
+
+        Notes
+        -----
+        Never warns; out-of-range results are as for :meth:`index_to_world`.
         """
-        return self._map(point, out, False)
+        return self._map_state(self._state, point, out, False)
 
     # -- extent and corners
 
@@ -511,7 +424,7 @@ class Geometry3D(BaseGeometry):
         TypeError
             ``axis`` not an int.
         """
-        return float(self._extent[self._axis(axis)])
+        return float(self._state.extent[self._axis(axis)])
 
     def get_extent_in_mm(self, axis: int) -> float:
         """Physical length of one axis: size times the norm of its column of the affine.
@@ -524,7 +437,8 @@ class Geometry3D(BaseGeometry):
         Returns
         -------
         float
-            ``size * spacing * |direction[:, axis]|`` in mm.
+            ``size * spacing * |direction[:, axis]|`` in mm (``inf`` beyond the float64
+            range, without a warning).
 
         Raises
         ------
@@ -534,7 +448,9 @@ class Geometry3D(BaseGeometry):
             ``axis`` not an int.
         """
         a = self._axis(axis)
-        return float(self._extent[a] * self._spacing[a] * np.linalg.norm(self._direction[:, a]))
+        state = self._state
+        # Python floats: an overflow gives inf, never a warning.
+        return state.extent[a] * state.spacing[a] * math.hypot(*state.direction[:, a].tolist())
 
     def get_axis_vector(self, axis: int) -> Vector3D:
         """World vector spanning one axis over the whole image.
@@ -557,7 +473,9 @@ class Geometry3D(BaseGeometry):
             ``axis`` not an int.
         """
         a = self._axis(axis)
-        return Vector3D(*(self._direction[:, a] * (self._spacing[a] * self._extent[a])))
+        state = self._state
+        length = state.spacing[a] * state.extent[a]
+        return Vector3D(*(float(v) * length for v in state.direction[:, a].tolist()))
 
     def get_corner_point(self, index: int) -> Point3D:
         """World position of one corner of the outer box (voxel edges, not centres).
@@ -584,10 +502,11 @@ class Geometry3D(BaseGeometry):
             raise TypeError(f"corner index must be an int, not {type(index).__name__}")
         if not 0 <= index <= 7:
             raise IndexError(f"corner index {index} is out of range; expected 0 to 7")
-        corner = [self._extent[bit] - 0.5 if (index >> bit) & 1 else -0.5 for bit in range(3)]
-        return self.index_to_world(Point3D(*corner))
+        state = self._state
+        corner = [state.extent[bit] - 0.5 if (index >> bit) & 1 else -0.5 for bit in range(3)]
+        return self._map_state(state, Point3D(*corner), None, True)  # type: ignore[no-any-return]
 
-    def is_index_inside(self, point: Any) -> Any:
+    def is_index_inside(self, point: PointsLike) -> Any:
         """Whether continuous index coordinates lie in the image: ``-0.5 <= p_i < size_i - 0.5``.
 
         Parameters
@@ -611,11 +530,11 @@ class Geometry3D(BaseGeometry):
         if p.ndim == 0 or p.shape[-1] != 3:
             raise ArgumentError(f"point {_show(point)} has shape {p.shape}; expected 3 "
                                 "coordinates or an (N, 3) array")
-        upper = np.asarray(self._extent, dtype=np.float64) - 0.5
+        upper = np.asarray(self._state.extent, dtype=np.float64) - 0.5
         inside = np.all((p >= -0.5) & (p < upper), axis=-1)
         return bool(inside) if p.ndim == 1 else inside
 
-    def is_inside(self, world: Any) -> Any:
+    def is_inside(self, world: PointsLike) -> Any:
         """Whether world coordinates lie inside the image's outer box.
 
         Parameters
@@ -636,42 +555,41 @@ class Geometry3D(BaseGeometry):
             Non-numbers.
         """
         pts = _float_array(world, "world")  # a Vector3D here is a position, not a displacement
-        return self.is_index_inside(np.asarray(self._map(pts, None, False)))
+        return self.is_index_inside(np.asarray(self._map_state(self._state, pts, None, False)))
 
     # -- copying, comparison, pickling
 
     def copy(self) -> Geometry3D:
-        """An independent copy (changes to either do not affect the other).
+        """An independent, stand-alone copy (changes to either do not affect the other).
 
         Returns
         -------
         Geometry3D
             Same spacing, origin, direction and extent.
         """
-        return Geometry3D._from_valid(self._spacing, self._origin, self._direction.copy(),
-                                      self._extent)
+        return Geometry3D._of_state(self._state)  # records are immutable: sharing is a copy
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Geometry3D):
             return NotImplemented
-        tol = EQUALITY_TOLERANCE
-        return (self._extent == other._extent
-                and all(abs(a - b) <= tol for a, b in zip(self._spacing, other._spacing))
-                and all(abs(a - b) <= tol for a, b in zip(self._origin, other._origin))
-                and bool(np.all(np.abs(self._direction - other._direction) <= tol)))
+        return self._state.close(other._state)
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
     def __repr__(self) -> str:
-        return (f"Geometry3D(spacing={self._spacing}, origin={self._origin}, "
-                f"direction={self._direction.tolist()}, extent={self._extent})")
+        s = self._state
+        return (f"Geometry3D(spacing={s.spacing}, origin={s.origin}, "
+                f"direction={s.direction.tolist()}, extent={s.extent})")
 
-    def __getstate__(self) -> dict:
-        return {"spacing": self._spacing, "origin": self._origin,
-                "direction": self._direction.tolist(), "extent": self._extent}
+    def __getstate__(self) -> dict[str, Any]:
+        s = self._state
+        return {"spacing": s.spacing, "origin": s.origin, "direction": s.direction.tolist(),
+                "extent": s.extent}
 
-    def __setstate__(self, state: dict) -> None:
-        self._spacing = tuple(state["spacing"])
-        self._origin = tuple(state["origin"])
-        self._direction = np.array(state["direction"], dtype=np.float64)
-        self._extent = tuple(state["extent"])
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Always stand-alone: a copy of a time step's geometry belongs to no time geometry.
+        self._own = GeometryState(tuple(state["spacing"]), tuple(state["origin"]),
+                                  np.array(state["direction"], dtype=np.float64),
+                                  tuple(state["extent"]))
+        self._home = None
+        self._step = 0

@@ -4,31 +4,40 @@ An Image is composed of a :class:`~mitk._core.buffer.PixelBuffer` (the pixels, N
 ``(t, z, y, x[, c])``), a :class:`~mitk.time_geometry.TimeGeometry` holding one
 :class:`~mitk.geometry.Geometry3D` per time step, and a :class:`~mitk.properties.PropertyMap`.
 Views are zero-copy; accessors hold the image's reader/writer lock (see the README).
+
+This module holds construction, the pixel attributes and views; the geometry methods live in
+:mod:`mitk._image_geometry` and copies, pickling and DLPack in :mod:`mitk._image_transport`
+(mixins of :class:`Image`).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ._core.accessor import ReadAccessor, WriteAccessor
 from ._core.buffer import PixelBuffer
 from ._core.pixeltype import check_dtype
-from .errors import ArgumentError, NotInitializedError, TimeStepError
-from .geometry import Geometry3D, validate_direction, validate_origin, validate_spacing
+from ._image_geometry import ImageGeometry, extent_xyz, make_time_geometry
+from ._image_transport import ImageTransport
+from ._parallel_copy import copy_pixels
+from ._time_rules import check_time_step
+from ._typing import MatrixLike, PathArg, Vector3Like
+from .accessors import ImageReadAccessor, ImageWriteAccessor
+from .errors import ArgumentError, LockError, LockTimeout, NotInitializedError
 from .pixel_type import PixelType, check_components
 from .properties import PropertyMap
-from .time_geometry import (ArbitraryTimeGeometry, ProportionalTimeGeometry, TimeGeometry,
-                            check_time_step)
-from .accessors import ImageReadAccessor, ImageWriteAccessor
+from .time_geometry import TimeGeometry
 
 __all__ = ["Image"]
 
 _PATH_TYPES = (str, bytes, os.PathLike)
-_IDENTITY = np.eye(3)
 _NOT_INITIALIZED = "the image is not initialized; call initialize() or load a file first"
 
 
@@ -53,37 +62,26 @@ def _check_size(value: object, argument: str) -> int:
     return size
 
 
-#: Copies at least this large are split between two threads (memory bandwidth scales; see
-#: benchmarks: core.construct_copy).
-_PARALLEL_COPY_BYTES = 16 << 20
+def _check_bytes(shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
+    # Before anything is built for these sizes: a product past the address space is an
+    # argument error at once, not a MemoryError after allocating per-step state.
+    total = dtype.itemsize
+    for size in shape:
+        total *= size
+    if total > sys.maxsize:
+        raise ArgumentError(
+            f"sizes {shape} x {dtype.itemsize} bytes per component need {total} bytes, more than "
+            f"the address space ({sys.maxsize}); use smaller dimensions")
 
 
-def copy_pixels(dst: np.ndarray, src: np.ndarray) -> None:
-    """Copy ``src`` into the C-contiguous ``dst`` (any layout or byte order in).
-
-    Large copies run in two threads, each copying half of the first axis; NumPy releases the GIL
-    in its copy loops, so both halves proceed at once.  The helper thread ends with the copy.
-    """
-    if dst.nbytes < _PARALLEL_COPY_BYTES or dst.shape[0] < 2 or (os.cpu_count() or 1) < 2:
-        np.copyto(dst, src, casting="unsafe")
-        return
-    half = dst.shape[0] // 2
-    errors: list[BaseException] = []
-
-    def first_half() -> None:
-        try:
-            np.copyto(dst[:half], src[:half], casting="unsafe")
-        except BaseException as exc:  # re-raised in the caller's thread
-            errors.append(exc)
-
-    helper = threading.Thread(target=first_half, name="mitk-copy")
-    helper.start()
+def _hold_exclusively(buf: PixelBuffer) -> ReadAccessor | WriteAccessor:
+    # Nobody can write to read-only pixels, so their read lock plus the export count (which
+    # counts every other reader) is exclusive enough.
     try:
-        np.copyto(dst[half:], src[half:], casting="unsafe")
-    finally:
-        helper.join()
-    if errors:
-        raise errors[0]
+        return (ReadAccessor if buf.readonly else WriteAccessor)(buf, 0)
+    except (LockTimeout, LockError):
+        raise BufferError("cannot re-initialize: an accessor of the pixels holds their lock "
+                          "(in this thread or another)") from None
 
 
 def _readonly_view(buffer: PixelBuffer) -> np.ndarray:
@@ -91,7 +89,7 @@ def _readonly_view(buffer: PixelBuffer) -> np.ndarray:
     return np.asarray(memoryview(buffer).toreadonly())
 
 
-class Image:
+class Image(ImageGeometry, ImageTransport):
     """A 2D, 3D or 4D image with any supported pixel type and multi-component pixels.
 
     Parameters
@@ -115,6 +113,12 @@ class Image:
         read-only image.  ``None`` adopts when possible, else copies.
     channels : int, optional
         Components per pixel (default 1); ``k >= 2`` means the array's last axis has length ``k``.
+    like : Image (or any object with ``time_geometry``, or with ``spacing``, ``origin`` and
+        ``direction``, such as a LazyImage), optional
+        Take the geometry of another image: spacing, origin, direction and (a copy of) its time
+        geometry, with every step's extent set to the array's sizes.  Its step count must equal
+        the array's (1 for 2D/3D), else ArgumentError.  ``spacing``, ``origin`` or
+        ``direction`` given as well replace the ones of ``like`` on every step.
 
     Raises
     ------
@@ -123,45 +127,71 @@ class Image:
         keywords with a path, unsupported dtype.
     ArgumentError
         Wrong number of axes (2 to 4 image axes), a size < 1, a last axis that does not match
-        ``channels``, invalid geometry, an array ``copy=False`` cannot adopt.
+        ``channels``, invalid geometry, an array ``copy=False`` cannot adopt, a ``like`` with
+        another number of time steps.
 
     Notes
     -----
     Copying runs without the GIL (NumPy's copy loops).  Geometry and properties take no pixel
-    lock; each change is atomic.
+    lock; each change is atomic (``img.spacing = v`` sets every step in one change).  Copies,
+    pickles and saves read pixels, geometry and properties as one consistent snapshot.
+    Pickle protocol 5 hands the pixels out as one ``PickleBuffer`` exported under the read
+    lock, which is held until the consumer releases that buffer (see ``__reduce_ex__``).
+    ``Image.__new__(Image)`` alone is an empty image, as ``Image()``.
     """
 
-    __slots__ = ("_buf", "_ndim", "_channels", "_tg", "_props", "_ro", "_rw", "__weakref__")
+    __slots__ = ("_buf", "_ndim", "_channels", "_tg", "_props", "_ro", "_rw", "_init_lock",
+                 "_installing", "__weakref__")
+
+    _buf: PixelBuffer | None
+    _ndim: int
+    _channels: int
+    _tg: TimeGeometry | None
+    _props: PropertyMap
+    _ro: np.ndarray | None
+    _rw: np.ndarray | None
+    _init_lock: threading.Lock
+    _installing: PixelBuffer | None
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Image:
+        # Every slot is set here, so an image made without __init__ (copy, unpickling,
+        # subclasses) is a valid empty image rather than a source of AttributeErrors.
+        self = super().__new__(cls)
+        self._buf = None
+        self._ndim = 0
+        self._channels = 1
+        self._tg = None
+        self._props = PropertyMap()
+        self._ro = None
+        self._rw = None
+        self._init_lock = threading.Lock()
+        self._installing = None
+        return self
 
     def __init__(
         self,
-        source: Any = None,
+        source: npt.ArrayLike | PathArg | None = None,
         *,
-        spacing: Any = None,
-        origin: Any = None,
-        direction: Any = None,
+        spacing: Vector3Like | None = None,
+        origin: Vector3Like | None = None,
+        direction: MatrixLike | None = None,
         copy: bool | None = True,
         channels: int | None = None,
+        like: object = None,
     ) -> None:
-        self._buf: PixelBuffer | None = None
-        self._ndim = 0
-        self._channels = 1
-        self._tg: TimeGeometry | None = None
-        self._props = PropertyMap()
-        self._ro: np.ndarray | None = None
-        self._rw: np.ndarray | None = None
         if type(source) is np.ndarray:  # the common case first: isinstance on ABCs is slow
-            self._init_from_array(source, spacing, origin, direction, copy, channels)
+            self._init_from_array(source, spacing, origin, direction, copy, channels, like)
             return
         if source is None:
-            if spacing is not None or origin is not None or direction is not None or channels:
-                raise TypeError("geometry and channels need an array; Image() is empty")
+            if (spacing is not None or origin is not None or direction is not None or channels
+                    or like is not None):
+                raise TypeError("geometry, like and channels need an array; Image() is empty")
             return
         if isinstance(source, _PATH_TYPES):
             if (spacing is not None or origin is not None or direction is not None
-                    or copy is not True or channels is not None):
+                    or copy is not True or channels is not None or like is not None):
                 raise TypeError(
-                    "Image(path) takes no spacing, origin, direction, copy or channels; "
+                    "Image(path) takes no spacing, origin, direction, like, copy or channels; "
                     "set geometry on the loaded image instead")
             from ._image_io import load_into
 
@@ -174,11 +204,12 @@ class Image:
             raise TypeError(
                 f"cannot make an Image from {type(source).__name__}; pass a NumPy array (or an "
                 "object with __array__ or the buffer protocol), a path, or nothing")
-        self._init_from_array(source, spacing, origin, direction, copy, channels)
+        self._init_from_array(source, spacing, origin, direction, copy, channels, like)
 
     # -- construction -------------------------------------------------------------------------
 
-    def _init_from_array(self, source, spacing, origin, direction, copy, channels) -> None:
+    def _init_from_array(self, source: Any, spacing: Any, origin: Any, direction: Any,
+                         copy: Any, channels: Any, like: object) -> None:
         if copy is not None and not isinstance(copy, bool):
             raise TypeError(f"copy must be True, False or None, not {type(copy).__name__}")
         arr = source if isinstance(source, np.ndarray) else np.asarray(source)
@@ -198,7 +229,7 @@ class Image:
             if size < 1:
                 raise ArgumentError(f"array of shape {arr.shape}: axis {axis} has size {size}; "
                                     "sizes must be >= 1")
-        geometry = self._make_geometry(ndim, arr.shape[:ndim], spacing, origin, direction)
+        geometry = make_time_geometry(ndim, arr.shape, spacing, origin, direction, like)
         adoptable = arr.flags.c_contiguous and arr.flags.aligned and arr.dtype.isnative
         if copy is False and not adoptable:
             reasons = [name for ok, name in ((arr.flags.c_contiguous, "C-contiguous"),
@@ -215,18 +246,6 @@ class Image:
             buf = PixelBuffer.adopt(arr, dtype, arr.shape)
         self._install(buf, ndim, nchan, geometry)
 
-    @staticmethod
-    def _make_geometry(ndim, shape, spacing, origin, direction) -> ProportionalTimeGeometry:
-        geometry = Geometry3D._from_valid(
-            (1.0, 1.0, 1.0) if spacing is None else validate_spacing(spacing, ndim),
-            (0.0, 0.0, 0.0) if origin is None else validate_origin(origin, ndim),
-            _IDENTITY.copy() if direction is None else validate_direction(direction, ndim),
-            _extent_xyz(ndim, shape),
-        )
-        if ndim < 4:
-            return ProportionalTimeGeometry._static_of(geometry)
-        return ProportionalTimeGeometry.from_geometry(geometry, shape[0])
-
     def _install(self, buf: PixelBuffer, ndim: int, channels: int, tg: TimeGeometry) -> None:
         self._ro = None
         self._rw = None
@@ -236,19 +255,21 @@ class Image:
         self._tg = tg
 
     @classmethod
-    def from_numpy(cls, array: Any, *, spacing=None, origin=None, direction=None,
-                   copy: bool | None = True, channels: int | None = None) -> Image:
+    def from_numpy(cls, array: npt.ArrayLike, *, spacing: Vector3Like | None = None,
+                   origin: Vector3Like | None = None, direction: MatrixLike | None = None,
+                   copy: bool | None = True, channels: int | None = None,
+                   like: object = None) -> Image:
         """Make an image from an array; the same as ``Image(array, ...)``.
 
-        See :class:`Image` for the parameters, copy/view rules and errors.
+        See :class:`Image` for the parameters (``like`` included), copy/view rules and errors.
         """
         if isinstance(array, _PATH_TYPES) or array is None:
             raise TypeError(f"from_numpy needs an array, not {type(array).__name__}")
         return cls(array, spacing=spacing, origin=origin, direction=direction, copy=copy,
-                   channels=channels)
+                   channels=channels, like=like)
 
     @classmethod
-    def load(cls, path: str | bytes | os.PathLike, **options: Any) -> Image:
+    def load(cls, path: PathArg, **options: Any) -> Image:
         """Load one image from a file (NRRD, NIfTI, MetaImage; chosen by extension).
 
         Parameters
@@ -272,7 +293,8 @@ class Image:
         load_into(image, path, **options)
         return image
 
-    def initialize(self, pixel_type: Any, dimensions: Any, channels: int | None = None) -> None:
+    def initialize(self, pixel_type: npt.DTypeLike | PixelType, dimensions: Sequence[int],
+                   channels: int | None = None) -> None:
         """Allocate zero-filled pixels and reset the geometry (properties stay).
 
         Parameters
@@ -287,12 +309,18 @@ class Image:
         Raises
         ------
         BufferError
-            A view, accessor or DLPack export of the current pixels is alive (nothing changes).
-        TypeError, ArgumentError
+            A view, accessor or DLPack export of the current pixels is alive, in this thread or
+            another (nothing changes).
+        ArgumentError
+            Bad sizes, or sizes whose byte count exceeds the address space (checked first).
+        TypeError
 
         Notes
         -----
-        Replaces the pixel buffer; the zero-fill runs without the GIL.
+        Replaces the pixel buffer; the zero-fill runs without the GIL.  Atomic: the old pixels
+        are held exclusively (their write lock, tried once) from the check for live exports to
+        the replacement, so an accessor requested meanwhile waits and then locks the new
+        pixels, never the old ones.  Concurrent ``initialize`` calls run one after the other.
         """
         if isinstance(pixel_type, PixelType):
             dtype = check_dtype(pixel_type.dtype, "pixel_type")
@@ -311,14 +339,26 @@ class Image:
             raise ArgumentError(
                 f"dimensions {list(dimensions)} has {len(sizes)} entries; an image has 2 to 4")
         shape = tuple(reversed(sizes)) + ((nchan,) if nchan > 1 else ())
-        self._release_cached_views()
-        if self._buf is not None and self._buf.exports:
-            raise BufferError(
-                f"cannot re-initialize: {self._buf.exports} view(s), accessor(s) or DLPack "
-                "export(s) of the pixels are alive")
+        _check_bytes(shape, dtype)
         ndim = len(sizes)
-        tg = self._make_geometry(ndim, shape[:ndim], None, None, None)
-        self._install(PixelBuffer.new(dtype, shape, True), ndim, nchan, tg)
+        with self._init_lock:
+            old = self._buf
+            guard = None if old is None else _hold_exclusively(old)
+            try:
+                self._release_cached_views()
+                if old is not None:
+                    self._installing = old  # before the count: see accessors._acquire
+                    others = old.exports - 1  # the guard is one export itself
+                    if others:
+                        raise BufferError(
+                            f"cannot re-initialize: {others} view(s), accessor(s) or DLPack "
+                            "export(s) of the pixels are alive")
+                tg = make_time_geometry(ndim, shape)
+                self._install(PixelBuffer.new(dtype, shape, True), ndim, nchan, tg)
+            finally:
+                self._installing = None
+                if guard is not None:
+                    guard.release()
 
     def _release_cached_views(self) -> None:
         self._ro = None
@@ -349,12 +389,12 @@ class Image:
         return self._ndim
 
     @property
-    def shape(self) -> tuple:
+    def shape(self) -> tuple[int, ...]:
         """tuple: NumPy-order sizes ``(t, z, y, x)``, plus ``c`` last when ``channels > 1``."""
         return self._require().shape
 
     @property
-    def dtype(self) -> np.dtype:
+    def dtype(self) -> np.dtype[Any]:
         """numpy.dtype: native dtype of one pixel component."""
         return self._require().dtype
 
@@ -391,125 +431,9 @@ class Image:
         return self._props
 
     @property
-    def property_keys(self) -> list:
+    def property_keys(self) -> list[str]:
         """list of str: the keys of :attr:`properties`."""
         return list(self._props.keys())
-
-    @property
-    def time_geometry(self) -> TimeGeometry:
-        """TimeGeometry: the live time geometry (one Geometry3D per time step)."""
-        self._require()
-        return self._tg
-
-    def set_time_geometry(self, time_geometry: TimeGeometry) -> None:
-        """Replace the time geometry; it must have exactly ``time_steps`` steps.
-
-        The geometries of ``time_geometry`` are used as given (live), with their extents set to
-        this image's sizes.
-        """
-        self._require()
-        if not isinstance(time_geometry, TimeGeometry):
-            raise TypeError(
-                f"time_geometry must be a TimeGeometry, not {type(time_geometry).__name__}")
-        steps = time_geometry.count_time_steps()
-        if steps != self.time_steps:
-            raise ArgumentError(
-                f"time geometry has {steps} steps but the image has {self.time_steps}")
-        time_geometry._set_extent(_extent_xyz(self._ndim, self._buf.shape[: self._ndim]))
-        self._tg = time_geometry
-
-    # -- geometry -------------------------------------------------------------------------------
-
-    def get_geometry(self, time_step: int = 0) -> Geometry3D:
-        """The live :class:`Geometry3D` of one time step (changes to it change the image)."""
-        self._require()
-        return self._tg.get_geometry_for_time_step(check_time_step(time_step, self.time_steps))
-
-    def _steps(self, time_step) -> list:
-        if time_step is None:
-            return [self._tg.get_geometry_for_time_step(t) for t in range(self.time_steps)]
-        return [self.get_geometry(time_step)]
-
-    def get_spacing(self, time_step: int = 0) -> tuple:
-        """Spacing ``(sx, sy, sz)`` in mm of one time step (sz = 1 for 2D)."""
-        return tuple(self.get_geometry(time_step).spacing)
-
-    def get_origin(self, time_step: int = 0) -> tuple:
-        """Origin ``(ox, oy, oz)`` (LPS, mm) of one time step."""
-        return tuple(self.get_geometry(time_step).origin)
-
-    def get_direction(self, time_step: int = 0) -> np.ndarray:
-        """Direction (3x3 float64 copy; columns are index axes in LPS) of one time step."""
-        return self.get_geometry(time_step).direction
-
-    def set_spacing(self, spacing: Any, time_step: int | None = 0) -> None:
-        """Set the spacing of one time step (``time_step=None``: every step).
-
-        Raises ArgumentError (nothing changes) for a wrong length, non-finite or <= 0 value.
-        """
-        self._require()
-        value = validate_spacing(spacing, self._ndim)
-        for g in self._steps(time_step):
-            g.spacing = value
-
-    def set_origin(self, origin: Any, time_step: int | None = 0) -> None:
-        """Set the origin of one time step (``time_step=None``: every step)."""
-        self._require()
-        value = validate_origin(origin, self._ndim)
-        for g in self._steps(time_step):
-            g.origin = value
-
-    def set_direction(self, direction: Any, time_step: int | None = 0) -> None:
-        """Set the direction of one time step (``time_step=None``: every step); kept exactly."""
-        self._require()
-        value = validate_direction(direction, self._ndim)
-        for g in self._steps(time_step):
-            g.direction = value
-
-    @property
-    def spacing(self) -> tuple:
-        """tuple: spacing of step 0; assigning sets every step."""
-        return self.get_spacing(0)
-
-    @spacing.setter
-    def spacing(self, value: Any) -> None:
-        self.set_spacing(value, None)
-
-    @property
-    def origin(self) -> tuple:
-        """tuple: origin of step 0 (LPS); assigning sets every step."""
-        return self.get_origin(0)
-
-    @origin.setter
-    def origin(self, value: Any) -> None:
-        self.set_origin(value, None)
-
-    @property
-    def direction(self) -> np.ndarray:
-        """numpy.ndarray: 3x3 direction of step 0 (a copy); assigning sets every step."""
-        return self.get_direction(0)
-
-    @direction.setter
-    def direction(self, value: Any) -> None:
-        self.set_direction(value, None)
-
-    @property
-    def direction_cosines(self) -> tuple:
-        """tuple: the step-0 direction as a row-major 9-tuple."""
-        return tuple(float(v) for v in self.get_direction(0).ravel())
-
-    @property
-    def affine(self) -> np.ndarray:
-        """numpy.ndarray: 4x4 LPS index-to-world matrix of step 0."""
-        return self.get_geometry(0).affine
-
-    def index_to_world(self, point: Any, time_step: int = 0):
-        """Map an index point ``(i, j, k)`` (or an Nx3 array) to LPS world coordinates."""
-        return self.get_geometry(time_step).index_to_world(point)
-
-    def world_to_index(self, point: Any, time_step: int = 0):
-        """Map an LPS world point (or an Nx3 array) to continuous index coordinates."""
-        return self.get_geometry(time_step).world_to_index(point)
 
     def get_dimension(self, i: int) -> int:
         """Size along MITK axis ``i`` (0=x, 1=y, 2=z, 3=t); 1 for ``i >= ndim``, as MITK."""
@@ -523,7 +447,7 @@ class Image:
             return 1
         return buf.shape[self._ndim - 1 - i]
 
-    def get_dimensions(self) -> tuple:
+    def get_dimensions(self) -> tuple[int, ...]:
         """All sizes in MITK order ``(x, y[, z[, t]])``."""
         buf = self._require()
         return tuple(reversed(buf.shape[: self._ndim]))
@@ -531,7 +455,8 @@ class Image:
     # -- NumPy views ----------------------------------------------------------------------------
 
     def as_numpy(self, writeable: bool = False, use_accessor: bool = False,
-                 time_step: int | None = None, *, timeout: float | None = None) -> np.ndarray:
+                 time_step: int | None = None, *,
+                 timeout: float | None = None) -> npt.NDArray[Any]:
         """A zero-copy NumPy view of the pixels (NumPy order, components last).
 
         Parameters
@@ -547,7 +472,8 @@ class Image:
             ``None``: the whole image.  ``k``: exactly frame ``k`` of a 4D image, shape
             ``(z, y, x[, c])``; for 2D/3D images only 0 (the same as None).
         timeout : float or None
-            Lock wait for accessor views (None: forever, 0: try once); ignored by direct views.
+            Lock wait for accessor views (None: forever, 0: try once; validated as
+            :func:`mitk.accessors.check_timeout`); ignored by direct views.
 
         Returns
         -------
@@ -568,14 +494,15 @@ class Image:
             if view is None:
                 view = self._ro = _readonly_view(self._require())
             return view.view()
+        if use_accessor:
+            acc = (ImageWriteAccessor if writeable else ImageReadAccessor)(
+                self, timeout, time_step)
+            return np.asarray(acc)
         buf = self._require()
         frame = None
         if time_step is not None:
             step = check_time_step(time_step, self.time_steps)
             frame = step if self._ndim == 4 else None
-        if use_accessor:
-            acc = (WriteAccessor if writeable else ReadAccessor)(buf, timeout, frame)
-            return np.asarray(acc)
         if writeable:
             if buf.readonly:
                 raise ArgumentError(
@@ -590,134 +517,45 @@ class Image:
         return view.view() if frame is None else view[frame]
 
     @property
-    def array(self) -> np.ndarray:
+    def array(self) -> npt.NDArray[Any]:
         """numpy.ndarray: read-only zero-copy view of the whole image (``as_numpy()``)."""
         view = self._ro
         if view is None:
             view = self._ro = _readonly_view(self._require())
         return view.view()
 
-    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+    def __array__(self, dtype: npt.DTypeLike = None, copy: bool | None = None
+                  ) -> npt.NDArray[Any]:
         view = self.array
-        if dtype is not None and np.dtype(dtype) != view.dtype:
-            if copy is False:
-                raise ValueError(
-                    f"converting {view.dtype} pixels to {np.dtype(dtype)} needs a copy, but "
-                    "copy=False was given")
-            with self.read():
-                return view.astype(dtype)
-        if copy:
-            with self.read():
-                return view.copy()
+        convert = dtype is not None and np.dtype(dtype) != view.dtype
+        if convert and copy is False:
+            raise ValueError(
+                f"converting {view.dtype} pixels to {np.dtype(dtype)} needs a copy, but "
+                "copy=False was given")
+        if convert or copy:
+            with self.read() as acc:  # the pixels of this moment, under the read lock
+                return acc.array.astype(dtype) if convert else acc.array.copy()
         return view
 
-    def read(self, timeout: float | None = None, time_step: int | None = None):
+    def read(self, timeout: float | None = None,
+             time_step: int | None = None) -> ImageReadAccessor:
         """Take the read lock; returns an :class:`~mitk.ImageReadAccessor`.
 
         Use as ``with img.read() as acc: ... acc.array ...``.  See ImageReadAccessor.
         """
         return ImageReadAccessor(self, timeout, time_step)
 
-    def write(self, timeout: float | None = None, time_step: int | None = None):
+    def write(self, timeout: float | None = None,
+              time_step: int | None = None) -> ImageWriteAccessor:
         """Take the write lock; returns an :class:`~mitk.ImageWriteAccessor`.
 
         Use as ``with img.write() as acc: acc[...] = v``.  See ImageWriteAccessor.
         """
         return ImageWriteAccessor(self, timeout, time_step)
 
-    # -- copying, pickling ------------------------------------------------------------------------
-
-    def copy(self) -> Image:
-        """An independent, writable copy: pixels, per-step geometry, time geometry, properties.
-
-        Notes
-        -----
-        Holds the read lock while copying the pixels (waiting as ``timeout=None``); the copy runs
-        without the GIL.  An empty image copies to an empty image.
-        """
-        new = Image()
-        new._props = self._props.copy()
-        buf = self._buf
-        if buf is None:
-            return new
-        copy_buf = PixelBuffer.new(buf.dtype, buf.shape, False)
-        with ReadAccessor(buf) as acc:
-            copy_pixels(np.asarray(copy_buf), acc.array)
-        new._install(copy_buf, self._ndim, self._channels, self._tg.copy())
-        return new
-
-    def __copy__(self) -> Image:
-        return self.copy()
-
-    def __deepcopy__(self, memo: dict) -> Image:
-        return self.copy()
-
-    def __reduce_ex__(self, protocol: int):
-        # Protocol 5: the PixelBuffer reduces to one PickleBuffer (out of band with a
-        # buffer_callback).  Geometry and properties travel in band as plain tuples, which
-        # pickle several times faster than the objects themselves.
-        buf = self._buf
-        state = (self._ndim, self._channels, _time_geometry_state(self._tg) if buf is not None
-                 else None, dict(self._props))
-        if buf is not None and protocol < 5:
-            with ReadAccessor(buf):  # the pixels are copied into the pickle here
-                return _restore, (buf.__reduce_ex__(protocol), state)
-        return _restore, (buf, state)
-
-    # -- DLPack ---------------------------------------------------------------------------------
-
-    def __dlpack__(self, *, stream: Any = None, max_version: tuple | None = None,
-                   dl_device: tuple | None = None, copy: bool | None = None):
-        """Export the whole image as a DLPack capsule (CPU, zero-copy unless ``copy=True``).
-
-        Raises
-        ------
-        BufferError
-            A non-``None`` ``stream``, a device other than the CPU, or a read-only image asked
-            for by a consumer that only understands legacy (unversioned) capsules.
-
-        Notes
-        -----
-        The export takes no lock and counts as an export of the pixels until the consumer
-        releases it (``initialize`` refuses meanwhile).  Versioned capsules carry the
-        read-only flag.
-        """
-        from ._core.dlpack import export_capsule
-
-        buf = self._require()
-        if stream is not None:
-            raise BufferError("mitk images live in CPU memory; stream must be None")
-        if dl_device is not None and tuple(dl_device) != (1, 0):
-            raise BufferError(f"mitk images live on the CPU (1, 0); cannot export to {dl_device}")
-        versioned = max_version is not None and tuple(max_version) >= (1, 0)
-        if copy:
-            buf = self.copy().pixel_buffer
-        if buf.readonly and not versioned:
-            raise BufferError(
-                "the image is read-only and a legacy DLPack capsule cannot say so; the consumer "
-                "must ask for max_version >= (1, 0)")
-        return export_capsule(buf, versioned, read_only=buf.readonly, copied=bool(copy))
-
-    def __dlpack_device__(self) -> tuple:
-        """``(1, 0)``: DLPack's CPU device."""
-        return (1, 0)
-
-    @classmethod
-    def from_dlpack(cls, obj: Any, *, spacing=None, origin=None, direction=None,
-                    channels: int | None = None, copy: bool | None = None) -> Image:
-        """Make an image from a CPU DLPack producer (a PyTorch/JAX/NumPy array, ...).
-
-        ``copy=None`` adopts the memory when it is C-contiguous, aligned and native, else copies;
-        ``False`` never copies (ArgumentError or BufferError if it would have to); ``True``
-        always copies.  A read-only producer gives a read-only image.
-        """
-        arr = np.from_dlpack(obj, copy=copy)
-        return cls(arr, spacing=spacing, origin=origin, direction=direction, channels=channels,
-                   copy=copy if copy is not None else None)
-
     # -- files --------------------------------------------------------------------------------
 
-    def save(self, path: str | bytes | os.PathLike, *, timeout: float | None = None,
+    def save(self, path: PathArg, *, timeout: float | None = None,
              **options: Any) -> None:
         """Save to a file; the format comes from the extension.
 
@@ -751,36 +589,5 @@ class Image:
                 f"spacing={self.spacing} time_steps={self.time_steps}>")
 
 
-def _extent_xyz(ndim: int, shape: tuple) -> tuple:
-    # Spatial sizes in MITK order (x, y, z); 2D images have z = 1.
-    spatial = shape[1:] if ndim == 4 else shape
-    return tuple(reversed(spatial)) + ((1,) if len(spatial) == 2 else ())
-
-
-def _time_geometry_state(tg: TimeGeometry) -> tuple:
-    """A plain-tuple form of a time geometry (for pickling)."""
-    steps = tuple((g._spacing, g._origin, tuple(g._direction.ravel().tolist()), g._extent)
-                  for g in tg._geometries)
-    if isinstance(tg, ProportionalTimeGeometry):
-        return ("proportional", steps, tg.first_time_point, tg.step_duration, tg._static)
-    return ("arbitrary", steps, tuple(tg.get_time_bounds(t) for t in range(len(steps))))
-
-
-def _time_geometry_from_state(state: tuple) -> TimeGeometry:
-    geoms = [Geometry3D._from_valid(tuple(sp), tuple(o), np.array(d, dtype=np.float64)
-                                    .reshape(3, 3), tuple(e)) for sp, o, d, e in state[1]]
-    if state[0] == "proportional":
-        return ProportionalTimeGeometry(geoms, state[2], state[3], static=state[4])
-    return ArbitraryTimeGeometry(state[2], geoms)
-
-
-def _restore(buffer, state) -> Image:
-    ndim, channels, tg_state, props = state
-    image = Image()
-    image._props.update(props)
-    if isinstance(buffer, tuple):  # protocols 2-4: the PixelBuffer's own reduce tuple
-        func, args = buffer
-        buffer = func(*args)
-    if buffer is not None:
-        image._install(buffer, ndim, channels, _time_geometry_from_state(tg_state))
-    return image
+#: For the I/O glue (``mitk._image_io``): spatial sizes in MITK order of a NumPy shape.
+_extent_xyz = extent_xyz

@@ -47,21 +47,21 @@ def _check_value(key: str, value: Any) -> Any:
                     f"supported; expected {_ACCEPTED}")
 
 
-class _ItemsView(ItemsView):
+class _ItemsView(ItemsView[str, Any]):
     __slots__ = ()
 
-    def __iter__(self) -> Iterator[tuple]:
-        return iter(self._mapping._snapshot().items())
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        return iter(self._mapping._snapshot().items())  # type: ignore[attr-defined]
 
 
-class _ValuesView(ValuesView):
+class _ValuesView(ValuesView[Any]):
     __slots__ = ()
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self._mapping._snapshot().values())
+        return iter(self._mapping._snapshot().values())  # type: ignore[attr-defined]
 
 
-class PropertyMap(MutableMapping):
+class PropertyMap(MutableMapping[str, Any]):
     """A mapping from ``str`` keys to ``str``, ``int``, ``float``, ``bool`` or lists of those.
 
     Parameters
@@ -94,7 +94,7 @@ class PropertyMap(MutableMapping):
     __slots__ = ("_data", "_lock")
 
     def __init__(self, items: Any = None, /, **kwargs: Any) -> None:
-        self._data: dict = {}
+        self._data: dict[str, Any] = {}
         self._lock = threading.Lock()
         if items is not None:
             self.update(items)
@@ -107,7 +107,7 @@ class PropertyMap(MutableMapping):
             raise TypeError(f"property key {key!r} is a {type(key).__name__}; keys must be str")
         return str.__str__(key)
 
-    def _snapshot(self) -> dict:
+    def _snapshot(self) -> dict[str, Any]:
         with self._lock:
             return dict(self._data)
 
@@ -142,11 +142,11 @@ class PropertyMap(MutableMapping):
         with self._lock:
             return self._data.get(key, default)
 
-    def items(self) -> ItemsView:
+    def items(self) -> ItemsView[str, Any]:
         """A view of the ``(key, value)`` pairs; iterating it walks a snapshot."""
         return _ItemsView(self)
 
-    def values(self) -> ValuesView:
+    def values(self) -> ValuesView[Any]:
         """A view of the values; iterating it walks a snapshot."""
         return _ValuesView(self)
 
@@ -159,7 +159,7 @@ class PropertyMap(MutableMapping):
                 return self._data.pop(key)
             return self._data.pop(key, default)
 
-    def popitem(self) -> tuple:
+    def popitem(self) -> tuple[str, Any]:
         """Remove and return the most recently inserted ``(key, value)`` (KeyError if empty)."""
         with self._lock:
             return self._data.popitem()
@@ -204,7 +204,7 @@ class PropertyMap(MutableMapping):
         with self._lock:
             self._data.update(checked)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """A plain ``dict`` snapshot of the properties (lists inside are shared)."""
         return self._snapshot()
 
@@ -232,5 +232,5 @@ class PropertyMap(MutableMapping):
     def __repr__(self) -> str:
         return f"PropertyMap({self._snapshot()!r})"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return PropertyMap, (self._snapshot(),)

@@ -5,108 +5,51 @@ image has one *static* step valid at all times (bounds ``+/- sys.float_info.max`
 has one step per frame.  A time step is an ``int`` with ``0 <= t < count`` everywhere: no
 wrap-around, and ``bool`` or ``float`` steps are refused (:func:`check_time_step`).
 
-Thread safety: the per-step geometries are live objects whose own assignments are atomic (see
-:mod:`mitk.geometry`); time settings (``first_time_point``, ``step_duration``) are replaced by
-single assignments, so readers see the old or the new value.
+Memory: the steps' geometries live in a copy-on-write table, one shared
+:class:`~mitk._geometry_state.GeometryState` for every step plus one record per step that
+differs, so ten million equal steps cost what one does.  The :class:`Geometry3D` of a step is
+made on first use and is live: assigning to it changes that step, and only that step.
+
+Thread safety: every change (one step, every step, the time settings) happens under the time
+geometry's own lock and is published with one assignment, so readers see the old or the new
+state, never a mixture; :meth:`TimeGeometry.copy` (used by ``Image.copy``, pickling and saving)
+copies under the same lock, so it is a consistent snapshot of every step at once.
 """
 
 from __future__ import annotations
 
 import abc
+import bisect
 import math
 import numbers
-import sys
-from typing import Any
+from typing import Any, Iterable
 
-from .errors import ArgumentError, TimeStepError
+from ._geometry_state import GeometryState
+from ._step_table import StepTable, _geometry_states
+from ._time_rules import (_MAX, TIME_TOLERANCE, _check_count, _check_duration, _check_span,
+                          _finite, _real, check_bounds, check_time_step)
+from .errors import ArgumentError
 from .geometry import Geometry3D
 
 __all__ = ["ArbitraryTimeGeometry", "ProportionalTimeGeometry", "TimeGeometry",
            "check_time_step"]
 
-_MAX = sys.float_info.max
 
-#: Time bounds compare equal within this absolute tolerance (as geometries do).
-TIME_TOLERANCE = 1e-6
-
-
-def check_time_step(time_step: Any, count: int) -> int:
-    """Validate a time step index and return it as an ``int``.
-
-    Parameters
-    ----------
-    time_step : int
-        The step; NumPy integers are accepted.
-    count : int
-        Number of time steps.
-
-    Returns
-    -------
-    int
-        ``time_step`` with ``0 <= time_step < count``.
-
-    Raises
-    ------
-    TypeError
-        ``bool``, ``float`` or any other non-integer.
-    TimeStepError
-        Negative or not smaller than ``count`` (no wrap-around); the message names the step
-        and the valid range.
-    """
-    if isinstance(time_step, bool) or not isinstance(time_step, numbers.Integral):
-        raise TypeError(f"time_step must be an int, not {type(time_step).__name__} "
-                        f"{time_step!r}")
-    t = int(time_step)
-    if not 0 <= t < count:
-        valid = f"valid steps are 0 to {count - 1}" if count > 0 else "there are no steps"
-        raise TimeStepError(f"time_step {t} is out of range; {valid} "
-                            f"({count} time step{'s' if count != 1 else ''})")
-    return t
-
-
-def _real(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, not {type(value).__name__} {value!r}")
-    return float(value)
-
-
-def _finite(value: Any, name: str) -> float:
-    v = _real(value, name)
-    if not math.isfinite(v):
-        raise ArgumentError(f"{name} must be finite, got {value!r}")
-    return v
-
-
-def _geometry_list(geometries: Any) -> list:
-    try:
-        items = list(geometries)
-    except TypeError:
-        raise TypeError(f"geometries must be a list of Geometry3D, not "
-                        f"{type(geometries).__name__}") from None
-    for i, g in enumerate(items):
-        if not isinstance(g, Geometry3D):
-            raise TypeError(f"geometries[{i}] must be a Geometry3D, not {type(g).__name__}")
-    if not items:
-        raise ArgumentError("geometries is empty; expected one Geometry3D per time step")
-    return items
-
-
-class TimeGeometry(abc.ABC):
+class TimeGeometry(StepTable, abc.ABC):
     """Abstract base: a sequence of time steps, each with time bounds and a :class:`Geometry3D`.
 
     Notes
     -----
     Subclasses: :class:`ProportionalTimeGeometry` (equal steps) and
-    :class:`ArbitraryTimeGeometry` (explicit bounds).  The geometries are held live: the
-    geometry returned by :meth:`get_geometry_for_time_step` is the one an image uses.  Two time
+    :class:`ArbitraryTimeGeometry` (explicit bounds).  The geometry returned by
+    :meth:`get_geometry_for_time_step` is live: it is the one an image uses.  Two time
     geometries compare equal when they have the same number of steps, bounds within 1e-6 and
-    equal geometries, whatever their class.
+    equal geometries, whatever their class.  Copies (:meth:`copy`, ``copy.copy``,
+    ``copy.deepcopy``, pickling) are independent and taken atomically.
     """
 
-    _geometries: list
-
     @abc.abstractmethod
-    def get_time_bounds(self, t: int | None = None) -> tuple:
+    def get_time_bounds(self, t: int | None = None) -> tuple[float, float]:
         """``(min, max)`` of step ``t``, or of the whole geometry when ``t`` is None.
 
         Parameters
@@ -143,7 +86,7 @@ class TimeGeometry(abc.ABC):
         int
             At least 1.
         """
-        return len(self._geometries)
+        return self._count
 
     def is_valid_time_step(self, t: Any) -> bool:
         """Whether ``t`` is a time step of this geometry.
@@ -251,8 +194,8 @@ class TimeGeometry(abc.ABC):
         Returns
         -------
         Geometry3D
-            The live object (not a copy): changing it changes the image that owns this time
-            geometry.
+            The live object (not a copy): changing it changes this step of this time geometry
+            (and of the image that owns it), and no other step.  Made on first use.
 
         Raises
         ------
@@ -261,7 +204,7 @@ class TimeGeometry(abc.ABC):
         TypeError
             ``t`` not an int.
         """
-        return self._geometries[check_time_step(t, self.count_time_steps())]
+        return self._view(check_time_step(t, self._count))
 
     def get_geometry_for_time_point(self, time_point: float) -> Geometry3D:
         """The live geometry of the step containing ``time_point`` (clamped, as
@@ -274,36 +217,46 @@ class TimeGeometry(abc.ABC):
         ArgumentError
             ``time_point`` is NaN.
         """
-        return self._geometries[self.time_point_to_time_step(time_point)]
+        return self._view(self.time_point_to_time_step(time_point))
 
-    def geometries(self) -> list:
+    def geometries(self) -> list[Geometry3D]:
         """The per-step geometries.
 
         Returns
         -------
         list of Geometry3D
-            A new list holding the live geometries.
+            A new list holding the live geometries (one object per step: O(steps)).
         """
-        return list(self._geometries)
+        return [self._view(t) for t in range(self._count)]
 
-    def _set_extent(self, extent: Any) -> None:
-        # For the owning image: every step covers the same pixel grid.
-        for g in self._geometries:
-            g._set_extent(extent)
+    def _times_equal(self, other: TimeGeometry) -> bool:
+        for t in range(self._count):
+            for a, b in zip(self.get_time_bounds(t), other.get_time_bounds(t)):
+                if not (a == b or abs(a - b) <= TIME_TOLERANCE):
+                    return False
+        return True
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TimeGeometry):
             return NotImplemented
-        n = self.count_time_steps()
-        if n != other.count_time_steps():
+        n = self._count
+        if n != other._count or not self._times_equal(other):
             return False
-        for t in range(n):
-            for a, b in zip(self.get_time_bounds(t), other.get_time_bounds(t)):
-                if not (a == b or abs(a - b) <= TIME_TOLERANCE):
-                    return False
-        return all(g == h for g, h in zip(self._geometries, other._geometries))
+        # Only the steps that differ from either table's shared record need a look.
+        a_default, a_over = self._snapshot()
+        b_default, b_over = other._snapshot()
+        keys = a_over.keys() | b_over.keys()
+        if len(keys) < n and not a_default.close(b_default):
+            return False
+        return all(a_over.get(t, a_default).close(b_over.get(t, b_default)) for t in keys)
 
     __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __copy__(self) -> TimeGeometry:
+        return self.copy()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> TimeGeometry:
+        return self.copy()
 
 
 class ProportionalTimeGeometry(TimeGeometry):
@@ -312,7 +265,8 @@ class ProportionalTimeGeometry(TimeGeometry):
     Parameters
     ----------
     geometries : list of Geometry3D
-        One per step, used as given (live, not copied); at least one.
+        One per step, at least one; their values are copied (later changes to these objects
+        do not reach the time geometry: change ``get_geometry_for_time_step(t)`` instead).
     first_time_point : float
         Start of step 0 (default 0); finite.
     step_duration : float
@@ -327,49 +281,56 @@ class ProportionalTimeGeometry(TimeGeometry):
     TypeError
         ``geometries`` holds something other than Geometry3D, or a time is not a number.
     ArgumentError
-        No geometries, a static geometry with more than one step, a non-finite time, or
-        ``step_duration <= 0``.
+        No geometries, a static geometry with more than one step, a non-finite time,
+        ``step_duration <= 0``, or times whose bounds would leave the float64 range or not be
+        distinct (e.g. ``first_time_point=1e308``).
 
     Notes
     -----
     ``first_time_point`` and ``step_duration`` are settable (validated, replaced atomically).
-    ``copy()`` and ``copy.deepcopy`` give independent geometries; pickling keeps everything.
+    Equal steps share one geometry record, so memory does not grow with the number of steps
+    (see :meth:`from_geometry`).  ``copy()`` and ``copy.deepcopy`` give independent
+    geometries; pickling keeps everything.
     """
 
-    def __init__(self, geometries: list, first_time_point: float = 0.0,
+    _times: tuple[float, float]
+    _static: bool
+
+    def __init__(self, geometries: Iterable[Geometry3D], first_time_point: float = 0.0,
                  step_duration: float = 1.0, *, static: bool = False) -> None:
-        geometries = _geometry_list(geometries)
-        if static and len(geometries) != 1:
+        states = _geometry_states(geometries)
+        if static and len(states) != 1:
             raise ArgumentError(f"a static time geometry has exactly 1 step, not "
-                                f"{len(geometries)}")
+                                f"{len(states)}")
         first = _finite(first_time_point, "first_time_point")
-        duration = self._check_duration(step_duration)
-        self._geometries = geometries
+        duration = _check_duration(step_duration)
+        if not static:
+            _check_span(first, duration, len(states))
+        self._init_from_states(states)
         self._static = bool(static)
-        self._first = first
-        self._duration = duration
+        self._times = (first, duration)
 
     @classmethod
-    def _static_of(cls, geometry: Geometry3D) -> ProportionalTimeGeometry:
-        # The one-step geometry of a 2D/3D image from an already valid Geometry3D, used live.
-        # Skips the argument checks: Image(arr, copy=False) must stay within a few microseconds.
+    def _of_state(cls, state: GeometryState, count: int, first: float = 0.0,
+                  duration: float = 1.0, static: bool = False) -> ProportionalTimeGeometry:
+        # Every step sharing one valid record; the times are valid too.  Skips the argument
+        # checks: Image(arr, copy=False) must stay within a few microseconds.
         tg = cls.__new__(cls)
-        tg._geometries = [geometry]
-        tg._static = True
-        tg._first = 0.0
-        tg._duration = 1.0
+        tg._init_steps(count, state)
+        tg._static = static
+        tg._times = (first, duration)
         return tg
 
     @classmethod
     def from_geometry(cls, geometry: Geometry3D, time_steps: int, first_time_point: float = 0.0,
                       step_duration: float = 1.0, static: bool = False
                       ) -> ProportionalTimeGeometry:
-        """A time geometry whose steps hold independent copies of one geometry.
+        """A time geometry whose steps all start with the values of one geometry.
 
         Parameters
         ----------
         geometry : Geometry3D
-            Copied once per step (the argument itself is not used live).
+            Its values are copied (the argument itself is not used live).
         time_steps : int
             Number of steps, >= 1 (exactly 1 when ``static``).
         first_time_point, step_duration, static
@@ -378,6 +339,8 @@ class ProportionalTimeGeometry(TimeGeometry):
         Returns
         -------
         ProportionalTimeGeometry
+            O(1) in time and memory, whatever ``time_steps``: the steps share one record until
+            one of them is changed.
 
         Raises
         ------
@@ -388,44 +351,49 @@ class ProportionalTimeGeometry(TimeGeometry):
         """
         if not isinstance(geometry, Geometry3D):
             raise TypeError(f"geometry must be a Geometry3D, not {type(geometry).__name__}")
-        if isinstance(time_steps, bool) or not isinstance(time_steps, numbers.Integral):
-            raise TypeError(f"time_steps must be an int, not {type(time_steps).__name__}")
-        if time_steps < 1:
-            raise ArgumentError(f"time_steps must be >= 1, got {time_steps}")
-        return cls([geometry.copy() for _ in range(int(time_steps))], first_time_point,
-                   step_duration, static=static)
-
-    @staticmethod
-    def _check_duration(value: Any) -> float:
-        d = _finite(value, "step_duration")
-        if d <= 0:
-            raise ArgumentError(f"step_duration must be > 0, got {value!r}")
-        return d
+        count = _check_count(time_steps)
+        if static and count != 1:
+            raise ArgumentError(f"a static time geometry has exactly 1 step, not {count}")
+        first = _finite(first_time_point, "first_time_point")
+        duration = _check_duration(step_duration)
+        if not static:
+            _check_span(first, duration, count)
+        return cls._of_state(geometry._state, count, first, duration, bool(static))
 
     @property
     def first_time_point(self) -> float:
         """float: start of step 0 (finite); ignored by the bounds of a static geometry."""
-        return self._first
+        return self._times[0]
 
     @first_time_point.setter
     def first_time_point(self, value: float) -> None:
-        self._first = _finite(value, "first_time_point")
+        first = _finite(value, "first_time_point")
+        with self._lock:
+            duration = self._times[1]
+            if not self._static:
+                _check_span(first, duration, self._count)
+            self._times = (first, duration)
 
     @property
     def step_duration(self) -> float:
         """float: duration of every step (finite, > 0); ignored by a static geometry."""
-        return self._duration
+        return self._times[1]
 
     @step_duration.setter
     def step_duration(self, value: float) -> None:
-        self._duration = self._check_duration(value)
+        duration = _check_duration(value)
+        with self._lock:
+            first = self._times[0]
+            if not self._static:
+                _check_span(first, duration, self._count)
+            self._times = (first, duration)
 
     @property
     def static(self) -> bool:
         """bool: True for the single all-time step of a 2D/3D image."""
         return self._static
 
-    def get_time_bounds(self, t: int | None = None) -> tuple:
+    def get_time_bounds(self, t: int | None = None) -> tuple[float, float]:
         """``(min, max)`` of step ``t``, or of the whole geometry when ``t`` is None.
 
         Step ``t`` covers ``[first + t*d, first + (t+1)*d)``; a static geometry covers
@@ -438,12 +406,12 @@ class ProportionalTimeGeometry(TimeGeometry):
         TypeError
             ``t`` not an int.
         """
-        n = self.count_time_steps()
+        n = self._count
         if t is not None:
             t = check_time_step(t, n)
         if self._static:
             return (-_MAX, _MAX)
-        first, d = self._first, self._duration  # one consistent pair
+        first, d = self._times  # one consistent pair
         if t is None:
             return (first, first + n * d)
         return (first + t * d, first + (t + 1) * d)
@@ -459,8 +427,8 @@ class ProportionalTimeGeometry(TimeGeometry):
     def _step_of(self, time_point: float) -> int:
         if self._static:
             return 0
-        n = self.count_time_steps()
-        first, d = self._first, self._duration
+        n = self._count
+        first, d = self._times
         ratio = (time_point - first) / d
         if not ratio > 0:  # also -inf
             return 0
@@ -475,21 +443,46 @@ class ProportionalTimeGeometry(TimeGeometry):
             step -= 1
         return step
 
+    def _times_equal(self, other: TimeGeometry) -> bool:
+        if not isinstance(other, ProportionalTimeGeometry) or self._static or other._static:
+            if isinstance(other, ProportionalTimeGeometry) and self._static and other._static:
+                return True
+            return super()._times_equal(other)
+        # Bounds are linear in the step: the first and last steps decide for all of them.
+        last = self._count - 1
+        return all(a == b or abs(a - b) <= TIME_TOLERANCE
+                   for t in {0, last}
+                   for a, b in zip(self.get_time_bounds(t), other.get_time_bounds(t)))
+
+    def _first_uneven_step(self, rel: float = 1e-9) -> int | None:
+        return None  # every step lasts step_duration
+
     def copy(self) -> ProportionalTimeGeometry:
-        """A deep copy: independent geometries, same times.
+        """A deep copy: independent geometries, same times; one consistent snapshot.
 
         Returns
         -------
         ProportionalTimeGeometry
+            O(steps that differ) in time and memory.
         """
-        return ProportionalTimeGeometry([g.copy() for g in self._geometries], self._first,
-                                        self._duration, static=self._static)
+        default, overrides = self._snapshot()
+        tg = ProportionalTimeGeometry._of_state(default, self._count, *self._times,
+                                                static=self._static)
+        tg._table = (default, overrides)
+        return tg
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        default, overrides = self._snapshot()
+        return _restore, ("proportional", self._count, default.to_tuple(),
+                          {t: s.to_tuple() for t, s in overrides.items()},
+                          (self._times, self._static))
 
     def __repr__(self) -> str:
         if self._static:
             return "ProportionalTimeGeometry(time_steps=1, static=True)"
-        return (f"ProportionalTimeGeometry(time_steps={self.count_time_steps()}, "
-                f"first_time_point={self._first!r}, step_duration={self._duration!r})")
+        first, d = self._times
+        return (f"ProportionalTimeGeometry(time_steps={self._count}, "
+                f"first_time_point={first!r}, step_duration={d!r})")
 
 
 class ArbitraryTimeGeometry(TimeGeometry):
@@ -498,53 +491,53 @@ class ArbitraryTimeGeometry(TimeGeometry):
     Parameters
     ----------
     bounds : sequence of (min, max)
-        One interval ``[min, max)`` per step: finite, ``min < max``, increasing and not
-        overlapping (a step may start where the previous one ends).
+        One interval ``[min, max)`` per step: finite, with a finite duration, ``min < max``,
+        increasing and not overlapping (a step may start where the previous one ends).
     geometries : list of Geometry3D
-        One per step, used as given (live, not copied).
+        One per step; their values are copied (see :class:`ProportionalTimeGeometry`).
 
     Raises
     ------
     TypeError
         A bound that is not a number, or ``geometries`` holding something else.
     ArgumentError
-        A malformed, non-finite, empty, decreasing or overlapping interval, or a count that
-        differs from the number of geometries.
+        A malformed, non-finite, empty, decreasing or overlapping interval, one whose duration
+        is beyond the float64 range, or a count that differs from the number of geometries.
 
     Notes
     -----
     ``time_point_to_time_step`` gives the first step whose end lies after the time point, so a
-    time in a gap belongs to the next step (as MITK), and times outside are clamped.
+    time in a gap belongs to the next step (as MITK), and times outside are clamped.  Equal
+    geometries share one record (see :meth:`from_geometry`).
     """
 
-    def __init__(self, bounds: Any, geometries: list) -> None:
-        geometries = _geometry_list(geometries)
-        try:
-            items = list(bounds)
-        except TypeError:
-            raise TypeError(f"bounds must be a sequence of (min, max) pairs, not "
-                            f"{type(bounds).__name__}") from None
-        if len(items) != len(geometries):
-            raise ArgumentError(f"{len(items)} time bounds for {len(geometries)} geometries; "
-                                "expected one (min, max) pair per geometry")
-        pairs: list = []
-        for i, b in enumerate(items):
-            try:
-                lo, hi = b
-            except (TypeError, ValueError):
-                raise ArgumentError(f"bounds[{i}] = {b!r} is not a (min, max) pair") from None
-            lo, hi = _finite(lo, f"bounds[{i}][0]"), _finite(hi, f"bounds[{i}][1]")
-            if not lo < hi:
-                raise ArgumentError(f"bounds[{i}] = ({lo}, {hi}) is empty; expected min < max")
-            if pairs and lo < pairs[-1][1]:
-                raise ArgumentError(f"bounds[{i}] = ({lo}, {hi}) starts before step {i - 1} "
-                                    f"ends at {pairs[-1][1]}; expected increasing, "
-                                    "non-overlapping bounds")
-            pairs.append((lo, hi))
-        self._bounds = tuple(pairs)
-        self._geometries = geometries
+    def __init__(self, bounds: Iterable[tuple[float, float]],
+                 geometries: Iterable[Geometry3D]) -> None:
+        states = _geometry_states(geometries)
+        self._set_bounds(bounds, len(states))
+        self._init_from_states(states)
 
-    def get_time_bounds(self, t: int | None = None) -> tuple:
+    @classmethod
+    def from_geometry(cls, geometry: Geometry3D,
+                      bounds: Iterable[tuple[float, float]]) -> ArbitraryTimeGeometry:
+        """Steps with explicit bounds that all start with the values of one geometry.
+
+        ``geometry``'s values are copied once and shared by every step until one is changed;
+        ``bounds`` are as for the constructor, one step per pair.  Raises TypeError or
+        ArgumentError as the constructor does.
+        """
+        if not isinstance(geometry, Geometry3D):
+            raise TypeError(f"geometry must be a Geometry3D, not {type(geometry).__name__}")
+        tg = cls.__new__(cls)
+        tg._set_bounds(bounds, None)
+        tg._init_steps(len(tg._bounds), geometry._state)
+        return tg
+
+    def _set_bounds(self, bounds: Any, count: int | None) -> None:
+        self._bounds = check_bounds(bounds, count)
+        self._ends = tuple(hi for _, hi in self._bounds)
+
+    def get_time_bounds(self, t: int | None = None) -> tuple[float, float]:
         """``(min, max)`` of step ``t``, or ``(first min, last max)`` when ``t`` is None.
 
         Raises
@@ -556,22 +549,46 @@ class ArbitraryTimeGeometry(TimeGeometry):
         """
         if t is None:
             return (self._bounds[0][0], self._bounds[-1][1])
-        return self._bounds[check_time_step(t, self.count_time_steps())]
+        return self._bounds[check_time_step(t, self._count)]
 
     def _step_of(self, time_point: float) -> int:
-        for t, (_, hi) in enumerate(self._bounds):
-            if time_point < hi:
-                return t
-        return len(self._bounds) - 1
+        return min(bisect.bisect_right(self._ends, time_point), self._count - 1)
 
     def copy(self) -> ArbitraryTimeGeometry:
-        """A deep copy: independent geometries, same bounds.
+        """A deep copy: independent geometries, same bounds; one consistent snapshot.
 
         Returns
         -------
         ArbitraryTimeGeometry
         """
-        return ArbitraryTimeGeometry(self._bounds, [g.copy() for g in self._geometries])
+        default, overrides = self._snapshot()
+        tg = ArbitraryTimeGeometry.__new__(ArbitraryTimeGeometry)
+        tg._bounds, tg._ends = self._bounds, self._ends
+        tg._init_steps(self._count, default, overrides)
+        return tg
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        default, overrides = self._snapshot()
+        return _restore, ("arbitrary", self._count, default.to_tuple(),
+                          {t: s.to_tuple() for t, s in overrides.items()}, self._bounds)
 
     def __repr__(self) -> str:
         return f"ArbitraryTimeGeometry(bounds={list(self._bounds)})"
+
+
+def _restore(kind: str, count: int, default: Any, overrides: dict[int, Any],
+             times: Any) -> TimeGeometry:
+    # The inverse of the time geometries' __reduce__: plain values in, no re-validation.
+    state = GeometryState.from_tuple(default)
+    over = {t: GeometryState.from_tuple(s) for t, s in overrides.items()}
+    tg: TimeGeometry
+    if kind == "proportional":
+        (first, duration), static = times
+        tg = ProportionalTimeGeometry._of_state(state, count, first, duration, static)
+        tg._table = (state, over)
+        return tg
+    tg = ArbitraryTimeGeometry.__new__(ArbitraryTimeGeometry)
+    tg._bounds = tuple(tuple(b) for b in times)
+    tg._ends = tuple(hi for _, hi in tg._bounds)
+    tg._init_steps(count, state, over)
+    return tg

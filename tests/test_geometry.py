@@ -350,9 +350,19 @@ def test_property_types_and_copies():
     assert type(origin) is Point3D and origin == (1, 2, 3)
     assert direction.dtype == np.float64 and direction.shape == (3, 3)
     np.testing.assert_array_equal(direction, SHEAR)
-    spacing[0] = 100.0
-    origin[0] = 100.0
-    direction[0, 0] = 100.0
+    # Read-only copies: an item assignment could only change the copy (issue 20).
+    assert spacing.readonly and origin.readonly and not direction.flags.writeable
+    with pytest.raises(TypeError, match="read-only copy"):
+        spacing[0] = 100.0
+    with pytest.raises(TypeError, match="read-only copy"):
+        origin.x = 100.0
+    with pytest.raises(ValueError, match="read-only"):
+        direction[0, 0] = 100.0
+    with pytest.raises(ValueError):
+        direction.flags.writeable = True
+    mutable = Vector3D(spacing)
+    mutable[0] = 100.0
+    assert not mutable.readonly and mutable == (100, 2, 3)
     assert g.spacing == (0.5, 2, 3) and g.origin == (1, 2, 3)
     assert g.direction[0, 0] == 1.0
 
@@ -435,7 +445,8 @@ def test_affine_by_hand():
                 [0.0, 0.0, 0.0, 1.0]]
     np.testing.assert_allclose(sheared_geometry().affine, expected, rtol=0, atol=1e-15)
     a = sheared_geometry().affine
-    a[0, 0] = 9  # a new array each time
+    with pytest.raises(ValueError, match="read-only"):
+        a[0, 0] = 9  # a new array each time: writing it could change nothing
     assert sheared_geometry().affine[0, 0] == 0.5
 
 
@@ -789,3 +800,55 @@ def test_corners_span_the_axis_vectors(g):
         np.testing.assert_allclose(edge, tuple(g.get_axis_vector(bit)), rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(tuple(g.center), (c0 + np.asarray(g.get_corner_point(7))) / 2,
                                rtol=1e-12, atol=1e-9)
+
+
+# -- issue 22 item 12: extreme but valid geometry never warns -----------------------------------
+
+_EXTREME = [
+    {"spacing": (1e300, 1e300, 1e300)},
+    {"spacing": (1e-300, 1e-300, 1e-300)},
+    {"spacing": (1e308, 1, 1e-308), "origin": (1e308, -1e308, 1e308)},
+    {"origin": (-1.7e308, 1.7e308, 0)},
+    {"direction": np.diag([1e300, 1e300, 1e300]), "spacing": (1e10, 1e10, 1e10)},
+    {"direction": np.diag([1e-300, 1e-300, 1e-300]), "spacing": (1e-10, 1e-10, 1e-10)},
+    {"direction": [[1e300, -1e300, 0], [1e300, 1e300, 0], [0, 0, 1e-300]]},
+    {"direction": [[1.0, 0.999999, 0], [0, 1e-3, 0], [0, 0, 1]], "spacing": (1e307,) * 3},
+]
+
+
+@pytest.mark.parametrize("kwargs", _EXTREME)
+@pytest.mark.parametrize("extent", [(1, 1, 1), (2**31, 2**31, 2**31)])
+def test_extreme_geometry_never_warns(kwargs, extent):
+    import warnings
+
+    g = Geometry3D(extent=extent, **kwargs)
+    points = [(0, 0, 0), (1, 1, 1), (-1e308, 1e308, 1e308), (1e-308, 0, -1e-308)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for p in points:
+            world = g.index_to_world(p)
+            g.world_to_index(p)
+            g.world_to_index(Vector3D(p))
+            g.is_inside(p)
+            assert g.is_index_inside(p) in (True, False)
+        g.index_to_world(np.array(points))
+        g.world_to_index(np.array(points))
+        g.is_inside(np.array(points))
+        center, length = g.center, g.diagonal_length
+        corners = [g.get_corner_point(i) for i in range(8)]
+        [g.get_extent_in_mm(a) for a in range(3)], [g.get_axis_vector(a) for a in range(3)]
+        g.affine
+    assert length >= 0 and len(corners) == 8 and isinstance(world, Point3D)
+    assert isinstance(center, Point3D)
+
+
+def test_mapping_of_extreme_geometry_is_exact_where_representable():
+    # Unit columns times their lengths: no intermediate overflow for a finite result.
+    g = Geometry3D(spacing=(1e-300, 1e-300, 1e-300), direction=np.diag([1e300] * 3))
+    np.testing.assert_allclose(tuple(g.index_to_world((2, 3, 4))), (2, 3, 4), rtol=1e-15)
+    np.testing.assert_allclose(tuple(g.world_to_index((2, 3, 4))), (2, 3, 4), rtol=1e-15)
+    assert g.diagonal_length == pytest.approx(np.sqrt(3.0))
+    big = Geometry3D(spacing=(1e300,) * 3, extent=(10, 10, 10))
+    assert big.diagonal_length == pytest.approx(np.sqrt(3.0) * 1e301)
+    assert big.index_to_world((1e10, 0, 0)).x == float("inf")  # beyond float64: inf, no warning
+    assert not big.is_inside((1e308, 0, 0)) and big.is_inside((1e300, 1e300, 1e300))

@@ -337,7 +337,10 @@ def test_geometry_properties():
     np.testing.assert_allclose(tuple(img.index_to_world((2, 4, 1))), (11.0, -17.0, 32.0))
     np.testing.assert_allclose(tuple(img.world_to_index((11.0, -17.0, 32.0))), (2, 4, 1))
     d = img.direction
-    d[0, 0] = 5  # a copy
+    with pytest.raises(ValueError, match="read-only"):
+        d[0, 0] = 5  # a copy: writing it could not change the image (issue 20)
+    d = d.copy()
+    d[0, 0] = 5
     assert img.direction[0, 0] == 1.0
 
 
@@ -598,3 +601,211 @@ def test_nothing_is_printed(capfd):
         mitk.Image(np.zeros(3))
     out, err = capfd.readouterr()
     assert out == "" and err == ""
+
+
+# -- issue 22 item 11: timeouts that do not fit a float ----------------------------------------
+
+
+@pytest.mark.parametrize("timeout", [10**400, -10**400, 10**5000], ids=["big", "-big", "huge"])
+def test_timeouts_beyond_float_are_argument_errors(timeout, tmp_path):
+    from decimal import Decimal
+
+    img = mitk.Image(np.zeros((2, 2)))
+    for value in (timeout, Decimal("sNaN"), Decimal("NaN"), Decimal("-1")):
+        for call in (lambda: img.read(timeout=value), lambda: img.write(timeout=value),
+                     lambda: img.as_numpy(use_accessor=True, timeout=value),
+                     lambda: mitk.ImageReadAccessor(img, value),
+                     lambda: img.save(tmp_path / "t.nrrd", timeout=value)):
+            with pytest.raises(mitk.ArgumentError, match="timeout"):
+                call()
+    assert not (tmp_path / "t.nrrd").exists()
+    assert img.pixel_buffer.lock_state() == (0, False, 0)
+
+
+def test_timeout_types():
+    from decimal import Decimal
+    from fractions import Fraction
+
+    img = mitk.Image(np.zeros((2, 2)))
+    for ok in (0, 0.5, np.float32(1), Decimal("0.1"), Fraction(1, 3), float("inf")):
+        with img.read(timeout=ok):
+            pass
+    for bad in (True, "1", b"1", 1j, [1]):
+        with pytest.raises(TypeError, match="timeout"):
+            img.read(timeout=bad)
+
+
+# -- issue 22 item 3: sizes are checked before anything is built for them -----------------------
+
+_HUGE_INITIALIZE = """
+import numpy as np
+import mitk
+try:  # a cap, so that building per-step state for 2**40 steps fails fast instead of swapping
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+except (ImportError, ValueError, OSError):  # Windows, macOS
+    pass
+img = mitk.Image()
+try:
+    img.initialize(np.uint8, (2**40,) * 4)
+except mitk.ArgumentError as exc:
+    print("ArgumentError", exc)
+print(img.is_initialized)
+"""
+
+
+def test_initialize_checks_the_size_product_first():
+    # Issue 22: per-step geometries were built before the size check (MemoryError after 19-38 s
+    # under a 4 GB cap).  A child with a 1 GiB address-space cap must get ArgumentError.
+    import subprocess
+
+    import os
+
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", _HUGE_INITIALIZE], capture_output=True,
+                         text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("ArgumentError") and "address space" in out.stdout
+    assert out.stdout.endswith("False\n")
+
+
+def test_initialize_with_many_steps_is_cheap():
+    img = mitk.Image()
+    img.initialize(np.uint8, (1, 1, 1, 10**6))
+    assert img.time_steps == 10**6 and len(img.time_geometry._table[1]) == 0
+    assert img.get_geometry(10**6 - 1).extent == (1, 1, 1)
+
+
+# -- issue 22 item 14: Image.__new__ and bool geometry ------------------------------------------
+
+
+def test_new_without_init_is_an_empty_image():
+    img = mitk.Image.__new__(mitk.Image)
+    assert not img.is_initialized and repr(img) == "<mitk.Image (uninitialized)>"
+    assert dict(img.properties.items()) == {}
+    with pytest.raises(mitk.NotInitializedError):
+        img.shape
+    assert not img.copy().is_initialized
+    assert not pickle.loads(pickle.dumps(img)).is_initialized
+    img.initialize(np.uint8, (2, 3))
+    assert img.shape == (3, 2)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("spacing", (True, 1, 1)), ("spacing", [1, np.bool_(True), 1]), ("origin", (0, 0, False)),
+    ("direction", [[True, 0, 0], [0, 1, 0], [0, 0, 1]]), ("spacing", np.ones(3, bool)),
+])
+def test_bool_geometry_is_a_type_error(name, value):
+    with pytest.raises(TypeError, match="bool"):
+        mitk.Image(np.zeros((2, 2, 2)), **{name: value})
+    img = mitk.Image(np.zeros((2, 2, 2)))
+    with pytest.raises(TypeError):
+        setattr(img, name, value)
+    with pytest.raises(TypeError):
+        setattr(img.get_geometry(0), name, value)
+    assert img.spacing == (1.0, 1.0, 1.0) and img.origin == (0.0, 0.0, 0.0)
+
+
+# -- issue 20: geometry never changed through another image; like= ------------------------------
+
+
+def test_set_time_geometry_copies():
+    a = mitk.Image(np.zeros((3, 4, 5, 6)), spacing=(2, 2, 2))
+    b = mitk.Image(np.zeros((3, 2, 2, 2)))
+    b.set_time_geometry(a.time_geometry)
+    assert a.get_geometry(0).extent == (6, 5, 4)  # not resized to b's grid
+    assert b.get_geometry(0).extent == (2, 2, 2) and b.spacing == (2.0, 2.0, 2.0)
+    assert b.time_geometry is not a.time_geometry
+    b.spacing = (5, 5, 5)
+    b.get_geometry(1).origin = (1, 1, 1)
+    assert a.spacing == (2.0, 2.0, 2.0) and a.get_origin(1) == (0.0, 0.0, 0.0)
+    a.spacing = (7, 7, 7)
+    assert b.spacing == (5.0, 5.0, 5.0)
+
+
+def test_like_takes_the_whole_geometry():
+    shear = [[1.0, 0.3, 0.0], [0.0, 1.0, 0.0], [0.0, 0.2, 2.0]]
+    src = mitk.Image(np.zeros((3, 4, 5, 6)), spacing=(0.5, 0.6, 0.7), origin=(1, 2, 3),
+                     direction=shear)
+    src.time_geometry.first_time_point = 10.0
+    src.time_geometry.step_duration = 2.5
+    src.set_origin((9, 9, 9), time_step=2)
+    new = mitk.Image(np.ones((3, 2, 2, 2), np.uint8), like=src)
+    assert new.spacing == src.spacing and new.origin == src.origin
+    np.testing.assert_array_equal(new.direction, shear)
+    assert new.get_origin(2) == (9.0, 9.0, 9.0)
+    assert new.time_geometry.get_time_bounds(1) == (12.5, 15.0)
+    assert new.get_geometry(1).extent == (2, 2, 2) and src.get_geometry(1).extent == (6, 5, 4)
+    new.spacing = (3, 3, 3)  # a copy: src is untouched
+    assert src.spacing == (0.5, 0.6, 0.7)
+    same = mitk.Image.from_numpy(np.zeros((3, 4, 5, 6)), like=src)
+    assert same.time_geometry == src.time_geometry
+
+
+def test_like_with_explicit_geometry_and_other_kinds():
+    src = mitk.Image(np.zeros((4, 5, 6)), spacing=(2, 2, 2), origin=(1, 1, 1))
+    new = mitk.Image(np.zeros((4, 5, 6)), like=src, origin=(5, 5, 5))
+    assert new.spacing == (2.0, 2.0, 2.0) and new.origin == (5.0, 5.0, 5.0)
+    flat = mitk.Image(np.zeros((5, 6)), like=src)  # 3D geometry on a 2D grid: sz stays
+    assert flat.spacing == (2.0, 2.0, 2.0) and flat.get_geometry(0).extent == (6, 5, 1)
+    one_frame = mitk.Image(np.zeros((1, 4, 5, 6)), like=src)  # one step either way
+    assert one_frame.time_steps == 1 and one_frame.spacing == (2.0, 2.0, 2.0)
+    assert not one_frame.time_geometry.static
+
+    class Described:  # anything with spacing, origin and direction (e.g. a LazyImage)
+        spacing, origin, direction = (3, 3, 3), (0, 1, 2), np.eye(3)
+
+    ducked = mitk.Image(np.zeros((2, 4, 5, 6)), like=Described())
+    assert ducked.get_spacing(1) == (3.0, 3.0, 3.0) and ducked.get_origin(1) == (0.0, 1.0, 2.0)
+
+
+def test_like_errors():
+    src = mitk.Image(np.zeros((3, 4, 5, 6)))
+    with pytest.raises(mitk.ArgumentError, match="3 time steps but the array has 2"):
+        mitk.Image(np.zeros((2, 4, 5, 6)), like=src)
+    with pytest.raises(mitk.ArgumentError, match="3 time steps but the array has 1"):
+        mitk.Image(np.zeros((4, 5, 6)), like=src)
+    with pytest.raises(TypeError, match="like"):
+        mitk.Image(np.zeros((4, 5, 6)), like=42)
+    with pytest.raises(mitk.NotInitializedError):
+        mitk.Image(np.zeros((4, 5, 6)), like=mitk.Image())
+    with pytest.raises(TypeError):
+        mitk.Image(like=src)
+
+
+def test_in_place_edits_of_returned_values_raise():
+    img = mitk.Image(np.zeros((2, 2, 2)))
+    with pytest.raises(ValueError, match="read-only"):
+        img.direction[0, 0] = -1
+    with pytest.raises(ValueError, match="read-only"):
+        img.affine[0, 0] = 2
+    with pytest.raises(TypeError, match="read-only copy"):
+        img.get_geometry(0).spacing[0] = 3.0
+    with pytest.raises(TypeError, match="read-only copy"):
+        img.get_geometry(0).origin.x = 7
+    assert img.spacing == (1.0, 1.0, 1.0) and img.origin == (0.0, 0.0, 0.0)
+    img.get_geometry(0).origin = (7, 0, 0)  # assignment is the way, and it is live
+    assert img.origin == (7.0, 0.0, 0.0)
+
+
+@pytest.mark.thread_unsafe  # patches the module's thread count
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+def test_large_copies_follow_the_one_thread_count(monkeypatch, threads):
+    import threading
+
+    import mitk._parallel_copy as parallel_copy
+
+    monkeypatch.setattr(parallel_copy, "copy_threads", lambda: threads)
+    started = []
+    real_start = threading.Thread.start
+
+    def counting_start(self):
+        started.append(self.name)
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    src = np.arange(5 * (1 << 20), dtype=">f8").reshape(5, -1)[:, ::-1]  # 40 MB, any layout
+    img = mitk.Image(src)
+    np.testing.assert_array_equal(img.array, src)
+    np.testing.assert_array_equal(img.copy().array, src)
+    assert started.count("mitk-copy") == 2 * (min(threads, 5) - 1)

@@ -124,13 +124,26 @@ def test_is_valid_time_step_and_point():
 def test_geometry_for_time_step_is_live():
     geoms = steps(3)
     tg = ProportionalTimeGeometry(geoms)
+    live = tg.geometries()
+    assert live == geoms and tg.geometries() is not tg.geometries()
     for t in range(3):
-        assert tg.get_geometry_for_time_step(t) is geoms[t]
+        assert tg.get_geometry_for_time_step(t) is live[t]  # one object while it is held
     tg.get_geometry_for_time_step(1).spacing = (4, 4, 4)
-    assert geoms[1].spacing == (4, 4, 4)
-    assert tg.geometries() == geoms and tg.geometries() is not tg.geometries()
-    assert all(a is b for a, b in zip(tg.geometries(), geoms))
-    assert tg.get_geometry_for_time_point(1.5) is geoms[1]
+    assert live[1].spacing == (4, 4, 4) and tg.get_geometry_for_time_step(1).spacing == (4,) * 3
+    assert live[0].spacing == (1, 1, 1) and live[2].spacing == (1, 1, 1)  # that step only
+    assert tg.get_geometry_for_time_point(1.5) is live[1]
+
+
+def test_constructor_copies_the_geometries():
+    # A geometry belongs to one time geometry: changing the argument later changes nothing.
+    geoms = steps(2)
+    tg = ProportionalTimeGeometry(geoms)
+    geoms[0].spacing = (9, 9, 9)
+    assert tg.get_geometry_for_time_step(0).spacing == (1, 1, 1)
+    assert tg.get_geometry_for_time_step(0) is not geoms[0]
+    arbitrary = ArbitraryTimeGeometry([(0, 1), (1, 2)], geoms)
+    geoms[1].origin = (5, 5, 5)
+    assert arbitrary.get_geometry_for_time_step(1).origin == (1, 0, 0)
 
 
 @pytest.mark.parametrize("method", ["get_geometry_for_time_step", "time_step_to_time_point",
@@ -197,7 +210,8 @@ def test_static_geometry():
     assert tg.time_step_to_time_point(0) == -MAX
     for time_point in (-1e300, 0.0, 12345.6, MAX, float("inf"), -float("inf")):
         assert tg.time_point_to_time_step(time_point) == 0
-        assert tg.get_geometry_for_time_point(time_point) is g
+        assert tg.get_geometry_for_time_point(time_point) == g
+        assert tg.get_geometry_for_time_point(time_point) is tg.get_geometry_for_time_step(0)
     assert tg.is_valid_time_point(0.0) and tg.is_valid_time_point(MAX)
     assert tg.is_valid_time_point(-MAX)
     assert not tg.is_valid_time_point(float("nan")) and not tg.is_valid_time_point(float("inf"))
@@ -312,8 +326,8 @@ def test_arbitrary_bounds_gaps_and_clamping():
              1e12: 2, float("inf"): 2, -float("inf"): 0}
     for time_point, step in cases.items():
         assert tg.time_point_to_time_step(time_point) == step, time_point
-    assert tg.get_geometry_for_time_point(2.0) is geoms[1]
-    assert tg.get_geometry_for_time_step(2) is geoms[2]
+    assert tg.get_geometry_for_time_point(2.0) == geoms[1]
+    assert tg.get_geometry_for_time_step(2) == geoms[2] != geoms[1]
     assert tg.is_valid_time_point(7.0)  # inside the whole span, in a gap
     assert not tg.is_valid_time_point(10.5) and not tg.is_valid_time_point(-0.1)
     with pytest.raises(mitk.ArgumentError):
@@ -387,3 +401,129 @@ def test_proportional_step_lookup_agrees_with_bounds(first, duration, n, data):
     lo, hi = tg.get_time_bounds(step)
     assert (lo <= time_point < hi) or (step == 0 and time_point < lo) or \
         (step == n - 1 and time_point >= hi)
+
+
+# -- issue 22 item 2: cost proportional to the payload, not to the step count --------------------
+
+_MEMORY_PROBE = """
+import gzip, pathlib, sys, tracemalloc
+import mitk
+steps = int(sys.argv[2])
+path = pathlib.Path(sys.argv[1])
+header = ("NRRD0005\\ntype: uint8\\ndimension: 4\\nspace dimension: 4\\nsizes: 1 1 1 %d\\n"
+          "space directions: (1,0,0,0) (0,1,0,0) (0,0,1,0) (0,0,0,1)\\n"
+          "kinds: domain domain domain domain\\nencoding: gzip\\nspace origin: (0,0,0,0)\\n\\n"
+          % steps)
+path.write_bytes(header.encode() + gzip.compress(bytes(steps), 1))
+mitk.Image  # the import itself is not what is measured
+tracemalloc.start()
+img = mitk.Image(path)
+img.set_spacing((2, 2, 2), time_step=steps // 2)
+assert img.get_spacing(steps // 2 - 1) == (1.0, 1.0, 1.0)
+tg = img.time_geometry
+assert tg._first_differing_step() == steps // 2
+copy = img.copy()
+assert copy.time_geometry == tg
+print(tracemalloc.get_traced_memory()[1])
+"""
+
+
+def test_many_steps_cost_what_their_pixels_cost(tmp_path):
+    # Issue 22: a 1-voxel image with 10**6 steps took 276 MiB (a Geometry3D per step).  Now the
+    # steps share one geometry record: the peak is the pixels (1 MB, twice with the copy) plus
+    # what the reader needs, whatever the step count.
+    import subprocess
+
+    steps = 10**6
+    out = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(tmp_path / "t.nrrd"),
+                          str(steps)], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    peak = int(out.stdout)
+    assert peak < 8 * steps, f"peak {peak / 2**20:.1f} MiB for {steps} one-byte steps"
+
+
+def test_from_geometry_shares_one_record_until_a_step_changes():
+    tg = ProportionalTimeGeometry.from_geometry(Geometry3D(extent=(2, 2, 2)), 10**9)
+    assert tg.count_time_steps() == 10**9
+    g = tg.get_geometry_for_time_step(10**9 - 1)
+    g.origin = (5, 5, 5)
+    assert tg.get_geometry_for_time_step(10**9 - 2).origin == (0, 0, 0)
+    assert tg.get_geometry_for_time_step(10**9 - 1).origin == (5, 5, 5)
+    assert tg._first_differing_step() == 10**9 - 1
+    assert len(tg._table[1]) == 1
+    copied = tg.copy()
+    assert copied == tg  # compares the differing steps only
+    copied.get_geometry_for_time_step(0).spacing = (3, 3, 3)
+    assert copied != tg and tg.get_geometry_for_time_step(0).spacing == (1, 1, 1)
+    back = pickle.loads(pickle.dumps(tg))
+    assert back == tg and back.get_geometry_for_time_step(10**9 - 1).origin == (5, 5, 5)
+    g.origin = (0, 0, 0)  # equal to the shared record again: no per-step record left
+    assert len(tg._table[1]) == 0 and tg._first_differing_step() is None
+
+
+def test_arbitrary_from_geometry_shares_one_record():
+    bounds = [(float(t), t + 1.0) for t in range(1000)]
+    tg = ArbitraryTimeGeometry.from_geometry(Geometry3D(spacing=(2, 2, 2)), bounds)
+    assert tg.count_time_steps() == 1000 and len(tg._table[1]) == 0
+    assert tg.get_geometry_for_time_step(999).spacing == (2, 2, 2)
+    assert tg.time_point_to_time_step(500.5) == 500
+    with pytest.raises(TypeError):
+        ArbitraryTimeGeometry.from_geometry("g", bounds)
+
+
+# -- issue 22 item 12: time values whose bounds leave the float64 range --------------------------
+
+
+@pytest.mark.parametrize("first, duration, n", [
+    (0.0, 1e308, 2),            # step 1 would end at inf (its duration was inf in a save)
+    (-1e308, 1e308, 3),
+    (1e300, 1e300, 10**9),
+    (1e308, 1e308, 1),
+])
+def test_time_values_beyond_float64_are_refused(first, duration, n):
+    with pytest.raises(mitk.ArgumentError, match="float64"):
+        ProportionalTimeGeometry.from_geometry(Geometry3D(), n, first_time_point=first,
+                                               step_duration=duration)
+    if n < 100:
+        with pytest.raises(mitk.ArgumentError):
+            ProportionalTimeGeometry([Geometry3D()] * n, first_time_point=first,
+                                     step_duration=duration)
+    tg = ProportionalTimeGeometry.from_geometry(Geometry3D(), n)
+    with pytest.raises(mitk.ArgumentError):
+        tg.first_time_point = first
+        tg.step_duration = duration
+    assert (tg.first_time_point, tg.step_duration) in ((0.0, 1.0), (first, 1.0))
+
+
+def test_setters_check_the_span_and_change_nothing_on_failure():
+    tg = ProportionalTimeGeometry.from_geometry(Geometry3D(), 4, first_time_point=1.0,
+                                                step_duration=2.0)
+    with pytest.raises(mitk.ArgumentError):
+        tg.step_duration = 1e308
+    assert tg.get_time_bounds() == (1.0, 9.0)
+    tg.step_duration = 1e307
+    with pytest.raises(mitk.ArgumentError):
+        tg.first_time_point = 1.5e308
+    assert tg.get_time_bounds() == (1.0, 1.0 + 4e307)
+    static = ProportionalTimeGeometry([Geometry3D()], static=True)
+    static.first_time_point = 1e308  # ignored by a static geometry's bounds
+    assert static.get_time_bounds(0) == (-MAX, MAX)
+
+
+def test_arbitrary_durations_must_be_finite():
+    with pytest.raises(mitk.ArgumentError, match="float64"):
+        ArbitraryTimeGeometry([(-1e308, 1e308)], [Geometry3D()])
+    tg = ArbitraryTimeGeometry([(-1e308, 0.0), (0.0, 1e308)], steps(2))
+    assert [hi - lo for lo, hi in (tg.get_time_bounds(t) for t in range(2))] == [1e308, 1e308]
+
+
+def test_first_differing_step_is_the_smallest():
+    tg = ProportionalTimeGeometry.from_geometry(Geometry3D(), 10)
+    tg.get_geometry_for_time_step(0).spacing = (2, 2, 2)  # steps 1.. keep the shared record
+    tg.get_geometry_for_time_step(5).spacing = (3, 3, 3)
+    assert tg._first_differing_step() == 1
+    for t in range(1, 10):
+        tg.get_geometry_for_time_step(t).spacing = (2, 2, 2)
+    assert tg._first_differing_step() is None
+    tg.get_geometry_for_time_step(7).origin = (1, 0, 0)
+    assert tg._first_differing_step() == 7
