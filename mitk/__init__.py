@@ -37,8 +37,6 @@ if _TYPE_CHECKING:
     from .accessors import ImageWriteAccessor as ImageWriteAccessor
     from .geometry import BaseGeometry as BaseGeometry
     from .geometry import Geometry3D as Geometry3D
-    from .geometry import Point3D as Point3D
-    from .geometry import Vector3D as Vector3D
     from .image import Image as Image
     from .ioutil import IOUtil as IOUtil
     from .pixel_type import PixelType as PixelType
@@ -46,6 +44,8 @@ if _TYPE_CHECKING:
     from .time_geometry import ArbitraryTimeGeometry as ArbitraryTimeGeometry
     from .time_geometry import ProportionalTimeGeometry as ProportionalTimeGeometry
     from .time_geometry import TimeGeometry as TimeGeometry
+    from .vectors import Point3D as Point3D
+    from .vectors import Vector3D as Vector3D
 
 __version__ = "0.1.0"
 
@@ -59,8 +59,8 @@ _LAZY = {
     "make_pixel_type": "mitk.pixel_type",
     "BaseGeometry": "mitk.geometry",
     "Geometry3D": "mitk.geometry",
-    "Point3D": "mitk.geometry",
-    "Vector3D": "mitk.geometry",
+    "Point3D": "mitk.vectors",
+    "Vector3D": "mitk.vectors",
     "TimeGeometry": "mitk.time_geometry",
     "ProportionalTimeGeometry": "mitk.time_geometry",
     "ArbitraryTimeGeometry": "mitk.time_geometry",

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import io
 from ._core.buffer import PixelBuffer
-from .errors import UnsupportedFormatError
+from .errors import ArgumentError, CorruptFileError, UnsupportedFormatError
 from .geometry import Geometry3D
 from .image import Image, _extent_xyz
 from .io._info import ImageInfo
@@ -41,16 +41,18 @@ class _Buffers:
         return np.asarray(buf)
 
 
-def _time_geometry(info: ImageInfo) -> TimeGeometry:
+def _time_geometry(info: ImageInfo, path: str) -> TimeGeometry:
     geometry = Geometry3D(spacing=tuple(info.spacing), origin=tuple(info.origin),
                           direction=np.array(info.direction, dtype=np.float64),
                           extent=_extent_xyz(info.ndim, info.shape))
-    if info.time_bounds is not None:
-        return ArbitraryTimeGeometry(
-            info.time_bounds, [geometry] + [geometry.copy() for _ in info.time_bounds[1:]])
-    return ProportionalTimeGeometry.from_geometry(
-        geometry, info.time_steps, first_time_point=float(info.time_origin),
-        step_duration=float(info.time_spacing), static=info.ndim < 4)
+    try:
+        if info.time_bounds is not None:
+            return ArbitraryTimeGeometry.from_geometry(geometry, info.time_bounds)
+        return ProportionalTimeGeometry.from_geometry(
+            geometry, info.time_steps, first_time_point=float(info.time_origin),
+            step_duration=float(info.time_spacing), static=info.ndim < 4)
+    except ArgumentError as exc:  # time values the model refuses (e.g. bounds past float64)
+        raise CorruptFileError(f"{path}: unusable time values: {exc}") from None
 
 
 def _install(image: Image, info: ImageInfo, buf: PixelBuffer | None, path: str) -> None:
@@ -58,7 +60,7 @@ def _install(image: Image, info: ImageInfo, buf: PixelBuffer | None, path: str) 
         # A reader may allocate a temporary and return a converted array instead (scaling):
         # it then calls allocate() last for the final pixels.
         raise RuntimeError(f"the reader returned an inconsistent image for {path}")
-    image._install(buf, info.ndim, info.channels, _time_geometry(info))
+    image._install(buf, info.ndim, info.channels, _time_geometry(info, path))
     image.properties.update(info.properties)
 
 
@@ -104,25 +106,23 @@ def image_info(image: Image, format_name: str) -> ImageInfo:
     being written.  Raises UnsupportedFormatError naming the first step whose geometry or
     duration differs, since every format stores one geometry and one step duration.
     """
-    tg = image.time_geometry
-    steps = image.time_steps
+    tg = image.time_geometry.copy()  # one consistent snapshot of every step
     g0 = tg.get_geometry_for_time_step(0)
-    for t in range(1, steps):
-        if tg.get_geometry_for_time_step(t) != g0:
-            raise UnsupportedFormatError(
-                f"{format_name} stores one geometry for all time steps, but step {t} differs "
-                "from step 0 (set the same spacing, origin and direction on every step)")
+    t = tg._first_differing_step()
+    if t is not None:
+        raise UnsupportedFormatError(
+            f"{format_name} stores one geometry for all time steps, but step {t} differs "
+            "from step 0 (set the same spacing, origin and direction on every step)")
     time_origin, time_spacing = 0.0, 1.0
     if image.ndim == 4:
-        bounds = [tg.get_time_bounds(t) for t in range(steps)]
-        durations = [hi - lo for lo, hi in bounds]
-        time_origin = bounds[0][0]
-        time_spacing = durations[0]
-        for t, d in enumerate(durations):
-            if abs(d - time_spacing) > 1e-9 * max(1.0, abs(time_spacing)):
-                raise UnsupportedFormatError(
-                    f"{format_name} stores one time step duration, but step {t} lasts {d} and "
-                    f"step 0 {time_spacing}")
+        time_origin, end = tg.get_time_bounds(0)
+        time_spacing = end - time_origin
+        t = tg._first_uneven_step()
+        if t is not None:
+            lo, hi = tg.get_time_bounds(t)
+            raise UnsupportedFormatError(
+                f"{format_name} stores one time step duration, but step {t} lasts {hi - lo} "
+                f"and step 0 {time_spacing}")
     return ImageInfo(
         dtype=image.dtype,
         shape=tuple(image.shape[: image.ndim]),
@@ -132,7 +132,7 @@ def image_info(image: Image, format_name: str) -> ImageInfo:
         direction=g0.direction,
         time_origin=float(time_origin),
         time_spacing=float(time_spacing),
-        properties=dict(image.properties),
+        properties=image.properties.to_dict(),
     )
 
 

@@ -91,6 +91,10 @@ def _check_span(first: float, duration: float, count: int) -> None:
         raise ArgumentError(
             f"first_time_point {first!r} plus {count} steps of step_duration {duration!r} ends "
             "beyond the float64 range; expected time points whose every bound is finite")
+    if duration <= 4 * math.ulp(max(abs(first), abs(end))):
+        raise ArgumentError(
+            f"step_duration {duration!r} is too small for time points near "
+            f"{max(abs(first), abs(end))!r}: the {count} steps would not have distinct bounds")
 
 
 def check_bounds(bounds: Any, count: int | None) -> tuple[tuple[float, float], ...]:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:
+    from .image import Image
 
 __all__ = ["IOUtil"]
+
+PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 
 class IOUtil:
@@ -15,7 +20,7 @@ class IOUtil:
     """
 
     @staticmethod
-    def load(path: str | bytes | os.PathLike, **options: Any) -> list:
+    def load(path: PathLike, **options: Any) -> list[Image]:
         """Load a file; returns a list of :class:`mitk.Image` (upstream returns a list).
 
         One image for NRRD, NIfTI and MetaImage files.  See :meth:`mitk.Image.load` for options
@@ -26,7 +31,7 @@ class IOUtil:
         return load_all(path, **options)
 
     @staticmethod
-    def save(image: Any, path: str | bytes | os.PathLike, **options: Any) -> None:
+    def save(image: Image, path: PathLike, **options: Any) -> None:
         """Save an image (atomically); see :meth:`mitk.Image.save`.
 
         Raises TypeError when ``image`` is not a :class:`mitk.Image`.
@@ -36,7 +41,7 @@ class IOUtil:
         save(image, path, **options)
 
     @staticmethod
-    def supported_extensions() -> list:
+    def supported_extensions() -> list[str]:
         """The file extensions the registry knows, sorted."""
         from .io.registry import supported_extensions
 

