@@ -42,12 +42,19 @@ def fspath(path: Any, argument: str = "path") -> str:
 
 
 def _reader(path: Any) -> tuple[str, ModuleType]:
-    """The checked path and the format that reads it (the load checks, in order)."""
+    """The checked path and the format that reads it (the load checks, in order).
+
+    A directory is read as DICOM; so is a file with an unknown or missing extension whose bytes
+    128-131 are ``DICM`` (SPEC 6.1).  Nothing else is sniffed.
+    """
     path = fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(2, "No such file or directory", path)
     if os.path.isdir(path):
-        raise IsADirectoryError(21, "Is a directory (expected an image file)", path)
+        return path, registry.dicom()
+    if registry.extension_of(path) is None and stat.S_ISREG(os.stat(path).st_mode) and \
+            registry.has_dicom_marker(path):
+        return path, registry.dicom()
     fmt = registry.format_for(path)
     if not stat.S_ISREG(os.stat(path).st_mode):
         # A FIFO or a device would block open() or never end: only regular files are images.
