@@ -59,6 +59,8 @@ __all__ = [
 
 
 def __getattr__(name: str):
+    if name == "dicom":  # the submodule, imported on first use (SPEC 3)
+        return importlib.import_module("mitk.dicom")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'mitk' has no attribute {name!r}")

@@ -53,6 +53,8 @@ class Volume:
         self.time_bounds: tuple | None = None
         self.time_origin = 0.0
         self.time_spacing = 1.0
+        self.uneven = False     # stacked although its gaps differ (scan's report mode)
+        self.tilted = False
         h = frames[0].header
         self.study = h.get("StudyInstanceUID", "")
         self.uid = h.get("SeriesInstanceUID", "")
@@ -227,11 +229,14 @@ def _stack_volumes(stack: list[Frame], tilt: str, uneven: str) -> list[Volume]:
                     f"uneven slice spacing {lo:.4g}-{hi:.4g} mm along the normal "
                     f"(ImagePositionPatient (0020,0032)); gaps: {where}. Pass uneven='split' "
                     "for one volume per evenly spaced run")
-            runs = _runs(gaps, median)
+            if uneven == "split":
+                runs = _runs(gaps, median)
     out = []
     for start, stop in runs:
-        out.append(_volume(ordered[start:stop], r, c, n, steps, key, tilt,
-                           uneven_note=len(runs) > 1, gaps=gaps))
+        volume = _volume(ordered[start:stop], r, c, n, steps, key, tilt,
+                         uneven_note=uneven == "report" or len(runs) > 1,
+                         gaps=gaps)
+        out.append(volume)
     return out
 
 
@@ -265,9 +270,11 @@ def _volume(ordered: list[list[Frame]], r, c, n, steps: int, key, tilt: str,
     else:
         s = n
         zs = first.between or first.thickness or 1.0
-    if uneven_note and gaps:
-        problems.append(f"uneven slice spacing {min(gaps):.4g}-{max(gaps):.4g} mm "
-                        "(split into evenly spaced volumes)")
+    uneven = bool(gaps) and any(not _same_gap(g, sorted(gaps)[len(gaps) // 2]) for g in gaps)
+    if uneven_note and uneven:
+        problems.insert(0, f"uneven slice spacing {min(gaps):.4g}-{max(gaps):.4g} mm"
+                        + (" (split into evenly spaced volumes)" if len(ordered) <
+                           len(gaps) + 1 else ""))
     frames = [ordered[z][t] for t in range(steps) for z in range(nz)]
     fmt = pixel_format(first.header)
     plane = (first.rows, first.columns)
@@ -280,6 +287,8 @@ def _volume(ordered: list[list[Frame]], r, c, n, steps: int, key, tilt: str,
     direction = np.array([r, c, s], dtype=np.float64).T
     volume = Volume(frames, shape, fmt, (ps[1], ps[0], zs), tuple(first.position), direction,
                     problems)
+    volume.uneven = uneven
+    volume.tilted = any(p.startswith("gantry tilt") for p in problems)
     _set_time(volume, _times(key, ordered) if steps > 1 else None, steps)
     return volume
 
@@ -303,7 +312,11 @@ def _loose(frames: list[Frame]) -> list[Volume]:
 
 
 def volumes(frames: list[Frame], tilt: str = "shear", uneven: str = "error") -> list[Volume]:
-    """The volumes that ``frames`` make, in SPEC order (study, series number, uid, group)."""
+    """The volumes that ``frames`` make, in SPEC order (study, series number, uid, group).
+
+    ``uneven`` is "error", "split" or "report" (:func:`mitk.dicom.scan`: an uneven stack stays
+    whole, with its gaps in ``problems``).
+    """
     series: dict[tuple, list[Frame]] = {}
     for f in frames:
         h = f.header
