@@ -122,3 +122,78 @@ def heudiconv_data(package_cache) -> str:
 @pytest.fixture(autouse=True)
 def _needs_pydicom():
     pytest.importorskip("pydicom", minversion="3")
+
+
+def write_slice(path, pixels, *, position=(0.0, 0.0, 0.0), orientation=(1, 0, 0, 0, 1, 0),
+                spacing=(0.5, 0.5), series="1.2.826.0.1.3680043.2.1125.1", number=1,
+                instance=1, slope=None, intercept=None, bits_stored=None, signed=None,
+                extra=None, little=True):
+    """Write one classic single-frame slice with pydicom (geometry tags as given)."""
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, generate_uid
+
+    import numpy as np
+
+    pixels = np.asarray(pixels)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = "CT"
+    ds.StudyInstanceUID = "1.2.826.0.1.3680043.2.1125.9"
+    ds.SeriesInstanceUID = series
+    ds.SeriesNumber = number
+    ds.InstanceNumber = instance
+    if position is not None:
+        ds.ImagePositionPatient = list(position) if not isinstance(position, str) else position
+    if orientation is not None:
+        ds.ImageOrientationPatient = list(orientation)
+    if spacing is not None:
+        ds.PixelSpacing = list(spacing) if not isinstance(spacing, str) else spacing
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = pixels.dtype.itemsize * 8
+    ds.BitsStored = bits_stored or ds.BitsAllocated
+    ds.HighBit = ds.BitsStored - 1
+    ds.PixelRepresentation = int(pixels.dtype.kind == "i" if signed is None else signed)
+    if slope is not None:
+        ds.RescaleSlope = slope
+    if intercept is not None:
+        ds.RescaleIntercept = intercept
+    for key, value in (extra or {}).items():
+        setattr(ds, key, value)
+    order = "<" if little else ">"
+    ds.PixelData = pixels.astype(pixels.dtype.newbyteorder(order)).tobytes()
+    ds.save_as(str(path), enforce_file_format=True, little_endian=little, implicit_vr=False)
+    return str(path)
+
+
+def write_series(folder, volume, *, step=(0.0, 0.0, 2.0), origin=(0.0, 0.0, 0.0), **kwargs):
+    """Write ``volume`` (z, y, x) as one file per slice, positions ``origin + k * step``.
+
+    Files are named in reverse slice order so that name order is never slice order.
+    """
+    import numpy as np
+
+    os = __import__("os")
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for k, plane in enumerate(volume):
+        position = tuple(np.asarray(origin) + k * np.asarray(step))
+        name = os.path.join(str(folder), f"im{len(volume) - k:04d}.dcm")
+        paths.append(write_slice(name, plane, position=position, instance=k + 1, **kwargs))
+    return paths
+
+
+@pytest.fixture
+def dcm():
+    """The synthetic-series writers: ``dcm.slice(...)``, ``dcm.series(...)``."""
+    import types
+
+    return types.SimpleNamespace(slice=write_slice, series=write_series)
