@@ -152,9 +152,18 @@ def _common(frame: Frame, h: Header) -> None:
     }
 
 
+def _present_but_empty(h: Header, keyword: str, value) -> None:
+    if value is None and h.has(keyword):
+        raise CorruptFileError(f"{h.path}: {keyword} ({h.tag_of(keyword)}) is empty; expected "
+                               "numbers (or the attribute left out)")
+
+
 def _geometry(frame: Frame, h: Header) -> None:
     ipp = h.get("ImagePositionPatient")
     iop = h.get("ImageOrientationPatient")
+    for keyword, value in (("ImagePositionPatient", ipp), ("ImageOrientationPatient", iop),
+                           ("PixelSpacing", h.get("PixelSpacing"))):
+        _present_but_empty(h, keyword, value)
     spacing = h.get("PixelSpacing")
     if ipp is not None and iop is not None:
         frame.position = _finite(h, "ImagePositionPatient (0020,0032)", ipp, 3)

@@ -187,6 +187,16 @@ class Header:
         self._cache[keyword] = result
         return result
 
+    def has(self, keyword: str) -> bool:
+        """True when the file holds the element ``keyword`` (even with an empty value)."""
+        return _KEYWORD[keyword] in self.raw
+
+    @staticmethod
+    def tag_of(keyword: str) -> str:
+        """``gggg,eeee`` of a :data:`WANTED` keyword."""
+        tag = _KEYWORD[keyword]
+        return f"{tag >> 16:04X},{tag & 0xFFFF:04X}"
+
     def _decode(self, tag: int, value: bytes):
         kind = _KIND[tag]
         if kind == "raw":
