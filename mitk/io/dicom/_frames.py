@@ -95,7 +95,8 @@ def _finite(header: Header, keyword: str, values, count: int):
     """``values`` as a tuple of ``count`` finite floats; CorruptFileError naming the tag."""
     if values is None:
         return None
-    if len(values) < count or not all(math.isfinite(v) for v in values[:count]):
+    # A NaN or infinity anywhere makes the sum non-finite (one check instead of one per value).
+    if len(values) < count or not math.isfinite(sum(values[:count])):
         raise CorruptFileError(f"{header.path}: {keyword} is {values!r}; expected {count} "
                                "finite numbers")
     return tuple(float(v) for v in values[:count])

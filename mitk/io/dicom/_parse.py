@@ -168,24 +168,23 @@ class Header:
         int (the first value); an empty or unreadable value is ``default``.  Raises
         CorruptFileError for a number that does not parse (naming file and tag).
         """
-        try:
-            return self._cache[keyword]
-        except KeyError:
-            pass
         tag = _KEYWORD[keyword]
         value = self.raw.get(tag)
         if value is None:
-            result = default
+            return default
+        cache = self._cache
+        if keyword in cache:
+            result = cache[keyword]
+            return default if result is None else result
+        group = tag >> 16
+        if group in _CREATORS and self.creators.get(group) != _CREATORS[group]:
+            result = None
         else:
-            group = tag >> 16
-            if group in _CREATORS and self.creators.get(group) != _CREATORS[group]:
-                result = default
-            else:
-                result = self._decode(tag, value)
-                if result is None or result == () or result == "":
-                    result = default
-        self._cache[keyword] = result
-        return result
+            result = self._decode(tag, value)
+            if result == () or result == "":
+                result = None
+        cache[keyword] = result
+        return default if result is None else result
 
     def has(self, keyword: str) -> bool:
         """True when the file holds the element ``keyword`` (even with an empty value)."""

@@ -107,16 +107,23 @@ def _parse(path: str) -> Header | None:
         return None
 
 
+def _parse_batch(paths: list[str]) -> list[Header | None]:
+    return [_parse(p) for p in paths]
+
+
 def headers(paths: list[str], strict: bool) -> list[Header]:
     """Parsed headers of the DICOM image files among ``paths``.
 
     ``strict`` (a file named on its own): a file that is not DICOM or holds no pixel data is an
     error instead of being skipped.
     """
-    workers = min(decode_threads(), max(1, len(paths) // 8))
+    workers = min(decode_threads(), max(1, len(paths) // 32))
     if workers > 1:
+        # Batches, not one task per file: a task costs about as much as parsing a small header.
+        size = -(-len(paths) // (workers * 4))
+        batches = [paths[i:i + size] for i in range(0, len(paths), size)]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mitk-dicom") as pool:
-            parsed = list(pool.map(_parse, paths, chunksize=16))
+            parsed = [h for batch in pool.map(_parse_batch, batches) for h in batch]
     else:
         parsed = [_parse(p) for p in paths]
     out = []
