@@ -209,3 +209,35 @@ def test_non_dicom_files_are_skipped_and_logged(tmp_path, dcm, caplog):
     np.testing.assert_array_equal(img.array, vol)
     skipped = " ".join(r.getMessage() for r in caplog.records)
     assert "notes.txt" in skipped and "blob.dcm" in skipped
+
+
+def test_without_pydicom_the_extra_is_named(tmp_path, dcm):
+    dcm.series(tmp_path, _volume((2, 4, 5)))
+    code = ("import sys; sys.modules['pydicom'] = None\n"
+            "import mitk\n"
+            "try:\n"
+            f"    mitk.Image({str(tmp_path)!r})\n"
+            "except mitk.UnsupportedFormatError as exc:\n"
+            "    print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert 'pip install "mitk-core[dicom]"' in out.stdout and out.stderr == ""
+
+
+def test_no_worker_thread_outlives_a_load(tmp_path, dcm):
+    import threading
+
+    dcm.series(tmp_path, _volume((40, 4, 5)))
+    before = threading.active_count()
+    mitk.dicom.scan(tmp_path)
+    mitk.Image(tmp_path)
+    assert threading.active_count() == before
+    assert not [t for t in threading.enumerate() if t.name.startswith("mitk-dicom")]
+
+
+def test_bench_case_reads_what_it_wrote():
+    from mitk._bench import dicom_cases
+
+    rows = dicom_cases.read_ct(quick=True)
+    assert rows[0].case == "dicom.read_ct" and rows[0].unit == "ms"
+    assert all(np.isfinite(r.value) and np.isfinite(r.reference_value) for r in rows)
