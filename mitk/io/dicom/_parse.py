@@ -5,12 +5,14 @@ of files needs only some 40 top-level tags and the place of the pixel data.  Thi
 top-level elements of the dataset, keeps the raw bytes of the wanted tags (decoded on demand by
 :class:`Header`), steps over everything else (sequences of defined or undefined length included)
 and stops at the pixel data, recording its offset and length.  pydicom is used for what this
-module does not do: enhanced multi-frame functional groups, DICOMDIR records, deflated transfer
-syntaxes and compressed pixel data.
+module does not do: enhanced multi-frame functional groups, DICOMDIR records and encapsulated
+(compressed) pixel data.
 
 Supported encodings: a Part 10 file (128-byte preamble, ``DICM``, explicit VR little endian file
-meta group) in implicit VR little endian, explicit VR little or big endian; and a bare dataset
-without preamble that starts with a group 0008 element in implicit or explicit VR little endian.
+meta group) in implicit VR little endian, explicit VR little or big endian, or deflated explicit
+VR little endian (inflated whole, at most 1032 times its size; offsets then refer to the
+inflated dataset); and a bare dataset without preamble that starts with a group 0008 element in
+implicit or explicit VR little endian.
 """
 
 from __future__ import annotations
@@ -356,8 +358,11 @@ def _dataset_le(buf: bytes, pos: int, header: Header) -> None:
             header.pixel_offset = value
             header.pixel_length = -1 if length == 0xFFFFFFFF else length
             return
-        if key & 0xFFFF == _SWAPPED_ITEM_GROUP:
-            raise CorruptFileError(f"{header.path}: misplaced item tag at offset {pos}")
+        if key & 0xFFFF == _SWAPPED_ITEM_GROUP or key & 0xFFFF == 0:
+            # Item tags and group 0000 (the network command group) never belong here; a run of
+            # zero bytes would otherwise parse as endless empty (0000,0000) elements.
+            raise CorruptFileError(f"{header.path}: misplaced tag "
+                                   f"({key & 0xFFFF:04X},{key >> 16:04X}) at offset {pos}")
         if key in _SWAPPED_GROUPS:
             header.enhanced = True
         if length == 0xFFFFFFFF:
@@ -424,15 +429,40 @@ def _looks_bare(buf: bytes) -> tuple[bool, bool] | None:
     return False, True
 
 
-def inflate_dataset(buf: bytes, path: str, offset: int | None = None) -> bytes:
-    """The inflated dataset of a deflated-transfer-syntax file whose bytes are ``buf``."""
+def inflate_dataset(buf: bytes, path: str, offset: int | None = None,
+                    limit: int | None = None) -> bytes:
+    """The inflated dataset of a deflated-transfer-syntax file whose bytes are ``buf``.
+
+    At most ``limit`` bytes are inflated (a declared size, so a bomb cannot grow past it).
+    """
     if offset is None:
-        header = Header(path)
-        offset = _meta(buf, header)
+        offset = _meta(buf, Header(path))
+    inflater = zlib.decompressobj(-15)
     try:
-        return zlib.decompressobj(-15).decompress(buf[offset:])
+        return inflater.decompress(buf[offset:], limit or 0)
     except zlib.error as exc:
         raise CorruptFileError(f"{path}: corrupt deflated dataset ({exc})") from None
+
+
+def _parse_deflated(buf: bytes, offset: int, header: Header) -> None:
+    """Inflate a megabyte at a time until the walk reaches the pixel data (or the stream ends)."""
+    inflater = zlib.decompressobj(-15)
+    source = buf[offset:]
+    data = b""
+    while True:
+        try:
+            data += inflater.decompress(source, 1 << 20)
+        except zlib.error as exc:
+            raise CorruptFileError(f"{header.path}: corrupt deflated dataset ({exc})") from None
+        source = inflater.unconsumed_tail
+        header.raw.clear()
+        header.creators.clear()
+        try:
+            _dataset(data, 0, header)
+            return
+        except _NeedMore:
+            if not source:
+                raise CorruptFileError(f"{header.path}: truncated deflated dataset") from None
 
 
 def parse_bytes(buf: bytes, path: str, eof: bool, file_size: int) -> Header:
@@ -449,7 +479,7 @@ def parse_bytes(buf: bytes, path: str, eof: bool, file_size: int) -> Header:
             # The dataset is one raw deflate stream; offsets below are into the inflated bytes.
             if not eof:
                 raise _NeedMore
-            _dataset(inflate_dataset(buf, path, pos), 0, header)
+            _parse_deflated(buf, pos, header)
             return header
     else:
         bare = _looks_bare(buf)

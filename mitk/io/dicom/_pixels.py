@@ -267,8 +267,12 @@ class _FileTask:
 def _inflated_pixels(h: Header) -> memoryview:
     """The pixel data of a deflated-transfer-syntax file (its dataset inflated again)."""
     with open(h.path, "rb") as fh:
-        dataset = inflate_dataset(fh.read(), h.path)
-    return memoryview(dataset)[h.pixel_offset:h.pixel_offset + h.pixel_length]
+        end = h.pixel_offset + h.pixel_length
+        dataset = inflate_dataset(fh.read(), h.path, limit=end)
+    if len(dataset) < end:
+        raise CorruptFileError(f"{h.path}: truncated deflated {tag_name(h.pixel_tag)} "
+                               f"({len(dataset)} of {end} bytes)")
+    return memoryview(dataset)[h.pixel_offset:end]
 
 
 def read_volume(frames: list[Frame], out: np.ndarray, rescale: bool) -> None:

@@ -126,6 +126,35 @@ def _stacks(frames: list[Frame]) -> list[list[Frame]]:
     return [members for _, _, members in groups]
 
 
+def _check_interleaved(stacks: list[list[Frame]]) -> None:
+    """CorruptFileError when stacks that differ only in size, spacing or pixel type overlap.
+
+    Such slices sit among each other at one orientation: they must be one volume, and cannot be.
+    Stacks apart along the normal (a second, separate block) stay separate volumes.
+    """
+    spans = []
+    for stack in stacks:
+        f = stack[0]
+        r, c = _check_orientation(f)
+        n, _ = _unit(_cross(r, c))
+        d = [sum(p * q for p, q in zip(g.position, n)) for g in stack]
+        spans.append((f, n, min(d), max(d)))
+    for i, (a, na, lo_a, hi_a) in enumerate(spans):
+        for b, nb, lo_b, hi_b in spans[i + 1:]:
+            if a.split != b.split or max(abs(x - y) for x, y in zip(a.orientation,
+                                                                     b.orientation)) > \
+                    _ORIENTATION_TOL:
+                continue
+            if lo_a <= hi_b + _POSITION_TOL and lo_b <= hi_a + _POSITION_TOL:
+                fa, fb = pixel_format(a.header), pixel_format(b.header)
+                raise CorruptFileError(
+                    f"mixed slices in one volume: {a.name} ({a.rows} x {a.columns}, "
+                    f"{fa.dtype}, spacing {a.spacing}) and {b.name} ({b.rows} x {b.columns}, "
+                    f"{fb.dtype}, spacing {b.spacing}) share SeriesInstanceUID, orientation "
+                    "and slice range but differ in Rows/Columns (0028,0010/0011), "
+                    "PixelSpacing (0028,0030) or pixel type")
+
+
 def _time_order(by_position: list[list[Frame]]) -> tuple[str | None, list[list[Frame]]]:
     """Order each position's frames by the first time key that separates them everywhere."""
     if len(by_position[0]) == 1:
@@ -326,7 +355,9 @@ def volumes(frames: list[Frame], tilt: str = "shear", uneven: str = "error") -> 
     for members in series.values():
         placed = [f for f in members if f.position is not None]
         out += _loose([f for f in members if f.position is None])
-        for stack in _stacks(placed):
+        stacks = _stacks(placed)
+        _check_interleaved(stacks)
+        for stack in stacks:
             out += _stack_volumes(stack, tilt, uneven)
     out.sort(key=Volume.sort_key)
     return out

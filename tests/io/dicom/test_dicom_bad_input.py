@@ -201,3 +201,34 @@ def test_mixed_sizes_in_one_stack_split(tmp_path, dcm):
     dcm.slice(tmp_path / "big.dcm", np.zeros((6, 5), np.int16), position=(0, 0, 50.0))
     shapes = sorted(im.shape for im in mitk.IOUtil.load(tmp_path))
     assert shapes == [(3, 4, 5), (6, 5)]
+
+
+def test_mixed_sizes_among_the_slices_of_one_volume(tmp_path, dcm):
+    _series(dcm, tmp_path)
+    dcm.slice(tmp_path / "odd.dcm", np.zeros((6, 5), np.int16), position=(0, 0, 3.0))
+    with pytest.raises(mitk.CorruptFileError, match="mixed slices in one volume") as info:
+        mitk.Image(tmp_path)
+    assert "odd.dcm" in str(info.value)
+
+
+def test_deflated_dataset_bomb_is_refused(tmp_path, dcm):
+    import zlib
+
+    path = dcm.slice(tmp_path / "a.dcm", _plane())
+    with open(path, "rb") as f:
+        data = f.read()
+    meta_end = data.index(b"\x08\x00")  # the dataset starts with the first group 0008 tag
+    meta = bytearray(data[:meta_end])
+    at = meta.index(b"1.2.840.10008.1.2.1")
+    ts = b"1.2.840.10008.1.2.1.99"
+    length = int.from_bytes(meta[at - 2:at], "little")
+    meta[at - 2:at + length] = len(ts).to_bytes(2, "little") + ts
+    group_length = meta.index(b"\x02\x00\x00\x00UL")
+    meta[group_length + 8:group_length + 12] = (len(meta) - group_length - 12).to_bytes(4, "little")
+    bomb = zlib.compressobj(9, zlib.DEFLATED, -15)
+    payload = bomb.compress(b"\0" * (64 << 20)) + bomb.flush()
+    with open(path, "wb") as f:
+        f.write(bytes(meta) + payload)
+    with pytest.raises(mitk.CorruptFileError, match=r"misplaced tag \(0000,0000\)") as info:
+        mitk.Image(path)
+    assert path in str(info.value)

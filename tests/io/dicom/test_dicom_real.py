@@ -249,3 +249,12 @@ def test_enhanced_ct_per_frame_scaling(pydicom_data):
     intercept = stored.properties["dicom.RescaleIntercept"]
     np.testing.assert_array_equal(scaled.array, np.asarray(stored.array) * slope + intercept)
     assert scaled.dtype.kind == "i"
+
+
+def test_deflated_transfer_syntax_matches_pydicom(pydicom_files):
+    pydicom = pytest.importorskip("pydicom")
+    path = os.path.join(pydicom_files, "image_dfl.dcm")
+    ds = pydicom.dcmread(path)
+    assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1.99"
+    img = mitk.Image(path)
+    np.testing.assert_array_equal(img.array, ds.pixel_array)
