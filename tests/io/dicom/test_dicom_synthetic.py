@@ -241,3 +241,42 @@ def test_bench_case_reads_what_it_wrote():
     rows = dicom_cases.read_ct(quick=True)
     assert rows[0].case == "dicom.read_ct" and rows[0].unit == "ms"
     assert all(np.isfinite(r.value) and np.isfinite(r.reference_value) for r in rows)
+
+
+def test_echoes_and_localizers_split_into_volumes(tmp_path, dcm):
+    vol = _volume((2, 3, 4, 5))
+    for e in range(2):
+        dcm.series(tmp_path / f"echo{e}", vol[e], extra={"EchoNumbers": e + 1,
+                                                       "EchoTime": 5.0 + 10 * e})
+    scout = dcm.slice(tmp_path / "scout.dcm", _volume((1, 4, 5), seed=9)[0],
+                      position=(0, 0, 1.0),
+                      extra={"ImageType": ["ORIGINAL", "PRIMARY", "LOCALIZER"]})
+    images = mitk.IOUtil.load(tmp_path)
+    shapes = sorted(im.shape for im in images)
+    assert shapes == [(3, 4, 5), (3, 4, 5), (4, 5)]
+    by_echo = {im.properties.get("dicom.EchoTime"): im for im in images if im.ndim == 3}
+    np.testing.assert_array_equal(by_echo["5"].array, vol[0])
+    np.testing.assert_array_equal(by_echo["15"].array, vol[1])
+    lone = [im for im in images if im.ndim == 2][0]
+    np.testing.assert_array_equal(lone.array, mitk.Image(scout).array)
+
+
+def test_series_load_of_an_uneven_stack(tmp_path, dcm):
+    planes = _volume((4, 4, 5))
+    for k, z in enumerate([0.0, 2.0, 4.0, 9.0]):
+        dcm.slice(tmp_path / f"s{k}.dcm", planes[k], position=(0, 0, z))
+    (series,) = mitk.dicom.scan(tmp_path)
+    assert series.problems == ["uneven slice spacing 2-5 mm"]
+    assert series.shape == (4, 4, 5)
+    with pytest.raises(mitk.CorruptFileError, match="uneven"):
+        series.load()
+    with pytest.raises(mitk.ArgumentError, match="2 volumes"):
+        series.load(uneven="split")
+
+
+def test_monochrome1_is_not_inverted(tmp_path, dcm):
+    plane = _volume((1, 4, 5), np.uint16)[0]
+    dcm.slice(tmp_path / "a.dcm", plane, extra={"PhotometricInterpretation": "MONOCHROME1"})
+    img = mitk.Image(tmp_path / "a.dcm")
+    np.testing.assert_array_equal(img.array, plane)
+    assert img.properties["dicom.PhotometricInterpretation"] == "MONOCHROME1"
