@@ -121,6 +121,14 @@ def tag_name(tag: int) -> str:
     return f"{keyword} ({tag >> 16:04X},{tag & 0xFFFF:04X})".strip()
 
 
+# Decoded values by (tag, raw bytes, little endian): most tags repeat across a series' files
+# (sizes, orientation, UIDs), so a scan decodes each distinct value once.  Only successful
+# decodes are kept; a dict is safe to share between the scan threads.
+_MEMO: dict = {}
+_MEMO_SIZE = 8192
+_MISSING = object()
+
+
 class NotDicom(Exception):
     """The file is not DICOM (no ``DICM`` marker and no plausible bare dataset)."""
 
@@ -182,9 +190,15 @@ class Header:
         if group in _CREATORS and self.creators.get(group) != _CREATORS[group]:
             result = None
         else:
-            result = self._decode(tag, value)
-            if result == () or result == "":
-                result = None
+            memo_key = (tag, value, self.little)
+            result = _MEMO.get(memo_key, _MISSING)
+            if result is _MISSING:
+                result = self._decode(tag, value)
+                if result == () or result == "":
+                    result = None
+                if len(_MEMO) >= _MEMO_SIZE:
+                    _MEMO.clear()
+                _MEMO[memo_key] = result
         cache[keyword] = result
         return default if result is None else result
 
