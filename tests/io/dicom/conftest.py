@@ -129,7 +129,7 @@ def write_slice(path, pixels, *, position=(0.0, 0.0, 0.0), orientation=(1, 0, 0,
                 instance=1, slope=None, intercept=None, bits_stored=None, signed=None,
                 extra=None, little=True):
     """Write one classic single-frame slice with pydicom (geometry tags as given)."""
-    pydicom = pytest.importorskip("pydicom")
+    pytest.importorskip("pydicom")
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, generate_uid
 

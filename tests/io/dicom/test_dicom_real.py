@@ -89,7 +89,8 @@ def test_philips_enhanced_field_map_gives_both_volumes(shared):
                                np.asarray(stored.array) * stored.properties["dicom.RescaleSlope"],
                                rtol=1e-6)
     # ... and scales the field map to Hz with RescaleSlope/Intercept, as we do.
-    data, affine = _nifti_lps(shared("dcm_qa_enh", "Ref", "Philips_WIP_B0_NS_801_e2_fieldmaphz.nii"))
+    data, affine = _nifti_lps(shared("dcm_qa_enh", "Ref",
+                                     "Philips_WIP_B0_NS_801_e2_fieldmaphz.nii"))
     _world_compare(field, data, affine, atol=0.5)
     assert magnitude.dtype == field.dtype == np.float32
 
