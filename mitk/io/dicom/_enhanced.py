@@ -12,7 +12,7 @@ from __future__ import annotations
 from ...errors import CorruptFileError
 from ._frames import Frame, _b_value, _common, _finite, _geometry, datetime_ms
 from ._parse import Header
-from ._pydicom import pydicom
+from ._pydicom import pydicom, quiet_read
 
 __all__ = ["enhanced_frames"]
 
@@ -42,8 +42,16 @@ def _floats(value):
 
 
 def enhanced_frames(h: Header) -> list[Frame]:
-    """Frames of the enhanced multi-frame object ``h`` (its functional groups read by pydicom)."""
-    ds = pydicom().dcmread(h.path, stop_before_pixels=True)
+    """Frames of the enhanced multi-frame object ``h`` (its functional groups read by pydicom).
+
+    Raises CorruptFileError naming the file for functional groups that do not parse.
+    """
+    module = pydicom()
+    with quiet_read(h.path, "enhanced multi-frame functional groups"):
+        return _frames(h, module.dcmread(h.path, stop_before_pixels=True))
+
+
+def _frames(h: Header, ds) -> list[Frame]:
     count = int(ds.get("NumberOfFrames", 1) or 1)
     shared_seq = ds.get("SharedFunctionalGroupsSequence")
     shared = shared_seq[0] if shared_seq else None

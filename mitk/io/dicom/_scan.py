@@ -17,7 +17,7 @@ from ...errors import CorruptFileError, UnsupportedFormatError
 from ._frames import Frame, frames_of
 from ._parse import Header, NotDicom, parse_file
 from ._pixels import check_pixels, decode_threads
-from ._pydicom import pydicom
+from ._pydicom import pydicom, quiet_read
 
 __all__ = ["collect", "headers", "frames"]
 
@@ -63,19 +63,18 @@ def _dicomdir_files(path: str) -> list[str] | None:
 
     None when ``path`` is not a DICOMDIR (it has no Directory Record Sequence).
     """
-    try:
-        ds = pydicom().dcmread(path, stop_before_pixels=True)
-    except Exception as exc:  # pydicom raises many types for a broken file
-        raise CorruptFileError(f"{path}: unreadable DICOMDIR ({exc})") from None
-    if "DirectoryRecordSequence" not in ds:
-        return None
+    module = pydicom()
+    with quiet_read(path, "DICOMDIR"):
+        ds = module.dcmread(path, stop_before_pixels=True)
+        if "DirectoryRecordSequence" not in ds:
+            return None
+        refs = [record.get("ReferencedFileID") for record in ds.DirectoryRecordSequence]
     base = os.path.realpath(os.path.dirname(os.path.abspath(path)))
     out = []
-    for record in ds.get("DirectoryRecordSequence", []):
-        ref = record.get("ReferencedFileID")
+    for ref in refs:
         if not ref:
             continue
-        parts = [ref] if isinstance(ref, str) else list(ref)
+        parts = [str(ref)] if isinstance(ref, str) else [str(p) for p in ref]
         target = os.path.realpath(os.path.join(base, *parts))
         if os.path.isabs(parts[0]) or os.path.commonpath([base, target]) != base:
             raise CorruptFileError(f"{path}: ReferencedFileID (0004,1500) {'/'.join(parts)!r} "

@@ -232,3 +232,44 @@ def test_deflated_dataset_bomb_is_refused(tmp_path, dcm):
     with pytest.raises(mitk.CorruptFileError, match=r"misplaced tag \(0000,0000\)") as info:
         mitk.Image(path)
     assert path in str(info.value)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_corrupted_files_raise_only_mitk_errors(tmp_path, shared, pydicom_data, seed):
+    # Random byte changes and truncations of real files: a clean mitk error or a load, never
+    # another exception, a warning (errors under pytest's filterwarnings) or output.
+    import random
+
+    sources = [shared("dcm_qa_ts", "In", "1.dcm"), shared("dcm_qa_ts", "In", "2.dcm"),
+               shared("dcm_qa_ts", "In", "3.dcm"), shared("dcm_qa_ts", "In", "9.dcm"),
+               os.path.join(pydicom_data, "emri_small_RLE.dcm"),
+               os.path.join(pydicom_data, "eCT_Supplemental.dcm"),
+               shared("dcm_qa_enh", "In", "Philips", "IM_0027_fMAP.dcm")]
+    rng = random.Random(seed)
+    for i in range(50):
+        with open(rng.choice(sources), "rb") as f:
+            data = bytearray(f.read())
+        if rng.random() < 0.5:
+            for _ in range(rng.randint(1, 8)):
+                data[rng.randrange(128, min(len(data), 6000))] = rng.randrange(256)
+        else:
+            data = data[:rng.randrange(128, len(data))]
+        path = tmp_path / f"case{i}.dcm"
+        path.write_bytes(bytes(data))
+        try:
+            mitk.IOUtil.load(path)
+        except (mitk.CorruptFileError, mitk.UnsupportedFormatError, mitk.ArgumentError):
+            pass
+
+
+def test_enhanced_per_frame_garbage_names_the_file(tmp_path, pydicom_data):
+    with open(os.path.join(pydicom_data, "eCT_Supplemental.dcm"), "rb") as f:
+        data = bytearray(f.read())
+    at = data.index(b"\x20\x00\x32\x00DS")  # the first ImagePositionPatient: in a frame's groups
+    length = int.from_bytes(data[at + 6:at + 8], "little")
+    data[at + 8:at + 8 + length] = b"x" * length
+    path = tmp_path / "garbage.dcm"
+    path.write_bytes(bytes(data))
+    with pytest.raises(mitk.CorruptFileError) as info:
+        mitk.Image(path)
+    assert str(path) in str(info.value)
