@@ -172,8 +172,11 @@ def _geometry(frame: Frame, h: Header) -> None:
     if spacing is not None:
         sp = _finite(h, "PixelSpacing (0028,0030)", spacing, 2)
         if sp[0] <= 0 or sp[1] <= 0:
-            raise CorruptFileError(f"{h.path}: PixelSpacing (0028,0030) is {spacing!r}; "
-                                   "expected two spacings > 0")
+            if frame.position is not None:
+                raise CorruptFileError(f"{h.path}: PixelSpacing (0028,0030) is {spacing!r}; "
+                                       "expected two spacings > 0")
+            # A projection radiograph without geometry: nothing is stacked, spacing 1 is used.
+            sp = None
         frame.spacing = sp
     thick = h.get("SliceThickness")
     if thick and math.isfinite(thick[0]) and thick[0] > 0:

@@ -156,7 +156,7 @@ class Header:
 
     __slots__ = ("path", "transfer_syntax", "little", "explicit", "raw", "pixel_tag",
                  "pixel_offset", "pixel_length", "enhanced", "file_size", "_cache", "creators",
-                 "dataset_offset")
+                 "dataset_offset", "pixel_vr")
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -170,6 +170,7 @@ class Header:
         self.explicit = False
         self.file_size = 0
         self.dataset_offset = 0
+        self.pixel_vr = b""
 
     def get(self, keyword: str, default=None):
         """The decoded value of ``keyword`` (a :data:`WANTED` keyword), or ``default``.
@@ -369,6 +370,7 @@ def _dataset_le(buf: bytes, pos: int, header: Header) -> None:
             value = pos + 8
         if key in pixel:
             header.pixel_tag = pixel[key]
+            header.pixel_vr = vr
             header.pixel_offset = value
             header.pixel_length = -1 if length == 0xFFFFFFFF else length
             return
@@ -407,6 +409,7 @@ def _dataset(buf: bytes, pos: int, header: Header) -> None:
         tag, vr, length, value = _element(buf, pos, True, False)
         if tag in _PIXEL_TAGS:
             header.pixel_tag = tag
+            header.pixel_vr = vr
             header.pixel_offset = value
             header.pixel_length = -1 if length == 0xFFFFFFFF else length
             return

@@ -2,8 +2,8 @@
 
 Native (uncompressed) frames are read with ``readinto`` into the image's own memory, one task
 per file on a few threads (file reads release the GIL); big-endian data are swapped in place.
-Encapsulated frames are split with pydicom and decoded with imagecodecs (which releases the GIL
-while decoding) into one frame-sized array per task, then copied in.  A frame that needs
+Encapsulated frames are split by :mod:`._encaps` and decoded with imagecodecs (which releases
+the GIL while decoding) into one frame-sized array per task, then copied in.  A frame that needs
 rescaling to another dtype, a mosaic and colour planes go through one such per-task frame array
 too; nothing is stacked after reading.
 """
@@ -19,7 +19,8 @@ from ...errors import CorruptFileError, UnsupportedFormatError
 from ._frames import Frame
 from ._parse import (DEFLATED, EXPLICIT_BE, EXPLICIT_LE, IMPLICIT_LE, Header, inflate_dataset,
                      tag_name)
-from ._pydicom import imagecodecs, pydicom
+from ._encaps import frames as encapsulated_frames
+from ._pydicom import imagecodecs
 from ._values import PixelFormat, pixel_format
 
 __all__ = ["check_pixels", "decode_threads", "read_volume"]
@@ -156,6 +157,8 @@ class _FileTask:
         data = None
         if h.transfer_syntax == DEFLATED:
             data = _inflated_pixels(h)
+        elif h.transfer_syntax == EXPLICIT_BE and fmt.dtype.itemsize == 1 and h.pixel_vr == b"OW":
+            data = _word_swapped_pixels(h)
         first = self.slots[0][0]
         if first.tile is not None:
             self._mosaic(out, fmt, rescale, data)
@@ -213,11 +216,7 @@ class _FileTask:
             fh.seek(h.pixel_offset)
             blob = fh.read()
         count = h.get("NumberOfFrames") or 1
-        try:
-            frames = list(pydicom().encaps.generate_frames(blob, number_of_frames=count))
-        except Exception as exc:  # pydicom raises ValueError and others for bad fragments
-            raise CorruptFileError(f"{h.path}: unreadable encapsulated {tag_name(h.pixel_tag)}:"
-                                   f" {exc}") from None
+        frames = encapsulated_frames(blob, count, h.path)
         if len(frames) < count:
             raise CorruptFileError(f"{h.path}: {tag_name(h.pixel_tag)} holds {len(frames)} "
                                    f"frames, NumberOfFrames (0028,0008) is {count}")
@@ -273,6 +272,17 @@ def _inflated_pixels(h: Header) -> memoryview:
         raise CorruptFileError(f"{h.path}: truncated deflated {tag_name(h.pixel_tag)} "
                                f"({len(dataset)} of {end} bytes)")
     return memoryview(dataset)[h.pixel_offset:end]
+
+
+def _word_swapped_pixels(h: Header) -> memoryview:
+    """8-bit samples in a big-endian OW element: the bytes of each 16-bit word are swapped."""
+    with open(h.path, "rb") as fh:
+        fh.seek(h.pixel_offset)
+        data = bytearray(fh.read(h.pixel_length + (h.pixel_length & 1)))
+    if len(data) & 1:
+        data.append(0)
+    np.frombuffer(data, dtype=np.uint16).byteswap(inplace=True)
+    return memoryview(data)
 
 
 def read_volume(frames: list[Frame], out: np.ndarray, rescale: bool) -> None:

@@ -75,6 +75,11 @@ def pixel_format(h: Header) -> PixelFormat:
     stored = h.get("BitsStored") or bits
     if not 1 <= stored <= bits:
         stored = bits
+    if photometric in ("YBR_FULL_422", "YBR_PARTIAL_422", "YBR_PARTIAL_420") and \
+            not h.transfer_syntax.startswith("1.2.840.10008.1.2.4"):
+        raise UnsupportedFormatError(f"{h.path}: PhotometricInterpretation (0028,0004) "
+                                     f"{photometric} (chroma-subsampled, uncompressed) is not "
+                                     "supported")
     if photometric.startswith("PALETTE"):
         raise UnsupportedFormatError(f"{h.path}: PhotometricInterpretation (0028,0004) "
                                      f"{photometric} (palette colour) is not supported")

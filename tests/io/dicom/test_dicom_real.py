@@ -259,3 +259,25 @@ def test_deflated_transfer_syntax_matches_pydicom(pydicom_files):
     assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1.99"
     img = mitk.Image(path)
     np.testing.assert_array_equal(img.array, ds.pixel_array)
+
+
+@pytest.mark.parametrize("name", ["SC_rgb_small_odd_big_endian.dcm", "SC_rgb_rle_16bit_2frame.dcm",
+                                  "SC_rgb_rle_2frame.dcm", "MR_small_bigendian.dcm",
+                                  "JPEG2000.dcm", "MR_small_RLE.dcm"])
+def test_pydicom_test_files_match_pydicom(pydicom_files, name):
+    # Big-endian 8-bit samples in an OW element have the bytes of each word swapped.
+    pydicom = pytest.importorskip("pydicom")
+    pytest.importorskip("imagecodecs")
+    path = os.path.join(pydicom_files, name)
+    ds = pydicom.dcmread(path)
+    img = mitk.Image.load(path, rescale=False)
+    np.testing.assert_array_equal(img.array, ds.pixel_array)
+
+
+def test_radiograph_with_zero_pixel_spacing_loads(pydicom_data):
+    # A projection image without geometry: a PixelSpacing of 0 is ignored (nothing is stacked).
+    pydicom = pytest.importorskip("pydicom")
+    path = os.path.join(pydicom_data, "RG1_UNCR.dcm")
+    img = mitk.Image.load(path, rescale=False)
+    np.testing.assert_array_equal(img.array, pydicom.dcmread(path).pixel_array)
+    assert img.spacing == (1.0, 1.0, 1.0)
