@@ -19,7 +19,7 @@ from ...errors import CorruptFileError, UnsupportedFormatError
 from ._frames import Frame
 from ._parse import (DEFLATED, EXPLICIT_BE, EXPLICIT_LE, IMPLICIT_LE, Header, inflate_dataset,
                      tag_name)
-from ._encaps import frames as encapsulated_frames
+from ._encaps import frame_index, read_frame
 from ._pydicom import imagecodecs
 from ._values import PixelFormat, pixel_format
 
@@ -129,6 +129,7 @@ class _FileTask:
     def __init__(self, header: Header, slots: list[tuple[Frame, int]]) -> None:
         self.header = header
         self.slots = slots
+        self.index: list | None = None  # encapsulated: the fragments of each frame
 
     def run(self, out: np.ndarray, rescale: bool) -> None:
         h = self.header
@@ -212,24 +213,16 @@ class _FileTask:
         ts = h.transfer_syntax
         codecs = imagecodecs(f"transfer syntax {ts} of {h.path}")
         decode = getattr(codecs, DECODERS[ts] + "_decode")
+        decoded: dict[int, np.ndarray] = {}
         with open(h.path, "rb") as fh:
-            fh.seek(h.pixel_offset)
-            blob = fh.read()
-        count = h.get("NumberOfFrames") or 1
-        frames = encapsulated_frames(blob, count, h.path)
-        if len(frames) < count:
-            raise CorruptFileError(f"{h.path}: {tag_name(h.pixel_tag)} holds {len(frames)} "
-                                   f"frames, NumberOfFrames (0028,0008) is {count}")
-        by_index = {}
-        for f, slot in self.slots:
-            index = f.index
-            if index not in by_index:
-                by_index[index] = self._decode(decode, frames[index], f, fmt)
-            decoded = by_index[index]
-            if f.tile is not None:
-                self._tiles(decoded, out, fmt, rescale)
-                return
-            _store(out[slot], decoded, f.slope, f.intercept, rescale)
+            for f, slot in self.slots:
+                if f.index not in decoded:
+                    data = read_frame(fh, self.index[f.index])
+                    decoded = {f.index: self._decode(decode, data, f, fmt)}
+                if f.tile is not None:
+                    self._tiles(decoded[f.index], out, fmt, rescale)
+                    return
+                _store(out[slot], decoded[f.index], f.slope, f.intercept, rescale)
 
     def _decode(self, decode, data: bytes, f: Frame, fmt: PixelFormat) -> np.ndarray:
         h = self.header
@@ -285,16 +278,37 @@ def _word_swapped_pixels(h: Header) -> memoryview:
     return memoryview(data)
 
 
-def read_volume(frames: list[Frame], out: np.ndarray, rescale: bool) -> None:
-    """Fill ``out`` (shape ``(frames, rows, cols[, c])`` as a view) from ``frames``."""
-    by_file: dict[str, _FileTask] = {}
+def _tasks(frames: list[Frame], workers: int) -> list[_FileTask]:
+    """One task per file; a multi-frame file is cut into ``workers`` tasks of whole frames."""
+    by_file: dict[str, list[tuple[Frame, int]]] = {}
     for slot, f in enumerate(frames):
-        task = by_file.get(f.header.path)
-        if task is None:
-            task = by_file[f.header.path] = _FileTask(f.header, [])
-        task.slots.append((f, slot))
-    tasks = list(by_file.values())
-    workers = min(decode_threads(), len(tasks))
+        by_file.setdefault(f.header.path, []).append((f, slot))
+    tasks = []
+    for slots in by_file.values():
+        h = slots[0][0].header
+        index = None
+        if h.transfer_syntax not in NATIVE:
+            index = frame_index(h.path, h.pixel_offset, h.get("NumberOfFrames") or 1)
+        mosaic = slots[0][0].tile is not None
+        size = len(slots) if mosaic else -(-len(slots) // max(1, min(workers, len(slots))))
+        if len(by_file) > workers:
+            size = len(slots)  # enough files to keep every thread busy
+        for start in range(0, len(slots), size):
+            task = _FileTask(h, slots[start:start + size])
+            task.index = index
+            tasks.append(task)
+    return tasks
+
+
+def read_volume(frames: list[Frame], out: np.ndarray, rescale: bool) -> None:
+    """Fill ``out`` (shape ``(frames, rows, cols[, c])`` as a view) from ``frames``.
+
+    Files (or parts of a multi-frame file) are read on :func:`decode_threads` threads; each
+    writes only its own frames of ``out``, so no lock is needed between them.
+    """
+    threads = decode_threads()
+    tasks = _tasks(frames, threads)
+    workers = min(threads, len(tasks))
     if workers <= 1:
         for task in tasks:
             task.run(out, rescale)
@@ -302,4 +316,3 @@ def read_volume(frames: list[Frame], out: np.ndarray, rescale: bool) -> None:
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mitk-dicom") as pool:
         for future in [pool.submit(task.run, out, rescale) for task in tasks]:
             future.result()
-
