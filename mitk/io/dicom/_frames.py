@@ -33,7 +33,7 @@ class Frame:
 
     __slots__ = ("header", "index", "tile", "tiles", "position", "orientation", "spacing",
                  "thickness", "between", "slope", "intercept", "rows", "columns", "split", "time",
-                 "clock", "instance")
+                 "clock", "instance", "anchor")
 
     def __init__(self, header: Header, index: int = 0) -> None:
         self.header = header
@@ -53,6 +53,7 @@ class Frame:
         self.time: dict = {}
         self.clock: float | None = None
         self.instance = 0
+        self.anchor = None  # a multi-frame file's one ImagePositionPatient (frames not placed)
 
     @property
     def name(self) -> str:
@@ -205,8 +206,8 @@ def frames_of(h: Header) -> list[Frame]:
         _geometry(frame, h)
         if count > 1:
             # A classic multi-frame file shares one position: its frames are kept in stored
-            # order as one image (there is nothing to sort them by).
-            frame.position = None
+            # order as one image (there is nothing to sort them by), placed at that position.
+            frame.anchor, frame.position = frame.position, None
         frames.append(frame)
     return frames
 

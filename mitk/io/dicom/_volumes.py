@@ -323,7 +323,12 @@ def _volume(ordered: list[list[Frame]], r, c, n, steps: int, key, tilt: str,
 
 
 def _loose(frames: list[Frame]) -> list[Volume]:
-    """Frames without geometry: one image per file (its frames in stored order)."""
+    """Frames without per-frame positions: one image per file (its frames in stored order).
+
+    A multi-frame file with one ImagePositionPatient and ImageOrientationPatient is placed
+    there, its frames one SpacingBetweenSlices (else SliceThickness, else 1 mm) apart along the
+    normal; without them the geometry is the identity.
+    """
     by_file: dict[str, list[Frame]] = {}
     for f in frames:
         by_file.setdefault(f.header.path, []).append(f)
@@ -334,9 +339,16 @@ def _loose(frames: list[Frame]) -> list[Volume]:
         plane = (first.rows, first.columns)
         shape = (len(group),) + plane if len(group) > 1 else plane
         zs = first.between or first.thickness or 1.0
-        problems = ["no ImagePositionPatient/ImageOrientationPatient: identity geometry"]
+        if first.anchor is not None and first.orientation is not None:
+            r, c = _check_orientation(first)
+            n, _ = _unit(_cross(r, c))
+            origin, direction = first.anchor, np.array([r, c, n], dtype=np.float64).T
+            problems = ["one ImagePositionPatient for all frames: frames kept in stored order"]
+        else:
+            origin, direction = (0.0, 0.0, 0.0), np.eye(3)
+            problems = ["no ImagePositionPatient/ImageOrientationPatient: identity geometry"]
         out.append(Volume(group, shape, pixel_format(first.header), (ps[1], ps[0], zs),
-                          (0.0, 0.0, 0.0), np.eye(3), problems))
+                          tuple(origin), direction, problems))
     return out
 
 

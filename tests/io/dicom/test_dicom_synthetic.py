@@ -280,3 +280,21 @@ def test_monochrome1_is_not_inverted(tmp_path, dcm):
     img = mitk.Image(tmp_path / "a.dcm")
     np.testing.assert_array_equal(img.array, plane)
     assert img.properties["dicom.PhotometricInterpretation"] == "MONOCHROME1"
+
+
+def test_classic_multiframe_keeps_stored_order_at_its_position(tmp_path, dcm):
+    vol = _volume((3, 4, 5))
+    path = dcm.slice(tmp_path / "mf.dcm", vol[0], position=(5.0, 6.0, 7.0),
+                     orientation=(0, 1, 0, 0, 0, -1), extra={"NumberOfFrames": 3,
+                                                            "SpacingBetweenSlices": 2.5})
+    with open(path, "r+b") as f:  # append the other two frames to the pixel data
+        data = bytearray(f.read())
+        at = data.rindex(b"\xe0\x7f\x10\x00OW")
+        data[at + 8:at + 12] = (vol.nbytes).to_bytes(4, "little")
+        data[at + 12:] = vol.tobytes()
+        f.seek(0)
+        f.write(data)
+    img = mitk.Image(path)
+    np.testing.assert_array_equal(img.array, vol)
+    assert img.origin == (5.0, 6.0, 7.0) and img.spacing[2] == 2.5
+    np.testing.assert_allclose(img.direction, [[0, 0, -1], [1, 0, 0], [0, -1, 0]], atol=1e-12)
