@@ -1,10 +1,17 @@
 """DICOM (read only): a directory, a DICOMDIR or a file becomes one image per volume.
 
-The format package of SPEC section 12.  :mod:`._parse` reads the few header tags that grouping
-and geometry need (pydicom is used for enhanced functional groups, DICOMDIRs and encapsulated
-frames), :mod:`._frames` turns files, mosaic tiles and enhanced frames into frame records,
-:mod:`._volumes` groups and sorts them into volumes, :mod:`._values` picks the pixel type and
-:mod:`._pixels` reads or decodes the pixels straight into the image buffer.
+The format package of SPEC section 12, in the order a read uses it:
+
+* :mod:`._scan` finds the files (directory walk, DICOMDIR) and parses headers on a few threads;
+* :mod:`._parse` reads the few header tags that grouping and geometry need, fast;
+* :mod:`._frames` (classic files, Siemens mosaics) and :mod:`._enhanced` (functional groups,
+  through pydicom) turn them into one record per image plane;
+* :mod:`._volumes` groups, sorts and splits the planes into volumes with their geometry and time;
+* :mod:`._values` picks the pixel type (the rescale rule);
+* :mod:`._pixels` (with :mod:`._encaps` for compressed frames) reads or decodes the pixels
+  straight into the image buffer on a few threads.
+
+:mod:`._pydicom` imports the optional dependencies (the ``dicom`` extra) on first need.
 
 Options: ``tilt`` ("shear" or "error"), ``uneven`` ("error" or "split"), ``rescale`` (bool).
 """

