@@ -269,6 +269,19 @@ def _stack_volumes(stack: list[Frame], tilt: str, uneven: str) -> list[Volume]:
     return out
 
 
+def _check_line(ordered: list[list[Frame]], p0, step) -> None:
+    """CorruptFileError when a slice is off the line ``p0 + k * step`` (sideways jumps)."""
+    tol = max(0.01, 0.01 * math.sqrt(sum(x * x for x in step)))
+    for k, group in enumerate(ordered):
+        p = group[0].position
+        off = math.sqrt(sum((p[i] - p0[i] - k * step[i]) ** 2 for i in range(3)))
+        if off > tol:
+            raise CorruptFileError(
+                f"{group[0].name}: ImagePositionPatient (0020,0032) {list(p)} is {off:.4g} mm "
+                "off the line through the other slices (their even steps along the normal "
+                "come with uneven sideways shifts)")
+
+
 def _volume(ordered: list[list[Frame]], r, c, n, steps: int, key, tilt: str,
             uneven_note: bool, gaps: list[float]) -> Volume:
     first = ordered[0][0]
@@ -280,6 +293,8 @@ def _volume(ordered: list[list[Frame]], r, c, n, steps: int, key, tilt: str,
     if nz > 1:
         p0, p1 = ordered[0][0].position, ordered[-1][0].position
         step = tuple((b - a) / (nz - 1) for a, b in zip(p0, p1))
+        if not uneven_note:
+            _check_line(ordered, p0, step)
         s, length = _unit(step)
         along = sum(a * b for a, b in zip(s, n))
         sideways = math.sqrt(max(0.0, 1.0 - along * along))

@@ -273,3 +273,11 @@ def test_enhanced_per_frame_garbage_names_the_file(tmp_path, pydicom_data):
     with pytest.raises(mitk.CorruptFileError) as info:
         mitk.Image(path)
     assert str(path) in str(info.value)
+
+
+def test_sideways_jump_between_even_slices(tmp_path, dcm):
+    for k, shift in enumerate([0.0, 0.0, 3.0, 0.0]):
+        dcm.slice(tmp_path / f"s{k}.dcm", _plane(k), position=(shift, 0.0, 2.0 * k))
+    with pytest.raises(mitk.CorruptFileError, match="off the line") as info:
+        mitk.Image(tmp_path)
+    assert "s2.dcm" in str(info.value)
