@@ -81,6 +81,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
+    if name == "dicom":  # the submodule, imported on first use (SPEC 3)
+        return _import_module("mitk.dicom")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'mitk' has no attribute {name!r}")
@@ -93,7 +95,7 @@ def __dir__() -> list[str]:
     # The public names and the module's dunders; not what the import machinery leaves behind
     # (loaded submodules) nor the private helpers above.
     dunders = {n for n in globals() if n.startswith("__") and n.endswith("__")}
-    return sorted(dunders | set(__all__) | set(_LAZY) | {"Exception"})
+    return sorted(dunders | set(__all__) | set(_LAZY) | {"Exception", "dicom"})
 
 
 def get_include() -> str:

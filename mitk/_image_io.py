@@ -13,7 +13,7 @@ generation's header with another's pixels.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -22,10 +22,10 @@ from ._core.buffer import PixelBuffer
 from .errors import ArgumentError, CorruptFileError, UnsupportedFormatError
 from .geometry import Geometry3D
 from .image import Image, _extent_xyz
-from .io._info import ImageInfo
+from .io._info import Allocator, ImageInfo
 from .time_geometry import ArbitraryTimeGeometry, ProportionalTimeGeometry, TimeGeometry
 
-__all__ = ["image_info", "load", "load_all", "load_into", "save"]
+__all__ = ["image_from", "image_info", "load", "load_all", "load_into", "save"]
 
 
 class _Buffers:
@@ -69,6 +69,19 @@ def load_into(image: Image, path: Any, **options: Any) -> None:
     buffers = _Buffers()
     info = io.read(path, buffers, **options)
     _install(image, info, buffers.buffers[-1] if buffers.buffers else None, io.fspath(path))
+
+
+def image_from(read: Callable[[Allocator], ImageInfo], path: str) -> Image:
+    """An image from a reader: ``read(allocate)`` fills one buffer and describes it.
+
+    For readers outside the registry (a :class:`mitk.dicom.Series` loads its own volume);
+    ``path`` names the file in errors.
+    """
+    buffers = _Buffers()
+    info = read(buffers)
+    image = Image()
+    _install(image, info, buffers.buffers[-1] if buffers.buffers else None, path)
+    return image
 
 
 def load(path: Any, **options: Any) -> Image:

@@ -280,7 +280,7 @@ class Image(ImageGeometry, ImageTransport):
 
         Raises
         ------
-        FileNotFoundError, IsADirectoryError, UnsupportedFormatError, CorruptFileError, TypeError
+        FileNotFoundError, UnsupportedFormatError, CorruptFileError, TypeError
 
         Notes
         -----

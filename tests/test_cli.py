@@ -272,3 +272,78 @@ def test_quick_figures_are_not_judged_against_full_size_targets():
     assert table.count("n/a*") == 2 and "2 row(s) not judged: quick run" in table
     assert "n/a*" not in format_table([full, view]) and "NO" in format_table([full])
     assert Result.from_json(quick.to_json()).quick is True
+
+
+def _dicom_series(folder, volume, series_uid, number, description):
+    pydicom = pytest.importorskip("pydicom", minversion="3")
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, plane in enumerate(volume):
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, generate_uid()
+        ds.Modality, ds.SeriesInstanceUID, ds.SeriesNumber = "MR", series_uid, number
+        ds.SeriesDescription = description
+        ds.ImagePositionPatient = [0.0, 0.0, 1.5 * k]
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.PixelSpacing = [0.5, 0.5]
+        ds.Rows, ds.Columns = plane.shape
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated = ds.BitsStored = 16
+        ds.HighBit, ds.PixelRepresentation = 15, 1
+        ds.PixelData = plane.astype("<i2").tobytes()
+        ds.save_as(folder / f"{k:03d}", enforce_file_format=True)
+    return pydicom
+
+
+@pytest.fixture
+def dicom_dir(tmp_path):
+    vol = np.arange(3 * 4 * 5, dtype=np.int16).reshape(3, 4, 5)
+    _dicom_series(tmp_path / "dicom" / "a", vol, "1.2.3.4.1", 3, "axial T1")
+    _dicom_series(tmp_path / "dicom" / "b", vol[:2] + 7, "1.2.3.4.2", 4, "second")
+    return tmp_path / "dicom", vol
+
+
+def test_info_lists_dicom_series(dicom_dir):
+    folder, _ = dicom_dir
+    out = run("info", str(folder))
+    assert out.returncode == 0, out.stderr
+    assert "2 volume(s)" in out.stdout and "'axial T1'" in out.stdout
+    assert "1.2.3.4.2" in out.stdout and "(3, 4, 5)" in out.stdout and "(2, 4, 5)" in out.stdout
+    out = run("info", "--json", str(folder))
+    data = json.loads(out.stdout)
+    assert data["format"] == "dicom"
+    assert [(s["uid"], s["number"], s["shape"], s["files"]) for s in data["series"]] == [
+        ("1.2.3.4.1", 3, [3, 4, 5], 3), ("1.2.3.4.2", 4, [2, 4, 5], 2)]
+    assert data["series"][0]["spacing"] == [0.5, 0.5, 1.5]
+
+
+def test_convert_dicom_directory_writes_each_volume(dicom_dir, tmp_path):
+    folder, vol = dicom_dir
+    out = run("convert", str(folder / "a"), str(tmp_path / "one.nii.gz"))
+    assert out.returncode == 0, out.stderr
+    one = mitk.Image(tmp_path / "one.nii.gz")
+    np.testing.assert_array_equal(one.array, vol)
+    assert one.spacing == pytest.approx((0.5, 0.5, 1.5))
+    out = run("convert", str(folder), str(tmp_path / "all.nrrd"))
+    assert out.returncode == 0, out.stderr
+    np.testing.assert_array_equal(mitk.Image(tmp_path / "all_1.nrrd").array, vol)
+    np.testing.assert_array_equal(mitk.Image(tmp_path / "all_2.nrrd").array, vol[:2] + 7)
+
+
+@pytest.mark.parametrize("duration, shown", [(2000.0, "step 2000 ms"),
+                                             (2.0e6, "step 2000000 ms")])
+def test_info_prints_time_step_with_its_unit(tmp_path, duration, shown):
+    img = mitk.Image(np.zeros((2, 2, 3, 4), np.uint8))
+    img.time_geometry.step_duration = duration
+    path = tmp_path / "t.nrrd"
+    img.save(path)
+    out = run("info", str(path))
+    assert out.returncode == 0, out.stderr
+    assert shown in out.stdout and "start 0 ms" in out.stdout

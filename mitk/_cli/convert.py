@@ -1,4 +1,8 @@
-"""``python -m mitk convert IN... OUT [--compression C]``: any supported format to any other."""
+"""``python -m mitk convert IN... OUT [--compression C]``: any supported format to any other.
+
+An input holding several images (a DICOM directory with several series) writes one file per
+image: ``OUT`` itself for one, else ``OUT`` with ``_1``, ``_2``, ... before its extension.
+"""
 
 from __future__ import annotations
 
@@ -28,8 +32,16 @@ def run_convert(inputs: list[str], output: str, compression: str | None = None,
 
     options = {} if compression in (None, "raw") else {"compression": compression}
     if len(inputs) == 1 and not os.path.isdir(output):
-        mitk.Image.load(inputs[0]).save(output, **options)
-        print(f"{inputs[0]} -> {output}")
+        images = mitk.IOUtil.load(inputs[0])
+        ext = extension_of(output)
+        if ext is None:
+            # Let save() refuse the name with its usual message before anything is written.
+            images[0].save(output, **options)
+        targets = [output] if len(images) == 1 else [
+            f"{output[: -len(ext)]}_{i}{output[-len(ext):]}" for i in range(1, len(images) + 1)]
+        for image, target in zip(images, targets):
+            image.save(target, **options)
+            print(f"{inputs[0]} -> {target}")
         return 0
     if not os.path.isdir(output):
         raise FileNotFoundError(2, "output directory does not exist (several inputs need one)",
@@ -42,9 +54,13 @@ def run_convert(inputs: list[str], output: str, compression: str | None = None,
             f"--to {ext}: unknown extension; known: {', '.join(supported_extensions())}")
     for i, path in enumerate(inputs, 1):
         known = extension_of(path)
-        stem = os.path.basename(path)[: -len(known)] if known else os.path.basename(path)
-        target = os.path.join(output, stem + ext)
-        mitk.Image.load(path).save(target, **options)
+        stem = os.path.basename(os.path.normpath(path))
+        stem = stem[: -len(known)] if known else stem
+        images = mitk.IOUtil.load(path)
+        for k, image in enumerate(images, 1):
+            suffix = f"_{k}" if len(images) > 1 else ""
+            target = os.path.join(output, stem + suffix + ext)
+            image.save(target, **options)
+            print(f"{path} -> {target}")
         _progress(i, len(inputs), os.path.basename(path))
-        print(f"{path} -> {target}")
     return 0

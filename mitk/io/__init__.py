@@ -8,9 +8,11 @@ nothing here, knows :class:`mitk.Image` (the glue is :mod:`mitk._image_io`).
 * :func:`prepare_write` checks the extension and options of a save before anything is read or
   written; the :class:`Target` it returns writes an array and its ImageInfo atomically.
 
-Load checks, in order: a missing path (FileNotFoundError), a directory (IsADirectoryError), an
-unknown extension, then a path that is not a regular file, such as a pipe (both
-UnsupportedFormatError); the content is never sniffed.
+Load checks, in order (SPEC 6.1): a missing path (FileNotFoundError); a directory (read as DICOM;
+UnsupportedFormatError when it holds none); an unknown or missing extension
+(UnsupportedFormatError) unless bytes 128-131 of the file are ``DICM`` (then it is read as
+DICOM); then a path that is not a regular file, such as a pipe (UnsupportedFormatError).
+Nothing else of a file's content is sniffed.
 """
 
 from __future__ import annotations
@@ -42,12 +44,19 @@ def fspath(path: Any, argument: str = "path") -> str:
 
 
 def _reader(path: Any) -> tuple[str, ModuleType]:
-    """The checked path and the format that reads it (the load checks, in order)."""
+    """The checked path and the format that reads it (the load checks, in order).
+
+    A directory is read as DICOM; so is a file with an unknown or missing extension whose bytes
+    128-131 are ``DICM`` (SPEC 6.1).  Nothing else is sniffed.
+    """
     path = fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(2, "No such file or directory", path)
     if os.path.isdir(path):
-        raise IsADirectoryError(21, "Is a directory (expected an image file)", path)
+        return path, registry.dicom()
+    if registry.extension_of(path) is None and stat.S_ISREG(os.stat(path).st_mode) and \
+            registry.has_dicom_marker(path):
+        return path, registry.dicom()
     fmt = registry.format_for(path)
     if not stat.S_ISREG(os.stat(path).st_mode):
         # A FIFO or a device would block open() or never end: only regular files are images.

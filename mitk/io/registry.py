@@ -23,7 +23,13 @@ FORMATS: dict[str, str] = {
     ".img": "nifti",
     ".mha": "metaimage",
     ".mhd": "metaimage",
+    ".dcm": "dicom",
+    ".dicom": "dicom",
+    ".ima": "dicom",
 }
+
+#: The format of directories and of ``DICM`` files without a registered extension (SPEC 6.1).
+DICOM = "dicom"
 
 
 def supported_extensions() -> list[str]:
@@ -38,6 +44,21 @@ def extension_of(path: str) -> str | None:
         if name.endswith(ext) and len(name) > len(ext):
             return ext
     return None
+
+
+def dicom() -> ModuleType:
+    """The DICOM format package (directories and files sniffed as DICOM)."""
+    return importlib.import_module(f"mitk.io.{DICOM}")
+
+
+def has_dicom_marker(path: str) -> bool:
+    """True when bytes 128-131 of the file ``path`` are ``DICM`` (False if unreadable)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(128)
+            return f.read(4) == b"DICM"
+    except OSError:
+        return False
 
 
 def format_for(path: str) -> ModuleType:

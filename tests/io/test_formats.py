@@ -335,8 +335,8 @@ def test_metaimage_2d_out_of_plane_is_refused(tmp_path):
 def test_load_checks_in_order(tmp_path):
     with pytest.raises(FileNotFoundError):
         mitk.Image(tmp_path / "missing.nrrd")
-    (tmp_path / "dir.nrrd").mkdir()
-    with pytest.raises(IsADirectoryError):
+    (tmp_path / "dir.nrrd").mkdir()  # a directory is read as DICOM (SPEC 6.1)
+    with pytest.raises(mitk.UnsupportedFormatError, match="no DICOM image files"):
         mitk.Image(tmp_path / "dir.nrrd")
     (tmp_path / "x.xyz").write_bytes(b"NRRD0004\n")
     with pytest.raises(mitk.UnsupportedFormatError, match=r"\.nrrd"):
