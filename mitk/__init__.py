@@ -42,6 +42,9 @@ _LAZY = {
     "TimeGeometry": "mitk.time_geometry",
     "ProportionalTimeGeometry": "mitk.time_geometry",
     "ArbitraryTimeGeometry": "mitk.time_geometry",
+    "get_num_threads": "mitk._threads",
+    "set_num_threads": "mitk._threads",
+    "num_threads": "mitk._threads",
 }
 
 __all__ = [
