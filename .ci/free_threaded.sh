@@ -12,9 +12,11 @@
 # Test extras left out, because they have no cp313t wheel:
 #   SimpleITK   - only cp3xx-abi3 wheels, which a free-threaded interpreter cannot load; the tests
 #                 that compare with it skip themselves.
-# Installed differently:
-#   hypothesis  - its newest releases are source-only (a Rust extension that needs crates.io);
-#                 --only-binary picks the newest pure-Python wheel, which the tests accept.
+# Installed differently: --prefer-binary, because the newest releases of some test extras have
+# no cp313t wheel and their source builds download more sources (hypothesis: a Rust extension
+# from crates.io; matplotlib: freetype); pip then takes the newest version that has a wheel,
+# which satisfies the same requirement.  (msgpack, PyYAML and tornado, for Dask, have no cp313t
+# wheel at all and are built from source, which needs only a C compiler.)
 # Not installed (the optional `fast` extra, not a test extra): isal, zlib-ng - source-only for
 # cp313t; mitk then uses zlib and the accelerator tests skip.
 set -euo pipefail
@@ -63,7 +65,7 @@ for req in extras:
         print(req)
 EOF
 )
-"$py" -m pip install -q --only-binary hypothesis "numpy==2.4.*" "${test_reqs[@]}" \
+"$py" -m pip install -q --prefer-binary "numpy==2.4.*" "${test_reqs[@]}" \
     "pytest-run-parallel==0.10.0"
 "$py" -m pip install -q --no-deps evalutils==0.4.2
 "$py" -m pip list 2>/dev/null | grep -iE '^(numpy|cython|pytest|hypothesis|dask|mitk-core) '
