@@ -9,6 +9,9 @@ thread's results are checked against values computed up front; a wrong result fa
   floats).  Per-slice work is small, so the interpreter, not NumPy, is the bottleneck: with the
   GIL the threads take turns (a ratio of at most 1.0x), on free-threaded CPython they run at
   once.  Target (free-threaded builds with at least 2 CPUs): ``>= 1.8x`` with 2 threads.
+- ``threads.python_loop_2``: the same measurement for a pure-Python loop that touches nothing of
+  mitk: the parallelism the interpreter and this machine give at the moment (on a machine whose
+  cores are busy with other work it is well below 2x, and so is everything else).
 - ``threads.load_files_N``: N threads each load their own gzip NRRD file again and again.  File
   reading and inflating release the GIL, so this scales on both builds (as far as the cores and
   memory bandwidth allow); mitk's own threads are limited to 1 inside each load
@@ -125,9 +128,23 @@ def python_slices(quick: bool) -> list[Result]:
             ok = one_pass() == expected and ok
         return ok
 
-    best = _scaling(work, bool, passes * nslices, THREAD_COUNTS, 3 if quick else 5)
+    def loop(i: int) -> bool:
+        n = loop_length
+        total = 0
+        for j in range(n):
+            total += j * j
+        return total == (n - 1) * n * (2 * n - 1) // 6
+
+    loop_length = 1000
+    loop_length *= _calibrate(loop, 0.05 if quick else 0.25)
+
+    rounds = 3 if quick else 5
+    best = _scaling(work, bool, passes * nslices, THREAD_COUNTS, rounds)
+    baseline = _scaling(loop, bool, 1, (2,), rounds)
     build = "free-threaded" if free_threaded() else "GIL"
-    out = []
+    out = [Result("threads.python_loop_2", "threads",
+                  f"2 threads: a pure-Python loop, no mitk (parallelism available now; {build})",
+                  baseline[2], "loops/s", "1 thread", baseline[1], "loops/s")]
     for n in THREAD_COUNTS:
         target = ">= 1.8x" if n == 2 and free_threaded() and _cpus() >= 2 else ""
         out.append(Result(
