@@ -107,7 +107,9 @@ def python_slices(quick: bool) -> list[Result]:
     import mitk
 
     rng = np.random.default_rng(19)
-    img = mitk.Image(rng.random((64, 64, 64), dtype=np.float32))
+    # 16 x 16 slices: 256 pixels, below the size at which NumPy releases the GIL for a
+    # reduction, so with the GIL every step of a slice's work holds it.
+    img = mitk.Image(rng.random((256, 16, 16), dtype=np.float32))
     expected = [(float(s.sum()), float(s.max())) for s in img.array]
     nslices = len(expected)
 
