@@ -400,6 +400,12 @@ cdef class ReadAccessor(_Accessor):
     -----
     Waits release the GIL.  Many readers may hold the lock together; a waiting writer blocks new
     readers, except threads that already hold a read lock.
+
+    On free-threaded CPython an accessor (or its last array) dropped by a thread other than the
+    one that made it is freed, and its lock released, a little later (when that thread next runs
+    Python code, or at the next garbage collection).  A request that has to wait, or that finds
+    its own thread holding the lock, runs a collection first (at most every 2 s while waiting),
+    so such a lock never makes it time out or fail; a try (``timeout=0``) does not.
     """
 
     def __init__(self, PixelBuffer buffer, timeout=None, frame=None):
