@@ -33,6 +33,9 @@ _logging.getLogger("mitk").addHandler(_logging.NullHandler())
 if _TYPE_CHECKING:
     # The lazily imported names, for type checkers and completion engines: with only the
     # module __getattr__ below they would all be Any.  A name added to _LAZY belongs here too.
+    from ._threads import get_num_threads as get_num_threads
+    from ._threads import num_threads as num_threads
+    from ._threads import set_num_threads as set_num_threads
     from .accessors import ImageReadAccessor as ImageReadAccessor
     from .accessors import ImageWriteAccessor as ImageWriteAccessor
     from .geometry import BaseGeometry as BaseGeometry
@@ -64,6 +67,9 @@ _LAZY = {
     "TimeGeometry": "mitk.time_geometry",
     "ProportionalTimeGeometry": "mitk.time_geometry",
     "ArbitraryTimeGeometry": "mitk.time_geometry",
+    "get_num_threads": "mitk._threads",
+    "set_num_threads": "mitk._threads",
+    "num_threads": "mitk._threads",
 }
 
 __all__ = [

@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from . import _threads
 
 __all__ = ["copy_pixels", "copy_threads"]
 
@@ -22,11 +23,10 @@ PARALLEL_COPY_BYTES = 16 << 20
 def copy_threads() -> int:
     """How many threads a large copy may use (the calling thread included).
 
-    The one place where mitk's copies choose their thread count: two where there are two CPUs
-    (the bandwidth gain flattens after that), until the process-wide setting
-    (``mitk.get_num_threads()``) replaces this body.
+    The one place where mitk's copies choose their thread count: ``mitk.get_num_threads()``, at
+    most two (memory bandwidth gains nothing from more).
     """
-    return min(2, os.cpu_count() or 1)
+    return min(2, _threads.get_num_threads())
 
 
 def copy_pixels(dst: npt.NDArray[Any], src: npt.NDArray[Any]) -> None:

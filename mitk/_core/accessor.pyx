@@ -8,10 +8,20 @@ The lock is never dropped under a live view.
 
 Waiting for a lock releases the GIL and checks for signals at least every 100 ms, so other Python
 threads run and Ctrl-C works.  The release may happen in any thread.
+
+Free-threaded CPython defers some deallocations: an object whose last reference goes in a thread
+other than the one that made it is queued to that thread (biased reference counting) and freed
+when it next runs Python code, or by the next garbage collection.  An accessor (or its last array)
+dropped that way still holds the lock meanwhile, and a parked creator may never run its queue.
+So on those builds a request that must wait, or that finds its own thread holding the lock,
+first has such objects collected (:func:`_collect_dropped`) before it waits on or reports
+(tests/threads/test_foreign_release.py).
 """
 
+cimport cython
 from cpython.exc cimport PyErr_CheckSignals
 from libc.math cimport isnan, isinf
+from libc.stdint cimport uint64_t
 
 from mitk._core._mitkbuf cimport *
 from mitk._core._check cimport raise_status
@@ -20,6 +30,7 @@ from mitk._core._atomic cimport mitk_atomic_add, mitk_atomic_load, mitk_atomic_s
 from mitk._core._export cimport fill_buffer
 from mitk._core.buffer cimport PixelBuffer
 
+import gc
 import time
 import weakref
 
@@ -31,6 +42,64 @@ __all__ = ["ReadAccessor", "WriteAccessor"]
 
 # Longest single wait without the GIL: bounds the delay before a signal (Ctrl-C) is handled.
 cdef double _WAIT_SLICE = 0.1
+# A waiting request collects dropped accessors after its first slice, then at doubling intervals
+# up to this one: a collection stops every thread, so a long wait does it only a few times.
+cdef double _COLLECT_INTERVAL_MAX = 2.0
+# Collections per attempt.  Each one frees one link of a chain of deferred objects (an array,
+# then the memoryview under it, whose release ends the accessor's export), because an object
+# freed by the collector drops its references from the collecting thread, which may queue them
+# to their own creators in turn.
+cdef int _COLLECT_ROUNDS = 3
+# Where the outcome is final (a self-deadlock error, a timeout, release() refusing), collecting
+# goes on for up to this long: gc.collect() returns at once while another thread is collecting.
+cdef double _COLLECT_BUDGET = 0.25
+
+cdef extern from *:
+    """
+    #ifdef Py_GIL_DISABLED
+    #define MITK_DEFERRED_DEALLOC 1
+    #else
+    #define MITK_DEFERRED_DEALLOC 0
+    #endif
+    """
+    # 1 where a dropped object may outlive its last reference (biased reference counting).
+    bint MITK_DEFERRED_DEALLOC
+
+
+cdef int _collect_dropped() except -1:
+    """Free accessors and arrays whose last reference is gone but whose deallocation was deferred.
+
+    Only free-threaded builds defer; there a garbage collection merges every thread's queue of
+    such objects and frees them (CPython's gc_free_threading.c, merge_all_queued_objects), which
+    runs their release.  A no-op with the GIL.
+    """
+    if MITK_DEFERRED_DEALLOC:
+        gc.collect()
+    return 0
+
+
+cdef int _collect_and_retry(mitkbuf_rwlock *lock, uint64_t owner, bint write, bint queued,
+                            int busy, double budget) except? -1:
+    """Collect dropped objects and try the request again while it returns ``busy``.
+
+    At least _COLLECT_ROUNDS rounds, more until ``budget`` seconds have passed.  Returns the last
+    status.  ``queued``: a writer asks with mitkbuf_rwlock_write_queued (it stays queued on EBUSY).
+    """
+    cdef double until = time.monotonic() + budget
+    cdef int rounds = 0, status
+    while True:
+        if rounds >= _COLLECT_ROUNDS:
+            time.sleep(0.005)  # let a collection running in another thread finish
+        _collect_dropped()
+        rounds += 1
+        if not write:
+            status = mitkbuf_rwlock_read(lock, owner, 0.0)
+        elif queued:
+            status = mitkbuf_rwlock_write_queued(lock, owner, 0.0)
+        else:
+            status = mitkbuf_rwlock_write(lock, owner, 0.0)
+        if status != busy or (rounds >= _COLLECT_ROUNDS and time.monotonic() >= until):
+            return status
 
 
 cdef double _parse_timeout(object timeout) except? -2.0:
@@ -49,6 +118,11 @@ cdef double _parse_timeout(object timeout) except? -2.0:
     return value
 
 
+# no_gc_clear: the garbage collector must not clear _buf before __dealloc__ unlocks through it.
+# An accessor in a reference cycle (or, on free-threaded builds, one whose deferred deallocation a
+# collection runs) would otherwise keep its lock forever.  No cycle can pass through _buf: a
+# PixelBuffer refers to no accessor.
+@cython.no_gc_clear
 cdef class _Accessor:
     """Common base of ReadAccessor and WriteAccessor (not instantiated directly)."""
 
@@ -61,7 +135,8 @@ cdef class _Accessor:
     cdef int _acquire(self, PixelBuffer buf, object timeout, object frame, bint write) except -1:
         cdef mitkbuf_rwlock *lock
         cdef double wait = _parse_timeout(timeout)
-        cdef double deadline = 0.0, remaining, slice_
+        cdef double deadline = 0.0, remaining, slice_, start, now, next_collect, collect_interval
+        cdef bint expired
         cdef int status, i
         cdef Py_ssize_t index, frame_bytes
         if buf is None:
@@ -95,9 +170,17 @@ cdef class _Accessor:
         self._write = write
         # Fast path: one try with the GIL held (no wait, so holding it costs nothing).
         status = (mitkbuf_rwlock_write if write else mitkbuf_rwlock_read)(lock, self._owner, 0.0)
+        if status == MITKBUF_EDEADLK and MITK_DEFERRED_DEALLOC:
+            # The blocking hold may be a dropped accessor of this thread whose deallocation is
+            # still queued (module docstring): collect it, then judge again.
+            status = _collect_and_retry(lock, self._owner, write, False, MITKBUF_EDEADLK,
+                                        _COLLECT_BUDGET)
         if status == MITKBUF_EBUSY and wait != 0.0:
+            start = time.monotonic()
             if wait > 0:
-                deadline = time.monotonic() + wait
+                deadline = start + wait
+            collect_interval = _WAIT_SLICE
+            next_collect = start + collect_interval
             while True:
                 if wait > 0:
                     remaining = deadline - time.monotonic()
@@ -122,7 +205,18 @@ cdef class _Accessor:
                     if write:
                         mitkbuf_rwlock_write_cancel(lock, self._owner)
                     raise
-                if wait > 0 and time.monotonic() >= deadline:
+                now = time.monotonic()
+                expired = wait > 0 and now >= deadline
+                if MITK_DEFERRED_DEALLOC and (expired or now >= next_collect):
+                    # The holder may be a dropped accessor whose deallocation is queued to a
+                    # parked thread (module docstring).  Never give up without looking once.
+                    status = _collect_and_retry(lock, self._owner, write, True, MITKBUF_EBUSY,
+                                                _COLLECT_BUDGET if expired else 0.0)
+                    if status != MITKBUF_EBUSY:
+                        break
+                    collect_interval = min(2 * collect_interval, _COLLECT_INTERVAL_MAX)
+                    next_collect = time.monotonic() + collect_interval
+                if expired:
                     if write:
                         mitkbuf_rwlock_write_cancel(lock, self._owner)
                     break
@@ -187,11 +281,17 @@ cdef class _Accessor:
         Read-only for a read accessor, writable for a write accessor.  The lock is held at least
         as long as this array or any array derived from it is alive.
         """
-        arr = self._array_ref() if self._array_ref is not None else None
-        if arr is None:
-            arr = np.asarray(self)
-            # A weak reference, so that dropping every array really ends the export.
-            self._array_ref = weakref.ref(arr)
+        # Two threads may ask at once: without the critical section one could replace (and free)
+        # the weak reference while the other reads it (free-threaded builds).
+        with cython.critical_section(self):
+            ref = self._array_ref
+            arr = ref() if ref is not None else None
+            if arr is None:
+                # Through a memoryview, so that a released accessor raises BufferError here;
+                # np.asarray(self) would fall back to __array__, which asks for self.array again.
+                arr = np.asarray(memoryview(self))
+                # A weak reference, so that dropping every array really ends the export.
+                self._array_ref = weakref.ref(arr)
         return arr
 
     @property
@@ -230,6 +330,16 @@ cdef class _Accessor:
         if not mitk_atomic_load(&self._held):
             return
         n = mitk_atomic_load(&self._exports)
+        if n > 0 and MITK_DEFERRED_DEALLOC:
+            # Arrays dropped in other threads may still be queued (module docstring).
+            until = time.monotonic() + _COLLECT_BUDGET
+            rounds = 0
+            while n > 0 and (rounds < _COLLECT_ROUNDS or time.monotonic() < until):
+                if rounds >= _COLLECT_ROUNDS:
+                    time.sleep(0.005)  # a collection running in another thread returns at once
+                _collect_dropped()
+                rounds += 1
+                n = mitk_atomic_load(&self._exports)
         if n > 0:
             raise BufferError(
                 f"cannot release the {self.mode} lock: {n} array export(s) of this accessor are "
@@ -290,6 +400,12 @@ cdef class ReadAccessor(_Accessor):
     -----
     Waits release the GIL.  Many readers may hold the lock together; a waiting writer blocks new
     readers, except threads that already hold a read lock.
+
+    On free-threaded CPython an accessor (or its last array) dropped by a thread other than the
+    one that made it is freed, and its lock released, a little later (when that thread next runs
+    Python code, or at the next garbage collection).  A request that has to wait, or that finds
+    its own thread holding the lock, runs a collection first (at most every 2 s while waiting),
+    so such a lock never makes it time out or fail; a try (``timeout=0``) does not.
     """
 
     def __init__(self, PixelBuffer buffer, timeout=None, frame=None):

@@ -28,9 +28,10 @@ import os
 import struct
 import threading
 import zlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Callable, NamedTuple
 
+from .. import _threads
 from . import _codecs
 
 _log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ PARALLEL_MIN = 16 << 20
 #: Uncompressed bytes per independently deflated block: large enough that starting each block
 #: without the previous one's 32 KiB window costs nothing measurable in size.
 DEFLATE_BLOCK = 4 << 20
-#: Threads deflating or inflating blocks at once (at most; never more than the CPUs available).
+#: Threads deflating or inflating blocks at once (at most; never more than mitk.get_num_threads()).
 DEFLATE_THREADS = 4
 
 #: The gzip extra subfield that holds the block index (SI1, SI2 in RFC 1952).
@@ -83,12 +84,8 @@ class BlockIndex(NamedTuple):
 
 
 def available_threads() -> int:
-    """Threads worth using for block work: :data:`DEFLATE_THREADS`, at most the usable CPUs."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on macOS or Windows
-        cpus = os.cpu_count() or 1
-    return max(1, min(DEFLATE_THREADS, cpus))
+    """Threads for block work: ``mitk.get_num_threads()``, at most :data:`DEFLATE_THREADS`."""
+    return max(1, min(DEFLATE_THREADS, _threads.get_num_threads()))
 
 
 def block_size(total: int) -> int:
@@ -289,7 +286,9 @@ def deflate(f: IO[bytes], parts: list, head: bytes, codec: str, lib,
     written = len(head)
     sizes = []
     threads = available_threads()
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mitk-deflate") as pool:
+    # One thread (mitk.num_threads(1)): the blocks are deflated in the caller, no worker starts.
+    with (ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mitk-deflate")
+          if threads > 1 else _InlinePool()) as pool:
         pending: collections.deque = collections.deque()
         upcoming = iter(enumerate(blocks))
 
@@ -316,6 +315,25 @@ def deflate(f: IO[bytes], parts: list, head: bytes, codec: str, lib,
             for _, future in pending:
                 future.cancel()
     return written, check, BlockIndex(size, total, tuple(sizes))
+
+
+class _InlinePool:
+    """The part of an executor :func:`deflate` uses, running each task at once in the caller."""
+
+    def __enter__(self) -> _InlinePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    @staticmethod
+    def submit(fn, *args) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # re-raised by result(), as a pool's future would
+            future.set_exception(exc)
+        return future
 
 
 # -- inflating -------------------------------------------------------------------------------------

@@ -187,3 +187,18 @@ def test_array_protocol_and_len():
         assert c.flags.writeable and not np.shares_memory(c, np.asarray(buf))
         with pytest.raises(ValueError):
             acc.__array__(np.float64, copy=False)
+
+
+@pytest.mark.thread_unsafe  # gc.collect() collects other threads' garbage too
+def test_accessor_in_a_reference_cycle_unlocks_when_collected():
+    # The garbage collector once cleared the accessor's buffer reference before __dealloc__ could
+    # unlock through it, so a collected cycle kept the lock forever.
+    img = mitk.Image(np.zeros((3, 4)))
+    acc = img.write(timeout=5)
+    acc.cycle = acc
+    del acc
+    gc.collect()
+    assert img.pixel_buffer.lock_state() == (0, False, 0)
+    assert img.pixel_buffer.exports == 0
+    with img.write(timeout=0):
+        pass

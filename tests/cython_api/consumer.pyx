@@ -1,4 +1,4 @@
-# cython: language_level=3
+# cython: language_level=3, freethreading_compatible=True
 """A downstream extension using mitk's public Cython API (mitk/_core/buffer.pxd)."""
 
 from mitk._core.buffer cimport (

@@ -29,6 +29,7 @@ import threading
 import time
 
 import numpy as np
+import numpy.random  # noqa: F401  (imported here, not lazily by the first worker: see _Run.running)
 
 import mitk
 
@@ -57,6 +58,10 @@ class _Run:
         self._lock = threading.Lock()
 
     def running(self) -> bool:
+        # Workers loop ``while True: ...; if not run.running(): break``, so each kind of operation
+        # runs at least once even when its first call is slow: on a free-threaded build an import
+        # made while other threads spin (mitk.io on the first save) can take seconds, and a run
+        # whose budget ended before every kind ran would test nothing.
         return time.monotonic() < self.deadline and not self.failures
 
     def fail(self, message: str) -> None:
@@ -86,7 +91,7 @@ def _writer(run: _Run, seed: int) -> None:
     rng = np.random.default_rng(seed)
     mine = collections.Counter()
     half = SHAPE[1] // 2
-    while run.running():
+    while True:
         t = int(rng.integers(SHAPE[0]))
         with run.image.write(timeout=LOCK_TIMEOUT, time_step=t) as acc:
             frame = acc.array
@@ -97,13 +102,15 @@ def _writer(run: _Run, seed: int) -> None:
             frame[half:] = value + 1  # a reader must never see the halves differ
             del frame
         mine[t] += 1
+        if not run.running():
+            break
     run.record_writes(seed, mine)
 
 
 def _reader(run: _Run) -> None:
     last = np.zeros(SHAPE[0], np.int64)
     n = 0
-    while run.running():
+    while True:
         with run.image.read(timeout=LOCK_TIMEOUT) as acc:
             values = _uniform_frames(acc.array)
         if values is None:
@@ -113,13 +120,15 @@ def _reader(run: _Run) -> None:
             run.fail(f"frame values went back: {last} -> {values}")
         last = values
         n += 1
+        if not run.running():
+            break
     run.count("read (whole image)", n)
 
 
 def _frame_reader(run: _Run, seed: int) -> None:
     rng = np.random.default_rng(seed)
     n = 0
-    while run.running():
+    while True:
         t = int(rng.integers(SHAPE[0]))
         with run.image.read(timeout=LOCK_TIMEOUT, time_step=t) as acc:
             frame = acc.array
@@ -129,6 +138,8 @@ def _frame_reader(run: _Run, seed: int) -> None:
             run.fail(f"a frame reader saw frame {t} half-written")
             break
         n += 1
+        if not run.running():
+            break
     run.count("read (one frame)", n)
 
 
@@ -137,7 +148,7 @@ def _direct_viewer(run: _Run) -> None:
     # read whole and only ever grows.
     previous = None
     n = 0
-    while run.running():
+    while True:
         view = run.image.as_numpy()
         corners = view[:, [0, -1], 0, 0].copy()
         if view.shape != SHAPE or view.flags.writeable:
@@ -149,6 +160,8 @@ def _direct_viewer(run: _Run) -> None:
         if frame.shape != SHAPE[1:]:
             run.fail("a per-time-step view has the wrong shape")
         n += 1
+        if not run.running():
+            break
     run.count("direct view", 2 * n)
 
 
@@ -156,7 +169,7 @@ def _saver(run: _Run, ext: str) -> None:
     path = os.path.join(run.directory, f"stress-{threading.get_ident()}{ext}")
     last = np.zeros(SHAPE[0], np.int64)
     n = 0
-    while run.running():
+    while True:
         run.image.save(path, timeout=LOCK_TIMEOUT, fsync=False)
         values = _uniform_frames(mitk.Image(path).as_numpy())
         if values is None:
@@ -166,6 +179,8 @@ def _saver(run: _Run, ext: str) -> None:
             run.fail(f"a later save holds older values ({ext})")
         last = values
         n += 1
+        if not run.running():
+            break
     run.count("save + load", n)
 
 

@@ -1,4 +1,4 @@
-# cython: language_level=3
+# cython: language_level=3, freethreading_compatible=True
 """Tight loops over mitk's cimport lock API and over a bare pthread rwlock, without the GIL."""
 
 from libc.time cimport clock_t

@@ -10,11 +10,11 @@ too; nothing is stacked after reading.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ... import _threads
 from ...errors import CorruptFileError, UnsupportedFormatError
 from ._frames import Frame
 from ._parse import (DEFLATED, EXPLICIT_BE, EXPLICIT_LE, IMPLICIT_LE, Header, inflate_dataset,
@@ -47,13 +47,9 @@ DECODERS = {
 def decode_threads() -> int:
     """Worker threads for reading and decoding frames.
 
-    The one place that sets it, so the library-wide ``mitk.get_num_threads()`` can replace it.
+    The one place that sets it: ``mitk.get_num_threads()``, at most 4.
     """
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count() or 1
-    return max(1, min(4, cpus))
+    return max(1, min(4, _threads.get_num_threads()))
 
 
 def _frame_bytes(f: Frame, fmt: PixelFormat) -> int:

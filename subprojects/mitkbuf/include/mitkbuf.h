@@ -126,9 +126,12 @@ size_t mitkbuf_cache_bytes(void);
  * process, never reused).  Acquire functions take the owner explicitly so that wrappers can record
  * it and pass the same value to the unlock.
  *
- * fork(): a lock held at fork time stays held in the child (its holders do not exist there);
- * finite requests in the child return MITKBUF_ETIMEDOUT / MITKBUF_EBUSY instead of hanging, even
- * if another thread was inside a lock call at the moment of the fork. */
+ * fork(): a lock held at fork time stays held in the child (its holders do not exist there, but
+ * the child may release their holds on their behalf); finite requests return MITKBUF_ETIMEDOUT /
+ * MITKBUF_EBUSY there.  fork() waits until no thread is inside a lock call's critical section
+ * (pthread_atfork handlers, installed with the first lock), so in the child every call (release,
+ * write-cancel and state queries included) works without blocking on the parent's threads, and
+ * writers that were waiting in the parent no longer hold back the child's readers. */
 typedef struct mitkbuf_rwlock mitkbuf_rwlock;
 
 /* Id of the calling thread, > 0, unique for the process lifetime.  Thread-safe, lock-free.
@@ -138,7 +141,9 @@ typedef struct mitkbuf_rwlock mitkbuf_rwlock;
 uint64_t mitkbuf_thread_owner(void);
 
 /* Create / destroy.  destroy of a lock that is held or waited on is undefined: callers destroy
- * only after every holder has unlocked.  Returns MITKBUF_ENOMEM, MITKBUF_ESYS or MITKBUF_EINVAL. */
+ * only after every holder has unlocked.  Returns MITKBUF_ENOMEM (also when the fork handlers
+ * cannot be installed), MITKBUF_ESYS or MITKBUF_EINVAL.  Both take a process-wide mutex for an
+ * instant (the list of live locks that fork() walks). */
 int mitkbuf_rwlock_new(mitkbuf_rwlock **out);
 void mitkbuf_rwlock_free(mitkbuf_rwlock *lock);
 

@@ -65,6 +65,10 @@ struct mitkbuf_rwlock {
     mitkbuf__holder *holders;  /* rows for owners that hold or queue; idle rows are removed */
     size_t nholders;
     size_t capacity;
+    /* Links in the list of live locks that the fork handlers walk (rwlock.c); guarded by that
+     * list's own mutex, not by `mutex`. */
+    struct mitkbuf_rwlock *prev;
+    struct mitkbuf_rwlock *next;
 };
 
 #endif

@@ -26,11 +26,19 @@
  * for the word (2^39 and up: no thread ever gets one) and hold counts that would overflow it
  * simply take the mutex.
  *
- * Fork: the internal mutex is held only for a few instructions, but a fork() at that moment
- * leaves the child with a mutex nobody will unlock.  Finite requests therefore take the mutex
- * with pthread_mutex_timedlock, so that in such a child they fail with ETIMEDOUT / EBUSY instead
- * of hanging (DESIGN.md: a lock held at fork time times out in the child, it does not hang).  The
- * fast path needs no mutex, so a free lock can still be read there.
+ * Fork (issue 22): the internal mutex is held only for a few instructions, but a fork() at that
+ * moment would leave the child with a mutex nobody will unlock, and every call that needs it
+ * (release, write-cancel and state queries as much as requests) would hang there.  Condition
+ * variables are no better: a child inherits the bookkeeping of waiters that do not exist in it,
+ * and glibc's broadcast can wait for them forever.  So every live lock is on a list, and
+ * pthread_atfork handlers make fork() wait until no thread is inside any lock's mutex (each
+ * handler takes them all, in list order; no other code takes two of them, so this cannot
+ * deadlock).  In the child the mutex is free again, the condition variables are new, and the
+ * queue entries of writers (which were threads of the parent, since the forking thread is inside
+ * no lock call) are dropped: holds made before the fork stay held, as documented, but nobody
+ * defers to a waiter that is not there.  Besides that, finite requests bound their wait for the
+ * mutex (pthread_mutex_timedlock), so even a child made without fork handlers (a raw clone) gets
+ * ETIMEDOUT / EBUSY from them rather than a hang.  The fast path needs no mutex at all.
  */
 #include "mitkbuf_internal.h"
 
@@ -71,6 +79,85 @@ uint64_t mitkbuf_thread_owner(void)
     return this_owner;
 }
 
+/* ---- fork safety: the list of live locks ----------------------------------------------------- */
+
+static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
+static mitkbuf_rwlock *registry = NULL; /* every live lock, newest first */
+static int handlers_installed = 0;      /* guarded by registry_mutex */
+
+/* prepare: no thread can be inside a lock's mutex at the fork, so the child gets consistent state.
+ * Each mutex is held for instants by its users (never across a wait), so this returns soon. */
+static void before_fork(void)
+{
+    pthread_mutex_lock(&registry_mutex);
+    for (mitkbuf_rwlock *lock = registry; lock != NULL; lock = lock->next)
+        pthread_mutex_lock(&lock->mutex);
+}
+
+static void after_fork_parent(void)
+{
+    for (mitkbuf_rwlock *lock = registry; lock != NULL; lock = lock->next)
+        pthread_mutex_unlock(&lock->mutex);
+    pthread_mutex_unlock(&registry_mutex);
+}
+
+static void forget_waiters(mitkbuf_rwlock *lock);
+
+/* The child's one thread holds every mutex (taken in before_fork): the table is consistent.
+ * Waiters of the parent are gone: their queue entries are dropped and the condition variables
+ * they were counted in are replaced (pthread_cond_init cannot fail on the platforms we build for,
+ * and nobody could wait on them yet). */
+static void after_fork_child(void)
+{
+    pthread_condattr_t attr;
+    int have_attr = pthread_condattr_init(&attr) == 0 &&
+                    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0;
+    for (mitkbuf_rwlock *lock = registry; lock != NULL; lock = lock->next) {
+        forget_waiters(lock);
+        pthread_cond_init(&lock->readable, have_attr ? &attr : NULL);
+        pthread_cond_init(&lock->writable, have_attr ? &attr : NULL);
+        pthread_mutex_unlock(&lock->mutex);
+    }
+    if (have_attr)
+        pthread_condattr_destroy(&attr);
+    pthread_mutex_unlock(&registry_mutex);
+}
+
+/* Put a new lock on the list, installing the fork handlers with the first one.  Without them a
+ * child could hang, so a failure to install them fails the creation (and a later one retries). */
+static int enlist(mitkbuf_rwlock *lock)
+{
+    int status = MITKBUF_OK;
+    pthread_mutex_lock(&registry_mutex);
+    if (!handlers_installed) {
+        if (pthread_atfork(before_fork, after_fork_parent, after_fork_child) == 0)
+            handlers_installed = 1;
+        else
+            status = MITKBUF_ENOMEM; /* pthread_atfork fails only for lack of memory */
+    }
+    if (status == MITKBUF_OK) {
+        lock->prev = NULL;
+        lock->next = registry;
+        if (registry != NULL)
+            registry->prev = lock;
+        registry = lock;
+    }
+    pthread_mutex_unlock(&registry_mutex);
+    return status;
+}
+
+static void delist(mitkbuf_rwlock *lock)
+{
+    pthread_mutex_lock(&registry_mutex);
+    if (lock->prev != NULL)
+        lock->prev->next = lock->next;
+    else
+        registry = lock->next;
+    if (lock->next != NULL)
+        lock->next->prev = lock->prev;
+    pthread_mutex_unlock(&registry_mutex);
+}
+
 /* ---- creation ------------------------------------------------------------------------------------- */
 
 int mitkbuf_rwlock_new(mitkbuf_rwlock **out)
@@ -102,6 +189,11 @@ int mitkbuf_rwlock_new(mitkbuf_rwlock **out)
         goto destroy_attr;
     }
     pthread_condattr_destroy(&attr);
+    if ((status = enlist(lock)) != MITKBUF_OK) {
+        pthread_cond_destroy(&lock->writable);
+        pthread_cond_destroy(&lock->readable);
+        goto destroy_mutex;
+    }
     *out = lock;
     return MITKBUF_OK;
 
@@ -119,6 +211,7 @@ void mitkbuf_rwlock_free(mitkbuf_rwlock *lock)
 {
     if (lock == NULL)
         return;
+    delist(lock);
     pthread_cond_destroy(&lock->writable);
     pthread_cond_destroy(&lock->readable);
     pthread_mutex_destroy(&lock->mutex);
@@ -304,6 +397,25 @@ static void settle(mitkbuf_rwlock *lock)
     if (lock->nholders == 0)
         atomic_compare_exchange_strong_explicit(&lock->state, &slow, 0, memory_order_release,
                                                 memory_order_relaxed);
+}
+
+/* After fork, in the child (mutex held): no thread waits, so no owner stays queued.  Rows left
+ * idle go, and an empty table hands the lock back to the fast path. */
+static void forget_waiters(mitkbuf_rwlock *lock)
+{
+    size_t i = 0;
+    if (atomic_load_explicit(&lock->state, memory_order_acquire) != RWLOCK_SLOW)
+        return; /* the table is empty: nobody queued */
+    lock->writers_waiting = 0;
+    while (i < lock->nholders) {
+        holder *h = &lock->holders[i];
+        h->queued = 0;
+        if (h->reads == 0 && !h->write)
+            *h = lock->holders[--lock->nholders]; /* row i is now another one: look again */
+        else
+            i++;
+    }
+    settle(lock);
 }
 
 /* A writer leaves the queue without taking the lock: readers it held back may go now. */

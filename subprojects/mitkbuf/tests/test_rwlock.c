@@ -854,7 +854,8 @@ static void test_fast_path(void)
 
 /* ---- fork ------------------------------------------------------------------------------------ */
 
-/* Run fn in a child process; its exit status must be 0 within 10 s. */
+/* Run fn in a child process; its exit status must be 0 within 10 s (a child still running then
+ * is a hang: it is killed and the check fails). */
 static int in_child(int (*fn)(void))
 {
     int status = 0;
@@ -891,54 +892,180 @@ static int requests_give_up(int mode)
 
 static int child_times_out(void) { return requests_give_up(READ) ? 0 : 1; }
 
-static atomic_int mutex_held = 0;
-static atomic_int mutex_release = 0;
+/* The child's whole lock is usable: a forever write gets it, and every unlock works. */
+static int child_lock_works(void)
+{
+    uint64_t me = mitkbuf_thread_owner();
+    long readers = -1, waiting = -1;
+    int writer = -1;
+    if (mitkbuf_rwlock_write(lock, me, -1.0) != MITKBUF_OK ||
+        mitkbuf_rwlock_unlock_write(lock, me) != MITKBUF_OK ||
+        mitkbuf_rwlock_read(lock, me, -1.0) != MITKBUF_OK ||
+        mitkbuf_rwlock_read(lock, OWNER(49), -1.0) != MITKBUF_OK ||
+        mitkbuf_rwlock_unlock_read(lock, OWNER(49)) != MITKBUF_OK ||
+        mitkbuf_rwlock_unlock_read(lock, me) != MITKBUF_OK)
+        return 0;
+    mitkbuf_rwlock_state(lock, &readers, &writer, &waiting);
+    return readers == 0 && writer == 0 && waiting == 0;
+}
 
+static atomic_int mutex_held = 0;
+static atomic_int holder_may_end = 0;
+
+/* Holds the lock's internal mutex for 0.3 s: the instant a real holder keeps it, stretched so that
+ * the fork below surely happens inside it.  The thread then lives on until told (a thread that
+ * ended unjoined before a fork is a leak to ThreadSanitizer in the child). */
 static void *hold_internal_mutex(void *arg)
 {
-    double until = now_seconds() + 10.0;
+    double until;
     (void)arg;
     pthread_mutex_lock(&lock->mutex);
     atomic_store(&mutex_held, 1);
-    while (!atomic_load(&mutex_release) && now_seconds() < until)
-        sleep_seconds(0.001);
+    sleep_seconds(0.3);
     pthread_mutex_unlock(&lock->mutex);
+    until = now_seconds() + 10.0;
+    while (!atomic_load(&holder_may_end) && now_seconds() < until)
+        sleep_seconds(0.001);
     return NULL;
 }
 
-/* A free lock whose internal mutex was held at fork time: writes need the mutex and give up in
- * bounded time; a read takes the fast path, which needs no mutex, and succeeds. */
-static int child_mutex_lost(void)
+/* Issue 22: with another thread inside the internal mutex at fork time, the child's release,
+ * write-cancel and state query of holds made before the fork must not block, and the lock must
+ * then work normally (also for forever requests).  The parent set up: reads by OWNER(41) and
+ * OWNER(42) (two owners: the mutex-protected table, not the fast path) and OWNER(43) queued. */
+static int child_after_mutex_held(void)
+{
+    long readers = -1, waiting = -1;
+    int writer = -1;
+    int state = mitkbuf_rwlock_state(lock, &readers, &writer, &waiting);
+    int unlock41 = mitkbuf_rwlock_unlock_read(lock, OWNER(41));
+    int cancel = mitkbuf_rwlock_write_cancel(lock, OWNER(43));
+    int unlock42 = mitkbuf_rwlock_unlock_read(lock, OWNER(42));
+    /* OWNER(43)'s queue entry may already be gone: no thread waits in a child (see rwlock.c). */
+    return state == MITKBUF_OK && readers == 2 && writer == 0 && unlock41 == MITKBUF_OK &&
+                   (cancel == MITKBUF_OK || cancel == MITKBUF_EPERM) && unlock42 == MITKBUF_OK &&
+                   child_lock_works()
+               ? 0
+               : 1;
+}
+
+/* A writer of the parent was asleep in the lock at fork time; it does not exist in the child.
+ * The read it waited for (OWNER(45)) is released there, which must not block, and the missing
+ * writer must hold back neither readers nor writers. */
+static int child_after_writer_waited(void)
+{
+    long waiting = -1;
+    int unlock = mitkbuf_rwlock_unlock_read(lock, OWNER(45));
+    mitkbuf_rwlock_state(lock, NULL, NULL, &waiting);
+    return unlock == MITKBUF_OK && waiting == 0 && child_lock_works() ? 0 : 1;
+}
+
+/* Churn: threads take and drop write and read locks (many short waits, so the internal mutex and
+ * the condition variables are busy) while the main thread forks again and again. */
+static atomic_int churn_stop = 0;
+
+static void *churn_worker(void *arg)
 {
     uint64_t me = mitkbuf_thread_owner();
-    int gave_up = requests_give_up(WRITE);
-    int read = mitkbuf_rwlock_read(lock, me, 0.0);
-    int unlock = mitkbuf_rwlock_unlock_read(lock, me);
-    return gave_up && read == MITKBUF_OK && unlock == MITKBUF_OK ? 0 : 1;
+    int write = arg != NULL;
+    while (!atomic_load(&churn_stop)) {
+        int status = write ? mitkbuf_rwlock_write(lock, me, 0.05) : mitkbuf_rwlock_read(lock, me, 0.05);
+        if (status != MITKBUF_OK)
+            continue;
+        sched_yield();
+        if (write)
+            mitkbuf_rwlock_unlock_write(lock, me);
+        else
+            mitkbuf_rwlock_unlock_read(lock, me);
+    }
+    return NULL;
+}
+
+/* In a child of the churn: whatever the workers held or waited for at fork time, every call
+ * returns in bounded time.  Holds of missing threads stay, so requests may time out. */
+static int child_of_churn(void)
+{
+    uint64_t me = mitkbuf_thread_owner();
+    double t0 = now_seconds();
+    int status;
+    mitkbuf_rwlock_state(lock, NULL, NULL, NULL);
+    status = mitkbuf_rwlock_read(lock, me, 0.05);
+    if (status == MITKBUF_OK)
+        mitkbuf_rwlock_unlock_read(lock, me);
+    else if (status != MITKBUF_ETIMEDOUT)
+        return 1;
+    status = mitkbuf_rwlock_write(lock, me, 0.05);
+    if (status == MITKBUF_OK)
+        mitkbuf_rwlock_unlock_write(lock, me);
+    else if (status != MITKBUF_ETIMEDOUT)
+        return 1;
+    mitkbuf_rwlock_write_cancel(lock, me);
+    return now_seconds() - t0 < 2.0 ? 0 : 1;
 }
 
 static void test_fork(void)
 {
     task t;
     double until;
-    atomic_store(&mutex_held, 0);
-    atomic_store(&mutex_release, 0);
+
     /* Write lock held at fork time: the child's finite requests time out. */
     mitkbuf_rwlock_write(lock, OWNER(40), -1.0);
     CHECK(in_child(child_times_out), "fork: a lock written at fork time gives EBUSY / ETIMEDOUT in the child");
     mitkbuf_rwlock_unlock_write(lock, OWNER(40));
 
-    /* The internal mutex held by another thread at fork time: still no hang in the child. */
+    /* Another thread inside the internal mutex at fork time. */
+    mitkbuf_rwlock_read(lock, OWNER(41), -1.0);
+    mitkbuf_rwlock_read(lock, OWNER(42), -1.0);
+    mitkbuf_rwlock_write_queued(lock, OWNER(43), 0.0);
+    atomic_store(&mutex_held, 0);
+    atomic_store(&holder_may_end, 0);
     task_start(&t, hold_internal_mutex, NULL);
     until = now_seconds() + 5.0;
     while (!atomic_load(&mutex_held) && now_seconds() < until)
         sleep_seconds(0.001);
-    CHECK(in_child(child_mutex_lost),
-          "fork: a lock whose mutex another thread held at fork time gives EBUSY / ETIMEDOUT to "
-          "writes in the child, and reads of it still work");
-    atomic_store(&mutex_release, 1);
+    CHECK(in_child(child_after_mutex_held),
+          "fork: with another thread inside the lock's mutex at fork time, the child releases, "
+          "cancels and queries without blocking, and the lock works there");
+    atomic_store(&holder_may_end, 1);
     task_join(&t, 5.0, "mutex holder");
+    mitkbuf_rwlock_write_cancel(lock, OWNER(43));
+    mitkbuf_rwlock_unlock_read(lock, OWNER(42));
+    mitkbuf_rwlock_unlock_read(lock, OWNER(41));
     expect_free("fork: the parent's lock is free afterwards");
+
+    /* A writer asleep on the condition variable at fork time. */
+    {
+        request w = make_request(WRITE, OWNER(44), 10.0, NULL);
+        task waiter;
+        mitkbuf_rwlock_read(lock, OWNER(45), -1.0);
+        task_start(&waiter, run_request, &w);
+        CHECK(await_waiting_writers(1), "fork: a writer waits for a reader");
+        sleep_seconds(0.02); /* let it fall asleep on the condition variable */
+        CHECK(in_child(child_after_writer_waited),
+              "fork: a writer that slept in the lock at fork time neither blocks the child's "
+              "release nor holds back the child's requests");
+        mitkbuf_rwlock_unlock_read(lock, OWNER(45));
+        task_join(&waiter, 15.0, "waiting writer");
+        CHECK(w.status == MITKBUF_OK, "fork: the parent's waiting writer gets the lock afterwards");
+    }
+    expect_free("fork: free after the waiting-writer case");
+
+    /* Many forks while other threads churn the lock. */
+    {
+        enum { WORKERS = 3, FORKS = 60 };
+        task workers[WORKERS];
+        int bad = 0;
+        atomic_store(&churn_stop, 0);
+        for (int i = 0; i < WORKERS; i++)
+            task_start(&workers[i], churn_worker, i == 0 ? NULL : (void *)1);
+        for (int i = 0; i < FORKS; i++)
+            bad += !in_child(child_of_churn);
+        atomic_store(&churn_stop, 1);
+        for (int i = 0; i < WORKERS; i++)
+            task_join(&workers[i], 15.0, "churn worker");
+        CHECK(bad == 0, "fork: 60 children forked while threads churn the lock all finish in bounded time");
+    }
+    expect_free("fork: free after the churn");
 }
 
 int main(void)
