@@ -17,6 +17,7 @@ its data the same way once it knows where they are):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import os
@@ -208,6 +209,15 @@ class Piece:
     what: str = "pixel data"
 
 
+@contextlib.contextmanager
+def _open(src: str, opened) -> Iterator:
+    if src in opened:
+        yield opened[src]  # the caller's open file; the caller closes it
+        return
+    with open(src, "rb", buffering=0) as f:
+        yield f
+
+
 class Window:
     """The next ``size`` bytes of a file, so that bytes after a stream are not read.
 
@@ -237,18 +247,21 @@ class Window:
         return self._f.seek(pos)
 
 
-def fill(pieces: Sequence[Piece], flat: memoryview, values=None) -> None:
+def fill(pieces: Sequence[Piece], flat: memoryview, values=None, opened=None) -> None:
     """Read every piece, in order, into consecutive parts of the byte view ``flat``.
 
-    ``values`` is the flat element view of the same buffer (for ASCII pieces).  Raw data are read
-    with ``readinto``, compressed data decompressed in chunks, both straight into the buffer and
-    with the GIL released in the OS and codec calls.  Each file is opened once, by name, and read
-    through that one open file.
+    ``values`` is the flat element view of the same buffer (for ASCII pieces).  ``opened`` maps
+    a path to a file the caller already has open (the header file of attached data, which must
+    be read through the same open file as its header: one generation of the file, whatever
+    replaces it meanwhile); other files are opened here, once each.  Raw data are read with
+    ``readinto``, compressed data decompressed in chunks, both straight into the buffer and with
+    the GIL released in the OS and codec calls.
     """
     offset = 0
+    opened = opened or {}
     for p in pieces:
         out = flat[offset:offset + p.nbytes]
-        with open(p.src, "rb", buffering=0) as f:
+        with _open(p.src, opened) as f:
             f.seek(p.start)
             source = f if p.limit is None else Window(f, p.limit)
             if p.encoding == "raw":

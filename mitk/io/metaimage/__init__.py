@@ -86,10 +86,11 @@ Writing
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
-from .. import _options
+from .. import _options, _replace
 from .._data_files import fill
 from .._info import Allocator, ImageInfo
 from ._data import plan
@@ -142,15 +143,19 @@ def read(path: str, allocate: Allocator, *, allow_external_data: bool = False,
     """
     _options.reject_unknown(NAME, "read", unknown, READ_OPTIONS)
     allow_external = _options.flag("allow_external_data", allow_external_data)
-    with open(path, "rb") as f:
+    # A detached pair is read under the pair lock (a save by mitk replaces it whole meanwhile,
+    # never half); the header and LOCAL data are read through one open file.
+    detached = path.lower().endswith(".mhd")
+    with _replace.pair_lock(os.path.dirname(os.path.abspath(path)), exclusive=False) \
+            if detached else contextlib.nullcontext(), open(path, "rb") as f:
         file_size = os.fstat(f.fileno()).st_size
         h = _read_header(f, path)
         L = _parse(h)
         pieces = plan(h, L, f, file_size, allow_external)
-    shape = tuple(reversed(L.dims)) if L.ndims > 1 else (1, L.dims[0])
-    full_shape = shape + ((L.channels,) if L.channels > 1 else ())
-    out = allocate(L.dtype.newbyteorder("="), full_shape)
-    fill(pieces, memoryview(out).cast("B"), out.reshape(-1))
+        shape = tuple(reversed(L.dims)) if L.ndims > 1 else (1, L.dims[0])
+        full_shape = shape + ((L.channels,) if L.channels > 1 else ())
+        out = allocate(L.dtype.newbyteorder("="), full_shape)
+        fill(pieces, memoryview(out).cast("B"), out.reshape(-1), opened={path: f})
     if L.binary and not L.dtype.isnative:
         out.byteswap(inplace=True)
     return ImageInfo(dtype=out.dtype, shape=shape, channels=L.channels, spacing=L.spacing,

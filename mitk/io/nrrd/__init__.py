@@ -87,11 +87,13 @@ Writing
 
 from __future__ import annotations
 
+import contextlib
+import os
 from typing import Any
 
 import numpy as np
 
-from .. import _options
+from .. import _options, _replace
 from .._data_files import fill
 from .._info import Allocator, ImageInfo
 from ._data import plan
@@ -147,10 +149,18 @@ def read(path: str, allocate: Allocator, *, allow_external_data: bool = False,
     """
     _options.reject_unknown(NAME, "read", unknown, READ_OPTIONS)
     allow_external = _options.flag("allow_external_data", allow_external_data)
-    with open(path, "rb") as f:
-        h = _read_header(f, path)
+    # A detached pair is read under the pair lock (a save by mitk replaces it whole meanwhile,
+    # never half); the header and attached data are read through one open file.
+    detached = path.lower().endswith(".nhdr")
+    with _replace.pair_lock(os.path.dirname(os.path.abspath(path)), exclusive=False) \
+            if detached else contextlib.nullcontext(), open(path, "rb") as f:
+        return _read_open(path, f, allocate, allow_external)
+
+
+def _read_open(path: str, f, allocate: Allocator, allow_external: bool) -> ImageInfo:
+    h = _read_header(f, path)
     L = _parse(h)
-    pieces = plan(h, L, allow_external)
+    pieces = plan(h, L, allow_external, f)
 
     # File axes from the slowest to the fastest of the image's (t, z, y, x, c) order; size-1
     # axes that mitk drops go first, where they change nothing.
@@ -167,7 +177,7 @@ def read(path: str, allocate: Allocator, *, allow_external_data: bool = False,
     component = L.file_dtype.newbyteorder("=")
     target = out if natural else np.empty(tuple(reversed(L.sizes)), dtype=component)
     flat = target.reshape(-1).view(np.uint8)
-    fill(pieces, memoryview(flat), flat.view(component))
+    fill(pieces, memoryview(flat), flat.view(component), opened={path: f})
     if not L.file_dtype.isnative and L.encoding != "ascii":
         flat.view(component).byteswap(inplace=True)
     if not natural:
