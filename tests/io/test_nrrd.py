@@ -1512,3 +1512,12 @@ def test_huge_values_load_without_warnings(tmp_path, recwarn):
     _, info = load(path)
     np.testing.assert_allclose(info.spacing, (1e200,) * 3)
     assert [str(w.message) for w in recwarn] == []
+
+
+def test_an_origin_beyond_the_float_range_after_unit_conversion_is_refused_silently(tmp_path):
+    # 1e308 m is 1e311 mm: refused, and without a RuntimeWarning first (SPEC 2: no warnings;
+    # pytest turns warnings into errors here).
+    path = write_nrrd(tmp_path / "far.nrrd", 'type: uchar\ndimension: 3\nsizes: 1 1 1\nspace: LPS\n'
+                      'space units: "m" "m" "m"\nspace directions: (1,0,0) (0,1,0) (0,0,1)\n'
+                      "space origin: (1e308,0,0)\nencoding: raw\n", b"\x01")
+    refuse(path, CorruptFileError, "not finite")
