@@ -10,7 +10,10 @@ its data the same way once it knows where they are):
   reported at once;
 * paths: relative to the header's directory, refused outside it unless
   ``allow_external_data=True`` (:func:`resolve_data_file`); only regular files
-  (:func:`stat_data_file`);
+  (:func:`stat_data_file`).  The rule confines the header's *text*: symlinks inside the
+  directory are followed wherever they lead (git-annex and DataLad keep data files as symlinks
+  into ``.git/annex``, outside the header's directory), so a directory's symlinks are trusted
+  as its files are;
 * the plan and the fill: each :class:`Piece` says where one file's share of the pixels lies and
   how it is encoded; :func:`fill` reads every piece straight into its part of the image buffer.
 """
