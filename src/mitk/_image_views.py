@@ -107,7 +107,12 @@ class ImageViews:
 
     @property
     def array(self) -> npt.NDArray[Any]:
-        """numpy.ndarray: read-only zero-copy view of the whole image (``as_numpy()``)."""
+        """numpy.ndarray: read-only zero-copy view of the whole image (``as_numpy()``).
+
+        Writing into it raises NumPy's "assignment destination is read-only": write through
+        ``img.as_numpy(writeable=True)`` (no lock) or ``with img.write() as acc: acc[...] = v``
+        (under the write lock).
+        """
         view = self._ro
         if view is None:
             view = self._ro = _readonly_view(self._require())
