@@ -61,6 +61,15 @@ nitpick_ignore_regex = [
     # Private bases, and public helpers that docstrings name without their module.
     ("py:class", r"(mitk\._core\.accessor\.(Read|Write)Accessor|mitk\.geometry\._Triple|abc\.ABC)"),
     ("py:func", r"validate_(spacing|origin|direction)"),
+    # Private modules and mixins that public docstrings name (their public names are documented
+    # where the user meets them), and the tuple methods' own docstrings that numpydoc reads as
+    # types.
+    ("py:class", r"(mitk\.vectors\._Triple|mitk\._step_table\.StepTable|"
+                 r"mitk\._image_geometry\.ImageGeometry|mitk\._image_transport\.ImageTransport|"
+                 r"Vector3D|integer -- .*)"),
+    ("py:func", r"(mitk\.accessors\.)?check_timeout"),
+    ("py:meth", r"copy"),
+    ("py:mod", r"(mitk\._threads|contextvars)"),
     ("py:mod", r"mitk\.io"),
     ("py:exc", r"(ValueError|IndexError|RuntimeError|TimeoutError|TypeError|BufferError|"
                r"FileNotFoundError|OSError|MemoryError|KeyError|AttributeError)"),
