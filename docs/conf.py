@@ -8,10 +8,20 @@ Figures are drawn at build time from the installed package and ``benchmarks/resu
 from __future__ import annotations
 
 import doctest
+import importlib
 import os
+import pkgutil
 import sys
 
 import mitk
+import mitk._core
+
+# Sphinx 9's autodoc loads a native module from its .pyi stub beside it (and registers the stub
+# in sys.modules) when the module is not imported yet: in an installed package the stubs of
+# mitk._core sit beside the extensions, and the stub would replace the real module for every
+# later import.  Importing the extensions first makes autodoc document the real ones.
+for _info in pkgutil.iter_modules(mitk._core.__path__, "mitk._core."):
+    importlib.import_module(_info.name)
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "_ext"))
 
