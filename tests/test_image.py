@@ -2,7 +2,6 @@
 
 import copy
 import gc
-import pathlib
 import pickle
 import sys
 
