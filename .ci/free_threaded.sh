@@ -15,6 +15,9 @@
 #   imagecodecs - no cp313t wheel (its source build needs a dozen codec libraries): the DICOM
 #                 tests of compressed transfer syntaxes skip, naming it.
 #   dcm2niix    - no cp313t wheel: the tests that use the converter as an oracle skip.
+#   mypy        - its ast-serialize dependency has no cp313t wheel and builds with Rust crates
+#                 downloaded at build time: tests/test_typing.py skips, naming mypy (the type
+#                 checks are the same on every interpreter and run in the GIL builds' sections).
 # Installed differently: --prefer-binary, because the newest releases of some test extras have
 # no cp313t wheel and their source builds download more sources (hypothesis: a Rust extension
 # from crates.io; matplotlib: freetype); pip then takes the newest version that has a wheel,
@@ -62,7 +65,7 @@ mapfile -t test_reqs < <("$py" - <<'EOF'
 import re
 import tomllib
 
-LEFT_OUT = {"simpleitk", "imagecodecs", "dcm2niix"}  # see the header of .ci/free_threaded.sh
+LEFT_OUT = {"simpleitk", "imagecodecs", "dcm2niix", "mypy"}  # see the header of .ci/free_threaded.sh
 with open("pyproject.toml", "rb") as f:
     extras = tomllib.load(f)["project"]["optional-dependencies"]["test"]
 for req in extras:
