@@ -435,7 +435,7 @@ def _normalize(key: Any, shape: tuple) -> tuple[list, tuple]:
             expanded += [slice(None)] * (len(shape) - used)
         else:
             expanded.append(k)
-    if Ellipsis not in parts:
+    if not any(k is Ellipsis for k in parts):
         expanded += [slice(None)] * (len(shape) - used)
     box, post = [], []
     axis = 0
