@@ -9,13 +9,18 @@ graph reads no pixels and nothing large is ever pickled.
 from __future__ import annotations
 
 import itertools
+import os
+import tempfile
 import threading
 from typing import Any, Sequence
 
 import numpy as np
 
+from . import io
 from .errors import ArgumentError, CorruptFileError, UnsupportedFormatError
-from .lazy import LazyImage, _auto_chunk
+from .io import _regions, _replace
+from .io._info import ImageInfo
+from .lazy import LazyImage, _auto_chunk, _describe, stored_box, to_stored
 
 __all__ = ["from_files", "save"]
 
@@ -119,24 +124,116 @@ def from_files(paths: Sequence[Any], chunks: Any = "auto", **read_options: Any):
     return da.stack(arrays, axis=0), [lz.get_geometry(0) for lz in images]
 
 
+#: The extensions :func:`save` writes: single files whose raw pixels end the file.
+SAVE_EXTENSIONS = (".nrrd", ".nii", ".mha")
+
+
+def _like_info(like: Any, dtype: np.dtype, format_name: str):
+    """The ImageInfo of ``like`` (an Image or LazyImage) for pixels of ``dtype``."""
+    from . import _image_io
+    from .image import Image
+
+    if isinstance(like, Image):
+        info = _image_io.image_info(like, format_name)
+    elif isinstance(like, LazyImage):
+        info = ImageInfo(**{f: getattr(like._info, f) for f in (
+            "dtype", "shape", "channels", "spacing", "origin", "direction", "time_origin",
+            "time_spacing", "time_bounds", "properties")})
+        info.properties = dict(info.properties)
+    else:
+        raise TypeError(f"like must be a mitk.Image or mitk.LazyImage, not {type(like).__name__}")
+    info.dtype = np.dtype(dtype)
+    # The pixels are written as they are: no scaling is declared for them.
+    for key in ("nifti.scl_slope", "nifti.scl_inter"):
+        info.properties.pop(key, None)
+    return info
+
+
+def _write_region(tmp: str, box: list, pixels: np.ndarray) -> int:
+    """A task: write one chunk of pixels at its offsets in the temporary file."""
+    d = _describe(tmp, {})
+    _regions.write_box(d.stored, stored_box(d, box), to_stored(d, box, pixels))
+    return int(pixels.nbytes)
+
+
 def save(array: Any, path: Any, like: Any, **save_options: Any) -> None:
     """Write a Dask array as one image file with the geometry of ``like``.
 
     Parameters
     ----------
     array : dask.array.Array
-        Pixels in NumPy order, shaped like ``like`` (``like.shape``), of a dtype the format
-        stores.
+        Pixels in NumPy order, of ``like.shape``, in a dtype the format stores.
     path : str or os.PathLike
-        The file to write.
+        A ``.nrrd``, ``.nii`` or ``.mha`` file (raw data).
     like : Image or LazyImage
         Gives geometry, time geometry and properties.
     **save_options
-        As :meth:`mitk.Image.save`.
+        As :meth:`mitk.Image.save` (``fsync``; a compression is UnsupportedFormatError here).
 
     Raises
     ------
     ArgumentError
         ``array`` does not have the shape of ``like``.
+    UnsupportedFormatError
+        Another extension, or a compression.
+    TypeError
+        ``like`` is neither an Image nor a LazyImage, or an unknown option.
+
+    Notes
+    -----
+    The header and a preallocated payload are written first, to a temporary file in the
+    target's directory (its name starts with ``.mitk-tmp-``); then each worker writes its
+    chunks at their offsets (``os.pwrite``: no shared file position, any number of threads or
+    processes at once); then the file is fsynced and renamed over ``path`` (SPEC 6.2).  A
+    failure removes the temporary file and leaves ``path`` as it was.  Nothing is locked.  The
+    payload is preallocated by writing zeros from untouched memory (no pixels in memory).
     """
-    raise UnsupportedFormatError("mitk.dask.save is not available yet")
+    da = _dask_array()
+    if not isinstance(array, da.Array):
+        raise TypeError(f"array must be a dask.array.Array, not {type(array).__name__}")
+    target = io.prepare_write(path, save_options)
+    low = target.path.lower()
+    ext = next((e for e in SAVE_EXTENSIONS if low.endswith(e)), None)
+    if ext is None or low.endswith(".nii.gz"):
+        raise UnsupportedFormatError(f"{target.path}: mitk.dask.save writes "
+                                     f"{', '.join(SAVE_EXTENSIONS)} files (raw data)")
+    if target.options.get("compression") not in (None, "raw"):
+        raise UnsupportedFormatError(f"{target.path}: mitk.dask.save writes raw data only; save "
+                                     "without compression (or compute the array and save the "
+                                     "Image)")
+    if tuple(array.shape) != tuple(like.shape):
+        raise ArgumentError(f"array of shape {tuple(array.shape)} does not match like's shape "
+                            f"{tuple(like.shape)}")
+    info = _like_info(like, array.dtype, target.format.NAME)
+    directory = os.path.dirname(os.path.abspath(target.path))
+    fd, tmp = tempfile.mkstemp(prefix=_replace.TEMP_PREFIX + "dask-", suffix=ext, dir=directory)
+    os.close(fd)
+    try:
+        # np.zeros of this size maps untouched zero pages: the writer's reads cost no memory.
+        staged = io.prepare_write(tmp, dict(target.options, fsync=False))
+        staged.write(np.zeros(info.full_shape, dtype=info.dtype), info)
+        bounds = [np.cumsum((0,) + tuple(c)).tolist() for c in array.chunks]
+        blocks = array.to_delayed()
+        import dask
+
+        tasks = []
+        for idx in itertools.product(*(range(len(c)) for c in array.chunks)):
+            box = [(bounds[a][i], bounds[a][i + 1], 1) for a, i in enumerate(idx)]
+            tasks.append(dask.delayed(_write_region, pure=False)(tmp, box, blocks[idx]))
+        dask.compute(*tasks)
+        with _replace.durability(target.fsync):
+            if _replace._durable.get():
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            os.replace(tmp, target.path)
+            if _replace._durable.get():
+                _replace._fsync_directory(directory)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import io
 from ._image_io import _time_geometry
-from .errors import ArgumentError, CorruptFileError, TimeStepError, UnsupportedFormatError
+from .errors import ArgumentError, CorruptFileError, UnsupportedFormatError
 from .geometry import Geometry3D
 from .image import Image
 from .io import _regions
@@ -164,14 +164,7 @@ class LazyImage:
                                        f"since mitk.open({self._path!r}); open it again")
 
     def _stored_box(self, box: list) -> list:
-        stored = self._d.stored
-        sbox = [(0, 1, 1)] * len(stored.shape)
-        for a, s in enumerate(self._d.axes):
-            if s is not None:
-                sbox[s] = box[a]
-        if self._d.complex_axis is not None:
-            sbox[self._d.complex_axis] = (0, 2, 1)
-        return sbox
+        return stored_box(self._d, box)
 
     def _read_box(self, box: list) -> np.ndarray:
         """The image values of ``box`` (one positive-step range per axis of ``shape``)."""
@@ -415,6 +408,33 @@ def open(path: Any, **read_options: Any) -> LazyImage:  # noqa: A001 - mitk.open
     holds no open file afterwards.  Nothing is locked and no pixel is read.
     """
     return LazyImage(path, **read_options)
+
+
+def stored_box(d: _regions.Described, box: list) -> list:
+    """The box of the stored array that holds the image box ``box``."""
+    sbox = [(0, 1, 1)] * len(d.stored.shape)
+    for a, s in enumerate(d.axes):
+        if s is not None:
+            sbox[s] = box[a]
+    if d.complex_axis is not None:
+        sbox[d.complex_axis] = (0, 2, 1)
+    return sbox
+
+
+def to_stored(d: _regions.Described, box: list, pixels: np.ndarray) -> np.ndarray:
+    """Image pixels of ``box`` rearranged as the stored array holds them (the inverse of the
+    reordering in ``LazyImage._read_box``; no scaling)."""
+    order = [s for s in d.axes if s is not None]
+    kept = [n for n, s in zip(pixels.shape, d.axes) if s is not None]
+    arr = np.ascontiguousarray(pixels)
+    if d.complex_axis is not None:
+        arr = arr.view(np.float32 if arr.dtype == np.complex64 else np.float64)
+        kept.append(2)
+        order.append(d.complex_axis)
+    arr = arr.reshape(kept)
+    rest = [s for s in range(len(d.stored.shape)) if s not in order]
+    arr = arr.reshape([1] * len(rest) + kept)
+    return np.ascontiguousarray(arr.transpose(np.argsort(rest + order)))
 
 
 # -- keys ---------------------------------------------------------------------------------------

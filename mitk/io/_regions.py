@@ -69,18 +69,9 @@ def identity(st: os.stat_result) -> tuple:
 class Stored:
     """A file's pixels as it stores them: ``dtype`` elements in C order of ``shape``.
 
-    Attributes
-    ----------
-    pieces : list of Piece
-        Consecutive parts of the stored bytes (the format's read plan).
-    dtype : numpy.dtype
-        Native-order element type of the stored array.
-    shape : tuple of int
-        C-order shape of the stored array.
-    swap : bool
-        Whether the bytes are in the other byte order (swapped after reading).
-    identities : dict
-        ``{file: identity}`` of every file the pieces name, recorded when described.
+    ``pieces`` (the format's read plan) hold consecutive parts of the stored bytes; ``dtype`` is
+    native-order, ``swap`` says the bytes are in the other order (swapped after reading);
+    ``identities`` is ``{file: identity}`` of the header and every data file, when described.
     """
 
     pieces: list
@@ -234,19 +225,12 @@ def _open_checked(stored: Stored, piece: Piece) -> int:
 def _pread_into(fd: int, view: memoryview, offset: int, label: str) -> None:
     done = 0
     while done < len(view):
-        n = os.preadv(fd, [view[done:]], offset + done) if hasattr(os, "preadv") else \
-            _pread_copy(fd, view[done:], offset + done)
+        n = os.preadv(fd, [view[done:]], offset + done)
         if n <= 0:
             raise CorruptFileError(f"{label}: data end at byte {offset + done}, before the "
                                    f"{len(view)} bytes from byte {offset} that the header "
                                    "declares (the file was truncated since it was opened)")
         done += n
-
-
-def _pread_copy(fd: int, view: memoryview, offset: int) -> int:
-    data = os.pread(fd, len(view), offset)
-    view[:len(data)] = data
-    return len(data)
 
 
 def _gather(dst: np.ndarray, src: np.ndarray, rel: np.ndarray, lengths: np.ndarray,
@@ -432,7 +416,7 @@ def _new_decoder(codec: str):
     # The standard zlib decoder: it can be copied (checkpoints); the accelerators' cannot.
     if codec == "bzip2":
         return bz2.BZ2Decompressor()
-    return zlib.decompressobj(zlib.MAX_WBITS | 32 if codec == "gzip" else zlib.MAX_WBITS)
+    return zlib.decompressobj(zlib.MAX_WBITS | (32 if codec == "gzip" else 0))
 
 
 def _read(fd: int, pos: int, limit: int | None) -> bytes:
@@ -586,3 +570,28 @@ def identities(pieces: Sequence[Piece], *paths: str) -> dict:
         if name not in out:
             out[name] = identity(os.stat(name))
     return out
+
+
+def write_box(stored: Stored, box: Sequence[tuple], data: np.ndarray) -> None:
+    """Write ``data`` (the stored elements of ``box``, C order, steps 1) into the raw pieces.
+
+    Each run goes to its offset with ``os.pwrite`` (no shared file position), so writers of
+    disjoint boxes may run at once, in threads or processes.  Only raw pieces can be written.
+    """
+    starts, length, _, subsample = _runs(stored, box)
+    if subsample is not None:  # pragma: no cover - boxes of writers have step 1
+        raise ValueError("write_box needs boxes of step 1")
+    src = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+    for p, s, ln, d in _split(stored, starts, length):
+        piece = stored.pieces[p]
+        if piece.encoding != "raw":
+            raise ValueError(f"{piece.label}: only raw data can be written in place")
+        fd = os.open(piece.src, os.O_WRONLY | getattr(os, "O_BINARY", 0))
+        try:
+            for a, n, dst in zip(s.tolist(), ln.tolist(), d.tolist()):
+                view = memoryview(src[dst:dst + n])
+                done = 0
+                while done < n:
+                    done += os.pwrite(fd, view[done:], piece.start + a + done)
+        finally:
+            os.close(fd)
