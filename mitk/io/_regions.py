@@ -196,9 +196,11 @@ def _groups(starts: np.ndarray, lengths: np.ndarray) -> list[tuple[int, int]]:
         return [(0, 1)]
     ends = starts + lengths
     cut = np.flatnonzero(starts[1:] - ends[:-1] > GAP) + 1
+    los, his = np.r_[0, cut], np.r_[cut, starts.size]
+    if np.all(ends[his - 1] - starts[los] <= SPAN):
+        return list(zip(los.tolist(), his.tolist()))
     groups = []
-    for lo, hi in zip(np.r_[0, cut], np.r_[cut, starts.size]):
-        lo, hi = int(lo), int(hi)
+    for lo, hi in zip(los.tolist(), his.tolist()):
         while lo < hi:  # bound each span's scratch memory
             top = np.searchsorted(ends[lo:hi], starts[lo] + SPAN, side="right") + lo
             top = max(int(top), lo + 1)
@@ -255,18 +257,55 @@ def _gather(dst: np.ndarray, src: np.ndarray, rel: np.ndarray, lengths: np.ndarr
         dst[de:de + ln] = src[r:r + ln]
 
 
+def _regular(groups: list, starts, lengths, dests) -> tuple | None:
+    """(runs per group, run step, span) when every group is the same run pattern, equally
+    spaced runs of one length, filling the result back to back; else None."""
+    k = groups[0][1] - groups[0][0]
+    if k < 2 or any(hi - lo != k for lo, hi in groups):
+        return None
+    length = int(lengths[0])
+    if dests[0] != 0 or not (np.all(lengths == length) and np.all(np.diff(dests) == length)):
+        return None
+    rel = starts.reshape(len(groups), k) - starts[::k, None]
+    step = int(rel[0, 1])
+    if step < length or not np.all(rel == np.arange(k, dtype=np.int64) * step):
+        return None
+    return k, step, (k - 1) * step + length
+
+
 def _read_raw(stored: Stored, piece: Piece, starts, lengths, dests, out: np.ndarray) -> None:
     fd = _open_checked(stored, piece)
     try:
         scratch = None
-        for lo, hi in _groups(starts, lengths):
+        mv = memoryview(out)
+        s_list, l_list, d_list = starts.tolist(), lengths.tolist(), dests.tolist()
+        groups = _groups(starts, lengths)
+        pattern = _regular(groups, starts, lengths, dests) if len(groups) > 1 else None
+        if pattern is not None:
+            # A box: the same rows in every plane.  Planes are read into one scratch buffer a
+            # batch at a time and copied out with one strided copy per batch.
+            k, step, span = pattern
+            length = l_list[0]
+            batch = max(1, SPAN // span)
+            scratch = np.empty(min(batch, len(groups)) * span, dtype=np.uint8)
+            rows = out[:len(groups) * k * length].reshape(len(groups), k, length)
+            for g0 in range(0, len(groups), batch):
+                g1 = min(g0 + batch, len(groups))
+                for g in range(g0, g1):
+                    _pread_into(fd, memoryview(scratch[(g - g0) * span:(g - g0 + 1) * span]),
+                                piece.start + s_list[groups[g][0]], piece.label)
+                rows[g0:g1] = np.lib.stride_tricks.as_strided(
+                    scratch, (g1 - g0, k, length), (span, step, 1), writeable=False)
+            return
+        for lo, hi in groups:
             if hi - lo == 1:
-                d = int(dests[lo])
-                _pread_into(fd, memoryview(out[d:d + int(lengths[lo])]),
-                            piece.start + int(starts[lo]), piece.label)
+                d, n = d_list[lo], l_list[lo]
+                off = piece.start + s_list[lo]
+                if os.preadv(fd, [mv[d:d + n]], off) != n:  # short: finish or fail
+                    _pread_into(fd, mv[d:d + n], off, piece.label)
                 continue
-            span_lo = int(starts[lo])
-            span = int(starts[hi - 1] + lengths[hi - 1]) - span_lo
+            span_lo = s_list[lo]
+            span = s_list[hi - 1] + l_list[hi - 1] - span_lo
             if scratch is None or scratch.size < span:
                 scratch = np.empty(max(span, 1), dtype=np.uint8)
             _pread_into(fd, memoryview(scratch[:span]), piece.start + span_lo, piece.label)
