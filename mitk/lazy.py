@@ -382,7 +382,7 @@ def _reopen(path: str, options: dict, identities: dict) -> LazyImage:
     return lz
 
 
-def open(path: Any, **read_options: Any) -> LazyImage:  # noqa: A001 - mitk.open, as the SPEC names it
+def open(path: Any, **read_options: Any) -> LazyImage:  # noqa: A001 - the SPEC names it open
     """Open an image file for region reads, reading its header but no pixels.
 
     Parameters

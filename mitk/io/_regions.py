@@ -1,26 +1,15 @@
 """Regions of stored pixel data: a box of the stored array -> byte runs -> positioned reads.
 
-A format describes its pixels as a :class:`Stored` array: a C-order shape and an element type,
-whose bytes are the concatenation of its :class:`~mitk.io._data_files.Piece` objects (one per
-data file, or one for the whole file).  :func:`read_box` fills the part of that array that a box
-(one ``(start, stop, step)`` per stored axis, steps > 0) selects, and :func:`box_cost` says how
-many bytes that takes.  How the stored array becomes the image (axis order, components, byte
-order, scaling) is the caller's business (:mod:`mitk.lazy`).
-
-* Raw pieces: the box becomes byte runs of the stored stream; runs closer than :data:`GAP` bytes
-  are read together (one ``os.pread`` of the span into a bounded scratch buffer, then gathered),
-  a lone run is read straight into the result with ``os.preadv``.  No shared file offset, no map,
-  the GIL released in every read.
-* mitk's block-indexed gzip/zlib streams (:mod:`mitk.io._parallel_deflate`): only the blocks
-  the runs touch are inflated, on ``mitk._threads.threads_for(n)`` threads.
-* Other gzip/zlib/bzip2 streams: one sequential pass that stops after the last byte needed.  A
-  :class:`Checkpoints` object (held by the caller across reads) keeps zlib decoder snapshots every
-  :data:`CHECKPOINT_EVERY` bytes of output, so a later region starts from the nearest one.
-* ASCII and hex text: a full pass over the piece.
-
-Every file is opened by name for one read and checked against the identity recorded when the
-image was opened (``identity(os.fstat(fd))``): a file replaced, truncated or modified since then
-is :class:`~mitk.errors.CorruptFileError`, and so is a read that comes back short.
+A format describes its pixels (``open`` in its package) as a :class:`Stored` array whose bytes
+are the concatenation of its :class:`~mitk.io._data_files.Piece` objects; :func:`read_box` fills
+the part a box selects (one ``(start, stop, step)`` per stored axis) and :func:`box_cost` says
+what that costs.  Raw runs closer than :data:`GAP` are read as one span, a lone run straight into
+the result (``os.preadv``: no shared offset, no map, GIL released).  mitk's block-indexed
+gzip/zlib streams inflate only the blocks touched, on ``threads_for(n)`` threads, and keep the
+last ones in a :class:`BlockCache`; other streams are read once up to the last byte needed,
+leaving :class:`Checkpoints` (zlib decoder snapshots) for later regions; ASCII is a full pass.
+Each file is checked against its recorded identity when opened: a file replaced, truncated or
+modified since it was described, or a short read, is :class:`~mitk.errors.CorruptFileError`.
 """
 
 from __future__ import annotations
@@ -41,16 +30,18 @@ from ..errors import CorruptFileError
 from . import _codecs, _parallel_deflate
 from ._data_files import Piece, fill
 
-__all__ = ["Checkpoints", "Stored", "box_cost", "identity", "read_box"]
+__all__ = ["BlockCache", "Checkpoints", "Described", "Stored", "box_cost", "identities", "identity",
+           "read_box"]
 
 #: Runs whose gap is at most this many bytes are read as one span (a syscall costs about what
 #: copying this many bytes from the page cache does).
 GAP = 64 << 10
-#: The largest span read into scratch memory at once (the memory a region read uses besides
-#: its result).
+#: The largest span read into scratch memory at once (a region read's memory besides its result).
 SPAN = 8 << 20
 #: A run axis with a step whose element is smaller than this is read whole and subsampled.
 SMALL_RUN = 4 << 10
+#: Inflated blocks of indexed streams kept for later regions, per image.
+CACHED_BYTES = 8 << 20
 #: Decompressed bytes between two checkpoints of a foreign deflate stream.
 CHECKPOINT_EVERY = 4 << 20
 #: Most checkpoints kept per stream (a zlib snapshot holds its 32 KiB window and state).
@@ -84,12 +75,31 @@ class Stored:
         self.starts = np.cumsum([0] + [p.nbytes for p in self.pieces], dtype=np.int64)
 
 
-class Checkpoints:
-    """Snapshots of a foreign deflate stream's decoder, shared by the reads of one image.
+class BlockCache:
+    """The last inflated blocks of indexed streams (at most :data:`CACHED_BYTES`); thread-safe."""
 
-    Each checkpoint is (compressed offset of the next input, decompressed offset, zlib decoder);
-    readers copy a snapshot and never touch the stored one.  Thread-safe.
-    """
+    def __init__(self) -> None:
+        self._lock, self._blocks, self._bytes = threading.Lock(), {}, 0
+
+    def get(self, key) -> bytes | None:
+        with self._lock:
+            data = self._blocks.pop(key, None)
+            if data is not None:
+                self._blocks[key] = data  # most recently used last
+            return data
+
+    def put(self, key, data: bytes) -> None:
+        with self._lock:
+            if key in self._blocks or len(data) > CACHED_BYTES:
+                return
+            self._blocks[key], self._bytes = data, self._bytes + len(data)
+            while self._bytes > CACHED_BYTES:
+                self._bytes -= len(self._blocks.pop(next(iter(self._blocks))))
+
+
+class Checkpoints:
+    """Decoder snapshots of a foreign deflate stream: (next input offset, output offset, zlib
+    decoder) each.  Readers copy a snapshot, never use the stored one.  Thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -127,7 +137,7 @@ class Checkpoints:
             self._points.insert(i, (fpos, upos, d.copy()))
 
 
-# -- boxes to runs --------------------------------------------------------------------------------
+# -- boxes to runs ---------------------------------------------------------------------------
 
 def _runs(stored: Stored, box: Sequence[tuple]) -> tuple[np.ndarray, int, tuple, tuple | None]:
     """Byte runs of the box in the stored stream.
@@ -209,7 +219,7 @@ def _groups(starts: np.ndarray, lengths: np.ndarray) -> list[tuple[int, int]]:
     return groups
 
 
-# -- reading ----------------------------------------------------------------------------------------
+# -- reading ----------------------------------------------------------------------------------
 
 def _open_checked(stored: Stored, piece: Piece) -> int:
     fd = os.open(piece.src, os.O_RDONLY | getattr(os, "O_BINARY", 0))
@@ -230,8 +240,7 @@ def _pread_into(fd: int, view: memoryview, offset: int, label: str) -> None:
         n = os.preadv(fd, [view[done:]], offset + done)
         if n <= 0:
             raise CorruptFileError(f"{label}: data end at byte {offset + done}, before the "
-                                   f"{len(view)} bytes from byte {offset} that the header "
-                                   "declares (the file was truncated since it was opened)")
+                                   f"{len(view)} bytes from byte {offset} the header declares")
         done += n
 
 
@@ -247,9 +256,8 @@ def _gather(dst: np.ndarray, src: np.ndarray, rel: np.ndarray, lengths: np.ndarr
         d = dst[dests[0]:dests[0] + n * length].reshape(n, length)
         steps = np.diff(rel)
         if np.all(steps == steps[0]) and steps[0] >= 0:
-            view = np.lib.stride_tricks.as_strided(src[rel[0]:], shape=(n, length),
-                                                   strides=(int(steps[0]), 1), writeable=False)
-            d[...] = view
+            d[...] = np.lib.stride_tricks.as_strided(src[rel[0]:], shape=(n, length),
+                                                     strides=(int(steps[0]), 1), writeable=False)
         else:
             d[...] = src[rel[:, None] + np.arange(length)]
         return
@@ -324,13 +332,11 @@ class _Scatter:
     def put(self, pos: int, chunk) -> None:
         """``chunk`` holds stream bytes [pos, pos + len(chunk))."""
         n = len(chunk)
-        if not n:
-            return
-        src = np.frombuffer(chunk, dtype=np.uint8)
         lo = int(np.searchsorted(self.ends, pos, side="right"))
         hi = int(np.searchsorted(self.starts, pos + n, side="left"))
-        if hi <= lo:
+        if not n or hi <= lo:
             return
+        src = np.frombuffer(chunk, dtype=np.uint8)
         s = np.maximum(self.starts[lo:hi], pos)
         e = np.minimum(self.ends[lo:hi], pos + n)
         d = self.dests[lo:hi] + (s - self.starts[lo:hi])
@@ -376,7 +382,8 @@ def _touched_blocks(starts: np.ndarray, ends: np.ndarray, skip: int, block: int)
     return sorted(found)
 
 
-def _read_blocks(fd: int, first: int, index, scatter: _Scatter, skip: int) -> None:
+def _read_blocks(fd: int, first: int, index, scatter: _Scatter, skip: int,
+                 cache: BlockCache | None, tag) -> None:
     """Inflate the blocks holding the runs (stream offsets after ``skip``), on several threads."""
     blocks = _touched_blocks(scatter.starts, scatter.ends, skip, index.block)
     offsets = np.cumsum([first] + list(index.sizes), dtype=np.int64)
@@ -386,27 +393,29 @@ def _read_blocks(fd: int, first: int, index, scatter: _Scatter, skip: int) -> No
 
     def one(b: int) -> None:
         usize = min(index.block, index.total - b * index.block)
+        buf = cache.get((tag, b)) if cache is not None else None
+        if buf is not None:
+            scatter.put(b * index.block - skip, buf)
+            return
         buf = bytearray(usize)
         try:
             _parallel_deflate._inflate_block(
                 fd, int(offsets[b]), int(offsets[b + 1]), b * index.block, usize,
                 memoryview(buf), b * index.block, b == n - 1, lib, lib.crc32, failed)
-        except _codecs.DEFLATE_ERRORS:
+        except BaseException as exc:
             failed.set()
-            raise _parallel_deflate.IndexMismatch from None
-        except BaseException:
-            failed.set()
+            if isinstance(exc, _codecs.DEFLATE_ERRORS):
+                raise _parallel_deflate.IndexMismatch from None
             raise
         scatter.put(b * index.block - skip, buf)
+        if cache is not None:
+            cache.put((tag, b), bytes(buf))
 
     threads = _threads.threads_for(len(blocks))
-    if threads == 1:
-        for b in blocks:
-            one(b)
-        return
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mitk-region") as pool:
-        for _ in pool.map(one, blocks):
-            pass
+    with (ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mitk-region")
+          if threads > 1 else _parallel_deflate._InlinePool()) as pool:
+        for future in [pool.submit(one, b) for b in blocks]:
+            future.result()
 
 
 def _read_sequential(fd: int, piece: Piece, codec: str, scatter: _Scatter,
@@ -416,10 +425,7 @@ def _read_sequential(fd: int, piece: Piece, codec: str, scatter: _Scatter,
     end = scatter.end + piece.skip
     limit = piece.start + piece.limit if piece.limit is not None else None
     snapshot = points.nearest(first) if points is not None and codec != "bzip2" else None
-    if snapshot is not None:
-        fpos, upos, d = snapshot
-    else:
-        fpos, upos, d = piece.start, 0, _new_decoder(codec)
+    fpos, upos, d = snapshot or (piece.start, 0, _new_decoder(codec))
     data = b""
     try:
         while upos < end:
@@ -464,7 +470,7 @@ def _read(fd: int, pos: int, limit: int | None) -> bytes:
 
 
 def _read_stream(stored: Stored, piece: Piece, starts, lengths, dests, out,
-                 points: Checkpoints | None) -> None:
+                 points: Checkpoints | None, cache: BlockCache | None) -> None:
     fd = _open_checked(stored, piece)
     try:
         codec = _codec_of(fd, piece)
@@ -475,7 +481,8 @@ def _read_stream(stored: Stored, piece: Piece, starts, lengths, dests, out,
                 points.indexed = plan is not None
             if plan is not None:
                 try:
-                    _read_blocks(fd, plan[0], plan[1], scatter, piece.skip)
+                    _read_blocks(fd, plan[0], plan[1], scatter, piece.skip, cache,
+                                 (piece.src, piece.start))
                     return
                 except _parallel_deflate.IndexMismatch:
                     if points is not None:
@@ -494,20 +501,12 @@ def _read_text(stored: Stored, piece: Piece, starts, lengths, dests, out) -> Non
 
 
 def read_box(stored: Stored, box: Sequence[tuple], points: dict | None = None) -> np.ndarray:
-    """The stored elements that ``box`` selects, as a new C-contiguous native-order array.
+    """The stored elements ``box`` selects (``0 <= start < stop <= size``, ``step >= 1`` per
+    stored axis), as a new C-contiguous native-order array.
 
-    Parameters
-    ----------
-    stored : Stored
-    box : sequence of (start, stop, step)
-        One per stored axis, ``0 <= start < stop <= size`` and ``step >= 1``.
-    points : dict, optional
-        ``{piece index: Checkpoints}`` kept by the caller for compressed pieces; filled here.
-
-    Raises
-    ------
-    CorruptFileError
-        A file changed since it was described, or ends (or its stream ends) before the data.
+    ``points`` is the caller's dict of per-image state (checkpoints per compressed piece, the
+    block cache), filled here.  CorruptFileError: a file changed since it was described, or
+    it (or its stream) ends before the data.
     """
     starts, length, read_shape, subsample = _runs(stored, box)
     out = np.empty(read_shape, dtype=stored.dtype)
@@ -517,10 +516,11 @@ def read_box(stored: Stored, box: Sequence[tuple], points: dict | None = None) -
         if piece.encoding == "raw":
             _read_raw(stored, piece, s, ln, d, flat)
         elif piece.encoding in ("gzip", "zlib", "bzip2", "deflate"):
-            cp = None
+            cp = cache = None
             if points is not None:
                 cp = points.setdefault(p, Checkpoints())
-            _read_stream(stored, piece, s, ln, d, flat, cp)
+                cache = points.setdefault("blocks", BlockCache())
+            _read_stream(stored, piece, s, ln, d, flat, cp, cache)
         else:
             _read_text(stored, piece, s, ln, d, flat)
     if stored.swap:
@@ -549,9 +549,7 @@ def box_cost(stored: Stored, box: Sequence[tuple], points: dict | None = None) -
                 total += int(s[hi - 1] + ln[hi - 1] - s[lo])
             continue
         if piece.encoding in ("ascii", "hex"):
-            size = piece.limit if piece.limit is not None else \
-                os.stat(piece.src).st_size - piece.start
-            total += int(size)
+            total += int(piece.limit or os.stat(piece.src).st_size - piece.start)
             continue
         cp = points.get(p) if points is not None else None
         first, end = int(s.min()) + piece.skip, int((s + ln).max()) + piece.skip
@@ -575,23 +573,13 @@ def box_cost(stored: Stored, box: Sequence[tuple], points: dict | None = None) -
 
 @dataclasses.dataclass
 class Described:
-    """An image described without reading its pixels: what ``open`` functions return.
+    """An image described without reading its pixels (what a format's ``describe`` returns).
 
-    Attributes
-    ----------
-    info : ImageInfo
-        What ``read`` would return (the pixels' dtype after scaling, shape, geometry, ...).
-    stored : Stored
-        The stored array and where its bytes are.
-    axes : tuple
-        For each axis of ``info.full_shape``, the stored axis it is, or None for a size-1 axis
-        the file does not store.  Other stored axes have size 1, except ``complex_axis``.
-    complex_axis : int or None
-        A stored axis of size 2 holding real and imaginary parts (NRRD ``complex`` kind).
-    scaling : (float, float) or None
-        ``stored * slope + inter`` in float64 (complex128 for complex data), then ``info.dtype``.
-    format : str
-        The format's name.
+    ``info`` is the ImageInfo ``read`` would return; ``stored`` the stored array.  ``axes``
+    gives, per axis of ``info.full_shape``, the stored axis it is (None: a size-1 axis the file
+    lacks); other stored axes have size 1, except ``complex_axis`` (size 2: NRRD's real and
+    imaginary parts).  ``scaling`` is (slope, inter): ``stored * slope + inter`` in float64
+    (complex128), then ``info.dtype``.  ``format`` is the format's name.
     """
 
     info: object
@@ -610,27 +598,3 @@ def identities(pieces: Sequence[Piece], *paths: str) -> dict:
             out[name] = identity(os.stat(name))
     return out
 
-
-def write_box(stored: Stored, box: Sequence[tuple], data: np.ndarray) -> None:
-    """Write ``data`` (the stored elements of ``box``, C order, steps 1) into the raw pieces.
-
-    Each run goes to its offset with ``os.pwrite`` (no shared file position), so writers of
-    disjoint boxes may run at once, in threads or processes.  Only raw pieces can be written.
-    """
-    starts, length, _, subsample = _runs(stored, box)
-    if subsample is not None:  # pragma: no cover - boxes of writers have step 1
-        raise ValueError("write_box needs boxes of step 1")
-    src = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
-    for p, s, ln, d in _split(stored, starts, length):
-        piece = stored.pieces[p]
-        if piece.encoding != "raw":
-            raise ValueError(f"{piece.label}: only raw data can be written in place")
-        fd = os.open(piece.src, os.O_WRONLY | getattr(os, "O_BINARY", 0))
-        try:
-            for a, n, dst in zip(s.tolist(), ln.tolist(), d.tolist()):
-                view = memoryview(src[dst:dst + n])
-                done = 0
-                while done < n:
-                    done += os.pwrite(fd, view[done:], piece.start + a + done)
-        finally:
-            os.close(fd)
