@@ -243,7 +243,7 @@ class LazyImage:
             return 0
         with self._lock:
             points = self._points
-        return _regions.box_cost(self._d.stored, self._stored_box(box), points)
+        return _box_cost(self._d.stored, self._stored_box(box), points)
 
     def crop(self, key: Any) -> Image:
         """An image of the pixels ``key`` selects, placed where they were in the world.
@@ -408,6 +408,44 @@ def open(path: Any, **read_options: Any) -> LazyImage:  # noqa: A001 - the SPEC 
     holds no open file afterwards.  Nothing is locked and no pixel is read.
     """
     return LazyImage(path, **read_options)
+
+
+def _box_cost(stored: _regions.Stored, box: list, points: dict | None = None) -> int:
+    """Bytes read (raw, text) or decompressed (streams) to serve ``box``; reads no pixels.
+
+    Raw runs count the spans read (gaps included); an indexed stream counts the blocks
+    inflated; another stream counts from its nearest checkpoint (or its start) to the last byte
+    needed; text counts its whole piece.
+    """
+    starts, length, _, _ = _regions._runs(stored, box)
+    total = 0
+    for p, s, ln, _d in _regions._split(stored, starts, length):
+        piece = stored.pieces[p]
+        if piece.encoding == "raw":
+            for lo, hi in _regions._groups(s, ln):
+                total += int(s[hi - 1] + ln[hi - 1] - s[lo])
+            continue
+        if piece.encoding in ("ascii", "hex"):
+            total += int(piece.limit or os.stat(piece.src).st_size - piece.start)
+            continue
+        cp = points.get(p) if points is not None else None
+        first, end = int(s.min()) + piece.skip, int((s + ln).max()) + piece.skip
+        fd = _regions._open_checked(stored, piece)
+        try:
+            codec = _regions._codec_of(fd, piece)
+            plan = None
+            if codec != "bzip2" and (cp is None or cp.indexed is not False):
+                plan = _regions._block_plan(fd, piece, codec)
+        finally:
+            os.close(fd)
+        if plan is not None:
+            index = plan[1]
+            blocks = _regions._touched_blocks(s, s + ln, piece.skip, index.block)
+            total += sum(min(index.block, index.total - b * index.block) for b in blocks)
+            continue
+        snapshot = cp.nearest(first) if cp is not None and codec != "bzip2" else None
+        total += end - (snapshot[1] if snapshot is not None else 0)
+    return total
 
 
 def stored_box(d: _regions.Described, box: list) -> list:

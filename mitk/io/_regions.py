@@ -2,8 +2,8 @@
 
 A format describes its pixels (``open`` in its package) as a :class:`Stored` array whose bytes
 are the concatenation of its :class:`~mitk.io._data_files.Piece` objects; :func:`read_box` fills
-the part a box selects (one ``(start, stop, step)`` per stored axis) and :func:`box_cost` says
-what that costs.  Raw runs closer than :data:`GAP` are read as one span, a lone run straight into
+the part a box selects (one ``(start, stop, step)`` per stored axis); ``mitk.lazy`` works out
+what that costs from the same runs.  Raw runs closer than :data:`GAP` are read as one span, a lone run straight into
 the result (``os.preadv``: no shared offset, no map, GIL released).  mitk's block-indexed
 gzip/zlib streams inflate only the blocks touched, on ``threads_for(n)`` threads, and keep the
 last ones in a :class:`BlockCache`; other streams are read once up to the last byte needed,
@@ -30,18 +30,18 @@ from ..errors import CorruptFileError
 from . import _codecs, _parallel_deflate
 from ._data_files import Piece, fill
 
-__all__ = ["BlockCache", "Checkpoints", "Described", "Stored", "box_cost", "identities", "identity",
+__all__ = ["BlockCache", "Checkpoints", "Described", "Stored", "identities", "identity",
            "read_box"]
 
 #: Runs whose gap is at most this many bytes are read as one span (a syscall costs about what
 #: copying this many bytes from the page cache does).
 GAP = 64 << 10
 #: The largest span read into scratch memory at once (a region read's memory besides its result).
-SPAN = 8 << 20
+SPAN = 4 << 20
 #: A run axis with a step whose element is smaller than this is read whole and subsampled.
 SMALL_RUN = 4 << 10
 #: Inflated blocks of indexed streams kept for later regions, per image.
-CACHED_BYTES = 8 << 20
+CACHED_BYTES = 4 << 20
 #: Decompressed bytes between two checkpoints of a foreign deflate stream.
 CHECKPOINT_EVERY = 4 << 20
 #: Most checkpoints kept per stream (a zlib snapshot holds its 32 KiB window and state).
@@ -81,14 +81,14 @@ class BlockCache:
     def __init__(self) -> None:
         self._lock, self._blocks, self._bytes = threading.Lock(), {}, 0
 
-    def get(self, key) -> bytes | None:
+    def get(self, key) -> bytearray | None:
         with self._lock:
             data = self._blocks.pop(key, None)
             if data is not None:
                 self._blocks[key] = data  # most recently used last
             return data
 
-    def put(self, key, data: bytes) -> None:
+    def put(self, key, data: bytearray) -> None:
         with self._lock:
             if key in self._blocks or len(data) > CACHED_BYTES:
                 return
@@ -343,6 +343,16 @@ class _Scatter:
         _gather(self.out, src, s - pos, e - s, d)
 
 
+class _Into:
+    """What ``_inflate_block`` writes into: ``self[a:b] = piece`` scatters stream bytes a..b."""
+
+    def __init__(self, scatter: _Scatter, skip: int) -> None:
+        self.scatter, self.skip = scatter, skip
+
+    def __setitem__(self, where: slice, piece) -> None:
+        self.scatter.put(where.start - self.skip, piece)
+
+
 def _codec_of(fd: int, piece: Piece) -> str:
     if piece.encoding != "deflate":
         return piece.encoding
@@ -391,25 +401,30 @@ def _read_blocks(fd: int, first: int, index, scatter: _Scatter, skip: int,
     n = len(index.sizes)
     failed = threading.Event()
 
+    # One block (a slice, say) is kept for the next region; a larger region is scattered
+    # piece by piece as it is inflated, holding no whole block.
+    keep = cache if len(blocks) == 1 else None
+
     def one(b: int) -> None:
         usize = min(index.block, index.total - b * index.block)
         buf = cache.get((tag, b)) if cache is not None else None
         if buf is not None:
             scatter.put(b * index.block - skip, buf)
             return
-        buf = bytearray(usize)
+        buf = bytearray(usize) if keep is not None else None
         try:
             _parallel_deflate._inflate_block(
                 fd, int(offsets[b]), int(offsets[b + 1]), b * index.block, usize,
-                memoryview(buf), b * index.block, b == n - 1, lib, lib.crc32, failed)
+                memoryview(buf) if buf is not None else _Into(scatter, skip), b * index.block
+                if buf is not None else 0, b == n - 1, lib, lib.crc32, failed)
         except BaseException as exc:
             failed.set()
             if isinstance(exc, _codecs.DEFLATE_ERRORS):
                 raise _parallel_deflate.IndexMismatch from None
             raise
-        scatter.put(b * index.block - skip, buf)
-        if cache is not None:
-            cache.put((tag, b), bytes(buf))
+        if buf is not None:
+            scatter.put(b * index.block - skip, buf)
+            keep.put((tag, b), buf)  # no writer keeps it
 
     threads = _threads.threads_for(len(blocks))
     with (ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mitk-region")
@@ -531,44 +546,6 @@ def read_box(stored: Stored, box: Sequence[tuple], points: dict | None = None) -
         key[axis] = slice(None, None, step)
         out = np.ascontiguousarray(out[tuple(key)])
     return out
-
-
-def box_cost(stored: Stored, box: Sequence[tuple], points: dict | None = None) -> int:
-    """Bytes read (raw, text) or decompressed (streams) to serve ``box``; reads no pixels.
-
-    Raw runs count the spans read (gaps included); an indexed stream counts the blocks
-    inflated; another stream counts from its nearest checkpoint (or its start) to the last byte
-    needed; text counts its whole piece.
-    """
-    starts, length, _, _ = _runs(stored, box)
-    total = 0
-    for p, s, ln, _d in _split(stored, starts, length):
-        piece = stored.pieces[p]
-        if piece.encoding == "raw":
-            for lo, hi in _groups(s, ln):
-                total += int(s[hi - 1] + ln[hi - 1] - s[lo])
-            continue
-        if piece.encoding in ("ascii", "hex"):
-            total += int(piece.limit or os.stat(piece.src).st_size - piece.start)
-            continue
-        cp = points.get(p) if points is not None else None
-        first, end = int(s.min()) + piece.skip, int((s + ln).max()) + piece.skip
-        fd = _open_checked(stored, piece)
-        try:
-            codec = _codec_of(fd, piece)
-            plan = None
-            if codec != "bzip2" and (cp is None or cp.indexed is not False):
-                plan = _block_plan(fd, piece, codec)
-        finally:
-            os.close(fd)
-        if plan is not None:
-            index = plan[1]
-            blocks = _touched_blocks(s, s + ln, piece.skip, index.block)
-            total += sum(min(index.block, index.total - b * index.block) for b in blocks)
-            continue
-        snapshot = cp.nearest(first) if cp is not None and codec != "bzip2" else None
-        total += end - (snapshot[1] if snapshot is not None else 0)
-    return total
 
 
 @dataclasses.dataclass
