@@ -182,6 +182,8 @@ def _split(stored: Stored, starts: np.ndarray, length: int):
     """Per piece: (piece index, run starts within the piece, lengths, destination offsets)."""
     dests = np.arange(starts.size, dtype=np.int64) * length
     bounds = stored.starts
+    if len(stored.pieces) == 1:
+        return [(0, starts, np.full(starts.size, length, dtype=np.int64), dests)]
     first = np.searchsorted(bounds, starts, side="right") - 1
     last = np.searchsorted(bounds, starts + length - 1, side="right") - 1
     lengths = np.full(starts.size, length, dtype=np.int64)
