@@ -12,13 +12,18 @@
 # Test extras left out, because they have no cp313t wheel:
 #   SimpleITK   - only cp3xx-abi3 wheels, which a free-threaded interpreter cannot load; the tests
 #                 that compare with it skip themselves.
+#   imagecodecs - no cp313t wheel (its source build needs a dozen codec libraries): the DICOM
+#                 tests of compressed transfer syntaxes skip, naming it.
+#   dcm2niix    - no cp313t wheel: the tests that use the converter as an oracle skip.
 # Installed differently: --prefer-binary, because the newest releases of some test extras have
 # no cp313t wheel and their source builds download more sources (hypothesis: a Rust extension
 # from crates.io; matplotlib: freetype); pip then takes the newest version that has a wheel,
 # which satisfies the same requirement.  (msgpack, PyYAML and tornado, for Dask, have no cp313t
 # wheel at all and are built from source, which needs only a C compiler.)
-# Not installed (the optional `fast` extra, not a test extra): isal, zlib-ng - source-only for
-# cp313t; mitk then uses zlib and the accelerator tests skip.
+# Not installed: isal (a runtime dependency where it has wheels, but none for cp313t: no standard
+# environment marker tells a free-threaded interpreter, so the project is installed with
+# --no-deps and NumPy, its one other dependency, explicitly) and zlib-ng (the `fast` extra):
+# source-only for cp313t; mitk then uses zlib and the accelerator tests skip.
 set -euo pipefail
 
 started=$(date +%s)
@@ -49,14 +54,15 @@ section "virtualenv and install from source"
 py="$work/venv/bin/python"
 "$py" -m pip install -q --upgrade pip
 # The project itself, built from this checkout (NumPy 2.4 is the last series with cp313t wheels).
-"$py" -m pip install -q . "numpy==2.4.*"
+"$py" -m pip install -q "numpy==2.4.*"
+"$py" -m pip install -q --no-deps .
 # The test extra of pyproject.toml, minus what is left out above; read from the file so that the
 # two lists cannot drift apart.
 mapfile -t test_reqs < <("$py" - <<'EOF'
 import re
 import tomllib
 
-LEFT_OUT = {"simpleitk"}  # see the header of .ci/free_threaded.sh
+LEFT_OUT = {"simpleitk", "imagecodecs", "dcm2niix"}  # see the header of .ci/free_threaded.sh
 with open("pyproject.toml", "rb") as f:
     extras = tomllib.load(f)["project"]["optional-dependencies"]["test"]
 for req in extras:

@@ -8,10 +8,20 @@ Figures are drawn at build time from the installed package and ``benchmarks/resu
 from __future__ import annotations
 
 import doctest
+import importlib
 import os
+import pkgutil
 import sys
 
 import mitk
+import mitk._core
+
+# Sphinx 9's autodoc loads a native module from its .pyi stub beside it (and registers the stub
+# in sys.modules) when the module is not imported yet: in an installed package the stubs of
+# mitk._core sit beside the extensions, and the stub would replace the real module for every
+# later import.  Importing the extensions first makes autodoc document the real ones.
+for _info in pkgutil.iter_modules(mitk._core.__path__, "mitk._core."):
+    importlib.import_module(_info.name)
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "_ext"))
 
@@ -61,6 +71,15 @@ nitpick_ignore_regex = [
     # Private bases, and public helpers that docstrings name without their module.
     ("py:class", r"(mitk\._core\.accessor\.(Read|Write)Accessor|mitk\.geometry\._Triple|abc\.ABC)"),
     ("py:func", r"validate_(spacing|origin|direction)"),
+    # Private modules and mixins that public docstrings name (their public names are documented
+    # where the user meets them), and the tuple methods' own docstrings that numpydoc reads as
+    # types.
+    ("py:class", r"(mitk\.vectors\._Triple|mitk\._step_table\.StepTable|"
+                 r"mitk\._image_geometry\.ImageGeometry|mitk\._image_transport\.ImageTransport|"
+                 r"Vector3D|integer -- .*)"),
+    ("py:func", r"(mitk\.accessors\.)?check_timeout"),
+    ("py:meth", r"copy"),
+    ("py:mod", r"(mitk\._threads|contextvars)"),
     ("py:mod", r"mitk\.io"),
     ("py:exc", r"(ValueError|IndexError|RuntimeError|TimeoutError|TypeError|BufferError|"
                r"FileNotFoundError|OSError|MemoryError|KeyError|AttributeError)"),

@@ -17,13 +17,20 @@ PIXEL_TYPES = (
 JOIN_TIMEOUT = 30.0
 
 
-def sample_array(dtype, shape, seed: int = 0) -> np.ndarray:
-    """Deterministic, non-trivial values of any supported dtype (distinct per element)."""
+def sample_array(dtype, shape, seed: int = 0, extremes: bool = False) -> np.ndarray:
+    """Deterministic, non-trivial values of any supported dtype (distinct per element).
+
+    ``extremes``: integers drawn from the type's whole range and floats starting with NaN,
+    +inf and -inf, for tests of exact bits.
+    """
     rng = np.random.default_rng(seed)
     dt = np.dtype(dtype)
     n = int(np.prod(shape))
     if dt.kind == "b":
         flat = rng.integers(0, 2, n).astype(bool)
+    elif dt.kind in "iu" and extremes:
+        info = np.iinfo(dt)
+        flat = rng.integers(info.min, info.max, n, endpoint=True, dtype=dt)
     elif dt.kind in "iu":
         info = np.iinfo(dt)
         flat = rng.integers(max(info.min, -1000), min(info.max, 1000), n, endpoint=True).astype(dt)
@@ -31,6 +38,8 @@ def sample_array(dtype, shape, seed: int = 0) -> np.ndarray:
             flat[:2] = [info.min, info.max]  # the extremes must survive too
     elif dt.kind == "f":
         flat = (rng.standard_normal(n) * 100).astype(dt)
+        if extremes:
+            flat[:3] = [np.nan, np.inf, -np.inf][:n]
     else:
         flat = (rng.standard_normal(n) + 1j * rng.standard_normal(n)).astype(dt)
     return flat.reshape(shape)
@@ -63,3 +72,28 @@ def change_image_in_child(conn) -> None:
 def numpy_allocator(dtype, shape: tuple) -> np.ndarray:
     """The ``allocate`` callback format tests pass to readers: a plain uninitialised array."""
     return np.empty(shape, dtype=dtype)
+
+
+class Recorder:
+    """An ``allocate`` callback for format readers that remembers the arrays it handed out.
+
+    ``calls`` lists them; a reader must call it once for a valid file, and not at all for a file
+    it refuses before reading data.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list = []
+
+    def __call__(self, dtype, shape: tuple) -> np.ndarray:
+        arr = numpy_allocator(dtype, shape)
+        self.calls.append(arr)
+        return arr
+
+
+def temporaries(directory) -> list:
+    """The names of save temporaries (``.mitk-tmp-*``) left in ``directory``."""
+    import os
+
+    from mitk.io._replace import TEMP_PREFIX
+
+    return [n for n in os.listdir(directory) if n.startswith(TEMP_PREFIX)]

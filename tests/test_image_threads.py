@@ -239,3 +239,25 @@ def test_a_key_deleted_between_listing_and_reading_is_no_error(how):
     back = {"pickle": lambda: pickle.loads(pickle.dumps(img)), "copy": img.copy,
             "deepcopy": lambda: copy.deepcopy(img)}[how]()
     assert dict(back.properties.items()) == {"a": 1, "b": "x"}
+
+
+def test_a_lock_timeout_names_the_timeout_the_caller_gave():
+    # It named what was left of it on the last attempt ("within 0.19999876000019867 s").
+    img = mitk.Image(np.zeros((2, 2), np.uint8))
+    holding, finish = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with img.write():
+            holding.set()
+            finish.wait(10)
+
+    t = start_thread(hold)
+    try:
+        assert holding.wait(10)
+        with pytest.raises(mitk.LockTimeout, match=r"within 0 s$"):
+            img.read(timeout=0)
+        with pytest.raises(mitk.LockTimeout, match=r"within 0\.2 s$"):
+            img.read(timeout=0.2)
+    finally:
+        finish.set()
+        join_all([t])

@@ -12,7 +12,7 @@ Detached pairs write the data file first and the header last.  ``.nhdr`` and ``.
 new data a name no file has yet (``x.raw``, then ``x.1.raw``, ...), so the old pair is intact
 until the new header replaces it.  A NIfTI ``.hdr``/``.img`` pair cannot: the format fixes the
 data file's name, so a window remains between its two renames in which the old header sits
-beside the new data (documented in ``mitk/io/nifti.py``); the strict xfail tests below hit it on
+beside the new data (documented in ``mitk.io.nifti``); the strict xfail tests below hit it on
 purpose.  The random-kill loop also alternates raw and gzip for ``.nhdr``/``.mhd``.
 """
 

@@ -7,6 +7,7 @@ formats resolved every name before checking the first file, and NRRD read ASCII 
 
 from __future__ import annotations
 
+import os
 import tracemalloc
 
 import numpy as np
@@ -99,3 +100,38 @@ def test_numpy_bools_are_accepted_as_flags_by_every_format(tmp_path, ext):
     np.testing.assert_array_equal(np.asarray(back), np.asarray(img))
     with pytest.raises(TypeError, match=option):
         mitk.Image.load(tmp_path / f"x{ext}", **{option: 1})
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="symlinks")
+@pytest.mark.parametrize("ext", [".nhdr", ".mhd"])
+def test_symlinks_are_followed_and_only_the_header_text_is_confined(tmp_path, ext):
+    # The rule (README, "Files"): allow_external_data confines what the header's text names
+    # (no absolute name, no '..' out of the header's directory); symlinks inside that directory
+    # are followed, wherever they lead.  git-annex and DataLad datasets keep every data file as
+    # a symlink into .git/annex, outside the header's directory: resolving symlinks would refuse
+    # them all.  So a directory's symlinks are trusted as its files are.
+    arr = (np.arange(24) % 7).astype(np.int16).reshape(2, 3, 4)
+    store = tmp_path / "dataset" / ".git" / "annex" / "objects" / "Xk" / "7q"
+    store.mkdir(parents=True)
+    anat = tmp_path / "dataset" / "sub-01" / "anat"
+    anat.mkdir(parents=True)
+    mitk.Image(arr).save(anat / f"T1{ext}")
+    data = next(p for p in anat.iterdir() if not p.name.endswith(ext))
+    os.replace(data, store / "SHA256E-s48--key.raw")
+    os.symlink(os.path.relpath(store / "SHA256E-s48--key.raw", anat), data)
+    np.testing.assert_array_equal(np.asarray(mitk.Image(anat / f"T1{ext}")), arr)
+    # A symlinked directory is followed the same way ...
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.replace(os.path.realpath(data), outside / data.name)
+    os.unlink(data)
+    os.symlink(outside, anat / "up")
+    header = (anat / f"T1{ext}").read_text()
+    (anat / f"T2{ext}").write_text(header.replace(data.name, f"up/{data.name}"))
+    np.testing.assert_array_equal(np.asarray(mitk.Image(anat / f"T2{ext}")), arr)
+    # ... while the same file named through '..' by the header's text is refused.
+    (anat / f"T3{ext}").write_text(header.replace(data.name, f"../../../outside/{data.name}"))
+    with pytest.raises(mitk.CorruptFileError, match="allow_external_data"):
+        mitk.Image(anat / f"T3{ext}")
+    np.testing.assert_array_equal(
+        np.asarray(mitk.Image.load(anat / f"T3{ext}", allow_external_data=True)), arr)

@@ -20,9 +20,8 @@ from hypothesis import strategies as st
 
 from mitk.errors import ArgumentError, CorruptFileError, UnsupportedFormatError
 from mitk.io import _ascii, _streams, _text_header, metaimage
-from mitk.io._replace import TEMP_PREFIX
 from mitk.io._info import ImageInfo
-from mitk_testing import numpy_allocator
+from mitk_testing import numpy_allocator, temporaries
 from mitk_testing import sample_array
 
 STORED = ["int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32",
@@ -103,8 +102,7 @@ def same_bits(a, b):
     assert a.tobytes() == b.tobytes()
 
 
-def leftovers(directory):
-    return [n for n in os.listdir(directory) if n.startswith(TEMP_PREFIX)]
+leftovers = temporaries
 
 
 # -- round trips ---------------------------------------------------------------------------------

@@ -23,9 +23,8 @@ from hypothesis import strategies as st
 from mitk.errors import ArgumentError, CorruptFileError, UnsupportedFormatError
 from mitk.io import _streams, nifti
 from mitk.io.nifti import _header as nifti_header
-from mitk.io._replace import TEMP_PREFIX
 from mitk.io._info import ImageInfo
-from mitk_testing import numpy_allocator
+from mitk_testing import numpy_allocator, temporaries
 from mitk_testing import sample_array as sample
 
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
@@ -121,7 +120,7 @@ def read_header(path):
 
 
 def no_temporaries(directory):
-    return not [p for p in os.listdir(directory) if p.startswith(TEMP_PREFIX)]
+    return not temporaries(directory)
 
 
 def assert_geometry(info, spacing, origin, direction, atol=1e-6):

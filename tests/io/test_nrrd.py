@@ -15,9 +15,8 @@ import pytest
 
 from mitk.errors import ArgumentError, CorruptFileError, UnsupportedFormatError
 from mitk.io import _streams, nrrd
-from mitk.io._replace import TEMP_PREFIX
 from mitk.io._info import ImageInfo
-from mitk_testing import numpy_allocator
+from mitk_testing import Recorder, numpy_allocator, sample_array, temporaries
 
 PIXEL_TYPES = ("bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
                "float32", "float64", "complex64", "complex128")
@@ -25,18 +24,6 @@ BAD = (CorruptFileError, UnsupportedFormatError)
 C, S = np.cos(0.4), np.sin(0.4)
 SHEARED = np.array([[C, -S, 0.2], [S, C, 0.0], [0.1, 0.0, 1.0]])
 SHEARED /= np.linalg.norm(SHEARED, axis=0)  # unit columns: a file stores spacing * direction
-
-
-class Recorder:
-    """An allocator that remembers what it handed out (and so whether it was called)."""
-
-    def __init__(self):
-        self.calls = []
-
-    def __call__(self, dtype, shape):
-        arr = numpy_allocator(dtype, shape)
-        self.calls.append(arr)
-        return arr
 
 
 def load(path, **options):
@@ -74,20 +61,7 @@ def save(path, arr, channels=1, **kw):
 
 
 def sample(name, shape, seed=0):
-    rng = np.random.default_rng(seed)
-    dt = np.dtype(name)
-    n = int(np.prod(shape))
-    if dt.kind == "b":
-        flat = rng.integers(0, 2, n).astype(bool)
-    elif dt.kind in "iu":
-        info = np.iinfo(dt)
-        flat = rng.integers(info.min, info.max, n, endpoint=True, dtype=dt)
-    elif dt.kind == "f":
-        flat = (rng.standard_normal(n) * 100).astype(dt)
-        flat[:3] = [np.nan, np.inf, -np.inf]
-    else:
-        flat = (rng.standard_normal(n) + 1j * rng.standard_normal(n)).astype(dt)
-    return flat.reshape(shape)
+    return sample_array(name, shape, seed, extremes=True)
 
 
 def write_nrrd(path, header, data=b"", magic="NRRD0004"):
@@ -109,7 +83,7 @@ def fields_of(path):
 
 
 def no_temp_files(directory):
-    return not [p for p in os.listdir(directory) if p.startswith(TEMP_PREFIX)]
+    return not temporaries(directory)
 
 
 # -- round trips ----------------------------------------------------------------------------------
@@ -1512,3 +1486,12 @@ def test_huge_values_load_without_warnings(tmp_path, recwarn):
     _, info = load(path)
     np.testing.assert_allclose(info.spacing, (1e200,) * 3)
     assert [str(w.message) for w in recwarn] == []
+
+
+def test_an_origin_beyond_the_float_range_after_unit_conversion_is_refused_silently(tmp_path):
+    # 1e308 m is 1e311 mm: refused, and without a RuntimeWarning first (SPEC 2: no warnings;
+    # pytest turns warnings into errors here).
+    path = write_nrrd(tmp_path / "far.nrrd", 'type: uchar\ndimension: 3\nsizes: 1 1 1\nspace: LPS\n'
+                      'space units: "m" "m" "m"\nspace directions: (1,0,0) (0,1,0) (0,0,1)\n'
+                      "space origin: (1e308,0,0)\nencoding: raw\n", b"\x01")
+    refuse(path, CorruptFileError, "not finite")

@@ -90,7 +90,8 @@ def _geometry(h: _Header, L: _Layout, dirs: list | None, space_dim: int, flips: 
         o = _vector_list(path, "space origin", F["space origin"], 1, space_dim)[0]
         if o is not None:
             origin[: min(space_dim, 3)] = o[:3]
-            origin = origin * flip * scale
+            with np.errstate(over="ignore"):  # beyond the float range is caught as inf below
+                origin = origin * flip * scale
             if space_dim == 4:
                 time_origin = o[3] * time_scale
     elif not space_dim and "axis mins" in F:

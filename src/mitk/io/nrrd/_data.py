@@ -180,16 +180,15 @@ def _skip_lines(f, count: int, where: str, start: int) -> int:
     return pos
 
 
-def _last_bytes_skip(src: str, pos: int, encoding: str, where: str, nbytes: int) -> int:
+def _last_bytes_skip(f, pos: int, encoding: str, where: str, nbytes: int) -> int:
     """The byte skip that leaves the last ``nbytes`` of a compressed stream (byte skip -1).
 
     The stream's length is not declared: it is counted, but only so far.  A bzip2 stream of a
     few KB can hold gigabytes, which no header asked for.
     """
     limit = nbytes + max(nbytes, MAX_UNDECLARED_PREFIX)
-    with open(src, "rb", buffering=0) as f:
-        f.seek(pos)
-        total = _streams.stream_length(f, encoding, where, limit=limit)
+    f.seek(pos)
+    total = _streams.stream_length(f, encoding, where, limit=limit)
     if total > limit:
         raise CorruptFileError(
             f"{where}: NRRD field 'byte skip' is -1, but more than {limit - nbytes} bytes of the "
@@ -202,8 +201,12 @@ def _last_bytes_skip(src: str, pos: int, encoding: str, where: str, nbytes: int)
     return total - nbytes
 
 
-def plan(h: _Header, L: _Layout, allow_external: bool) -> list[Piece]:
-    """Every data file's share of the pixels, located and size-checked (nothing allocated)."""
+def plan(h: _Header, L: _Layout, allow_external: bool, header_file) -> list[Piece]:
+    """Every data file's share of the pixels, located and size-checked (nothing allocated).
+
+    ``header_file`` is the open header: attached data are checked (and later read) through it,
+    never by opening the path again.
+    """
     files = data_files(h, L, allow_external)
     count, sources = (1, iter([(h.path, L.byte_skip)])) if files is None else files
     per = L.nbytes // count
@@ -212,20 +215,23 @@ def plan(h: _Header, L: _Layout, allow_external: bool) -> list[Piece]:
     for src, skip in sources:
         if files is None:
             where, start = h.path, h.data_offset
-            size = os.stat(h.path).st_size
-        else:
-            where, start = f"{src} (data file of {h.path})", 0
-            size = stat_data_file(src, h.path, "NRRD", "data file",
-                                  h.fields.get("data file", "")).st_size
-        pieces.append(_piece(h, L, src, where, start, size, skip, per, values))
+            size = os.fstat(header_file.fileno()).st_size
+            pieces.append(_piece(h, L, header_file, src, where, start, size, skip, per, values))
+            continue
+        where = f"{src} (data file of {h.path})"
+        size = stat_data_file(src, h.path, "NRRD", "data file",
+                              h.fields.get("data file", "")).st_size
+        with open(src, "rb", buffering=0) as f:
+            pieces.append(_piece(h, L, f, src, where, 0, size, skip, per, values))
     return pieces
 
 
-def _piece(h: _Header, L: _Layout, src: str, where: str, pos: int, size: int, skip: int,
+def _piece(h: _Header, L: _Layout, f, src: str, where: str, pos: int, size: int, skip: int,
            per: int, count: int) -> Piece:
+    """One file's piece; ``f`` is that file, open, for the checks that read it (line skips,
+    counting a bzip2 stream or the prefix of byte skip -1)."""
     if L.line_skip:
-        with open(src, "rb", buffering=0) as f:
-            pos = _skip_lines(f, L.line_skip, where, pos)
+        pos = _skip_lines(f, L.line_skip, where, pos)
     available = max(size - pos, 0)
     if L.encoding == "raw":
         if skip == -1:
@@ -249,16 +255,15 @@ def _piece(h: _Header, L: _Layout, src: str, where: str, pos: int, size: int, sk
                 f"{where}: header declares {declared} bytes of pixel data but the bzip2 "
                 f"stream has only {available} bytes; bzip2 cannot expand that much")
         elif declared > _BZIP2_COUNT_RATIO * max(available, 1):
-            with open(src, "rb", buffering=0) as f:
-                f.seek(pos)
-                found = _streams.stream_length(f, "bzip2", where, limit=declared)
+            f.seek(pos)
+            found = _streams.stream_length(f, "bzip2", where, limit=declared)
             if found < declared:
                 raise CorruptFileError(
                     f"{where}: NRRD field 'sizes' {L.sizes} (byte skip {max(skip, 0)}) "
                     f"declares {declared} bytes of pixel data but the bzip2 stream holds "
                     f"only {found}")
         if skip == -1:
-            skip = _last_bytes_skip(src, pos, L.encoding, where, per)
+            skip = _last_bytes_skip(f, pos, L.encoding, where, per)
         return Piece(src, where, pos, per, encoding=L.encoding, skip=skip)
     pos += skip
     available = max(size - pos, 0)

@@ -109,9 +109,6 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
     if detached:
         # Through a symlink: the data file goes beside the header it leads to, which names it.
         path = _replace.target_of(path)
-    if detached:
-        data_name, data_path = _replace.data_file_name(path, ".mhd", ".zraw" if codec else ".raw",
-                                              "MetaImage", ("LIST", "=", ":"))
     matrix = np.eye(nd)
     matrix[:nsp, :nsp] = direction[:nsp, :nsp]
     spacing = list(info.spacing[:nsp]) + ([info.time_spacing] if ndim == 4 else [])
@@ -139,15 +136,15 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
     # A large zlib stream is deflated in blocks; their index goes in the header, after the size.
     indexes: list[_parallel_deflate.BlockIndex] = []
     if detached:
-        def header(n: int) -> bytes:
+        def header(data_name: str, n: int) -> bytes:
             if codec:
                 lines.insert(size_line, f"CompressedDataSize = {n}")
                 lines[size_line + 1:size_line + 1] = [_index_line(i) for i in indexes]
             lines.append(f"ElementDataFile = {data_name}")
             return ("\n".join(lines) + "\n").encode("utf-8")
 
-        _replace.write_pair(path, data_path, _DATA_FILE_LINE,
-                            _replace.data_file_family(path, ".mhd", r"\.z?raw"),
+        _replace.write_pair(path, ".mhd", ".zraw" if codec else ".raw", r"\.z?raw", "MetaImage",
+                            ("LIST", "=", ":"), _DATA_FILE_LINE,
                             lambda f: _write_data(f, data, codec, level, indexes.append),
                             header)
         return

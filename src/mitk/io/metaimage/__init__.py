@@ -86,10 +86,11 @@ Writing
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
-from .. import _options
+from .. import _options, _replace
 from .._data_files import fill
 from .._info import Allocator, ImageInfo
 from ._data import plan
@@ -107,50 +108,31 @@ READ_OPTIONS = frozenset({"allow_external_data"})
 
 def read(path: str, allocate: Allocator, *, allow_external_data: bool = False,
          **unknown: Any) -> ImageInfo:
-    """Read a ``.mha`` or ``.mhd`` file.
+    """Read a ``.mha`` or ``.mhd`` file; the reader contract is :mod:`mitk.io._info`'s.
 
-    Parameters
-    ----------
-    path : str
-        The header file (``.mha`` or ``.mhd``).
-    allocate : callable
-        ``allocate(dtype, shape)`` returning the writable C-contiguous pixel buffer (see
-        :mod:`mitk.io._info`); called once, after the whole header and the data sizes are checked.
-    allow_external_data : bool
-        Read data files that are absolute or outside the header's directory.
-
-    Returns
-    -------
-    ImageInfo
-        LPS geometry, the native dtype and the ``meta.*`` / plain properties.
-
-    Raises
-    ------
-    CorruptFileError
-        A malformed header (garbage, duplicated or invalid fields, singular or non-finite
-        geometry), truncated or oversized data, or an escaping data path.
-    UnsupportedFormatError
-        More than 4 dimensions, an element type mitk cannot hold, a non-image object, or a 4D
-        direction that mixes time with space.
-    FileNotFoundError
-        A detached data file is missing (the message names it and the header).
-
-    Notes
-    -----
-    Raw data are read with one ``readinto`` per data file straight into the buffer; compressed
-    data are inflated into it in chunks.  Both release the GIL inside the OS and zlib calls.
+    ``allow_external_data`` (bool) reads data files named by an absolute path or one leaving
+    the header's directory.  Returns the LPS geometry, the native dtype and the ``meta.*`` and
+    plain properties.  Raises CorruptFileError for a malformed header (duplicated or invalid
+    fields, singular or non-finite geometry), short data or an escaping data path;
+    UnsupportedFormatError for more than 4 dimensions, an element type mitk cannot hold, a
+    non-image object or a 4D direction that mixes time with space; FileNotFoundError for a
+    missing data file.  A ``.mhd`` is read under the shared pair lock.
     """
     _options.reject_unknown(NAME, "read", unknown, READ_OPTIONS)
     allow_external = _options.flag("allow_external_data", allow_external_data)
-    with open(path, "rb") as f:
+    # A detached pair is read under the pair lock (a save by mitk replaces it whole meanwhile,
+    # never half); the header and LOCAL data are read through one open file.
+    detached = path.lower().endswith(".mhd")
+    with _replace.pair_lock(os.path.dirname(os.path.abspath(path)), exclusive=False) \
+            if detached else contextlib.nullcontext(), open(path, "rb") as f:
         file_size = os.fstat(f.fileno()).st_size
         h = _read_header(f, path)
         L = _parse(h)
         pieces = plan(h, L, f, file_size, allow_external)
-    shape = tuple(reversed(L.dims)) if L.ndims > 1 else (1, L.dims[0])
-    full_shape = shape + ((L.channels,) if L.channels > 1 else ())
-    out = allocate(L.dtype.newbyteorder("="), full_shape)
-    fill(pieces, memoryview(out).cast("B"), out.reshape(-1))
+        shape = tuple(reversed(L.dims)) if L.ndims > 1 else (1, L.dims[0])
+        full_shape = shape + ((L.channels,) if L.channels > 1 else ())
+        out = allocate(L.dtype.newbyteorder("="), full_shape)
+        fill(pieces, memoryview(out).cast("B"), out.reshape(-1), opened={path: f})
     if L.binary and not L.dtype.isnative:
         out.byteswap(inplace=True)
     return ImageInfo(dtype=out.dtype, shape=shape, channels=L.channels, spacing=L.spacing,

@@ -73,19 +73,26 @@ Writing
     files, the ``.img`` renamed into place first and the ``.hdr`` right after (its temporary is
     already complete and only needs an fsync); a process killed between the two renames leaves
     the new ``.img`` beside the old ``.hdr``, which fails its size check or describes the wrong
-    data.  Writing components interleaved in memory as volumes costs one component volume of
+    data.  A pair is saved under an exclusive lock on its directory and read under a shared one
+    (:func:`mitk.io._replace.pair_lock`), so mitk's loads never see one save's header with
+    another's data and two mitk saves never interleave; another program that rewrites a pair
+    takes no such lock, and a load racing it may still see the two halves of different saves
+    (a single ``.nii``/``.nii.gz`` file has no such window: it is read through one open file).
+    Writing components interleaved in memory as volumes costs one component volume of
     extra memory; a ``.nii.gz`` with components is compressed by the standard library's gzip
     module (without the optional accelerators), volume by volume.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from typing import Any
 
 from ...errors import CorruptFileError
-from .. import _options, _streams
+from .. import _options, _replace, _streams
+from .._data_files import stat_data_file
 from .._info import Allocator, ImageInfo
 from ._data import _read_pixels, _scaled_dtype, _scaling
 from ._geometry import _geometry
@@ -139,7 +146,17 @@ def read(path: str, allocate: Allocator, *, apply_scaling: bool = True,
     if not os.path.isfile(hdr_path):
         raise FileNotFoundError(2, f"NIfTI/Analyze header for data file {path} not found",
                                 hdr_path)
-    hdr, version, order = _parse_header(_read_header_bytes(hdr_path, kind == "gz"), hdr_path)
+    # A pair is read under the pair lock (a save by mitk replaces it whole meanwhile, never
+    # half); a single file is read through one open file: header and data of one generation.
+    pair = kind == "pair"
+    with _replace.pair_lock(os.path.dirname(os.path.abspath(hdr_path)), exclusive=False) \
+            if pair else contextlib.nullcontext(), open(hdr_path, "rb", buffering=0) as f:
+        return _read_open(f, hdr_path, data_path, kind, apply_scaling, allocate)
+
+
+def _read_open(f, hdr_path: str, data_path: str, kind: str, apply_scaling: bool,
+               allocate: Allocator) -> ImageInfo:
+    hdr, version, order = _parse_header(_read_header_bytes(f, hdr_path, kind == "gz"), hdr_path)
     magic = bytes(hdr["magic"])[:3]
     if kind == "pair":
         if magic in (b"n+1", b"n+2"):  # a single-file header under a .hdr name (nifti1_io)
@@ -161,11 +178,21 @@ def read(path: str, allocate: Allocator, *, apply_scaling: bool = True,
         raise CorruptFileError(f"{hdr_path}: NIfTI field 'vox_offset' is {offset}, inside the "
                                f"{hdr.dtype.itemsize}-byte header; expected at least "
                                f"{hdr.dtype.itemsize} (normally {hdr.dtype.itemsize + 4})")
-    if kind == "pair" and not os.path.isfile(data_path):
-        raise FileNotFoundError(2, f"NIfTI/Analyze image data for header {hdr_path} not found",
-                                data_path)
+    if kind == "pair":
+        # Missing: FileNotFoundError; a directory, FIFO or device: CorruptFileError.
+        stat_data_file(data_path, hdr_path, "NIfTI/Analyze", "image data (.img)",
+                       os.path.basename(data_path))
+    data_file = f if data_path == hdr_path else open(data_path, "rb", buffering=0)
+    with data_file:
+        return _read_data(data_file, hdr, version, order, layout, offset, hdr_path, data_path,
+                          kind, apply_scaling, allocate)
+
+
+def _read_data(f, hdr, version: int, order: str, layout: dict, offset: int, hdr_path: str,
+               data_path: str, kind: str, apply_scaling: bool, allocate: Allocator
+               ) -> ImageInfo:
     nbytes = layout["nbytes"]
-    file_size = os.path.getsize(data_path)
+    file_size = os.fstat(f.fileno()).st_size
     if kind == "gz":
         _streams.check_compressed_size(offset + nbytes, file_size, "gzip", path=data_path)
     elif file_size < offset + nbytes:
@@ -182,9 +209,9 @@ def read(path: str, allocate: Allocator, *, apply_scaling: bool = True,
         scaling = None
     out_dtype = native if scaling is None else _scaled_dtype(native)
     layout["stored"] = layout["stored"].newbyteorder(order)
-    with open(data_path, "rb", buffering=0) as f:
-        _read_pixels(f, layout, out_dtype, scaling, allocate, gz=kind == "gz", offset=offset,
-                     data_path=data_path)
+    f.seek(0)
+    _read_pixels(f, layout, out_dtype, scaling, allocate, gz=kind == "gz", offset=offset,
+                 data_path=data_path)
     return ImageInfo(dtype=out_dtype, shape=layout["shape"], channels=layout["channels"],
                      spacing=geometry["spacing"], origin=geometry["origin"],
                      direction=geometry["direction"], time_origin=geometry["time_origin"],

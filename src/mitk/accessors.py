@@ -96,7 +96,12 @@ def _acquire(cls: type[_A], base: Any, image: Image, timeout: object, time_step:
         buf = image.pixel_buffer
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         acc = base.__new__(cls)
-        base.__init__(acc, buf, remaining, frame)
+        try:
+            base.__init__(acc, buf, remaining, frame)
+        except LockTimeout:
+            # Name the timeout the caller gave, not what was left of it on this attempt.
+            mode = "write" if base is WriteAccessor else "read"
+            raise LockTimeout(f"could not acquire the {mode} lock within {timeout} s") from None
         # ``_installing`` is set by initialize() before it checks for accessors, and this
         # accessor counted as one before this test: one side always sees the other.
         if image._buf is buf and image._installing is not buf:

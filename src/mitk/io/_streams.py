@@ -13,10 +13,11 @@ calls.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import zlib
-from typing import IO, Callable
+from typing import IO, Callable, Iterator
 
 from ..errors import CorruptFileError
 from . import _codecs, _parallel_deflate
@@ -66,6 +67,19 @@ def check_compressed_size(declared: int, compressed: int, codec: str, *, path: s
 
 def _invalid(path: str, codec: str, exc: BaseException) -> CorruptFileError:
     return CorruptFileError(f"{path}: invalid {codec} data ({exc})")
+
+
+@contextlib.contextmanager
+def _codec_errors(path: str, codec: str) -> Iterator[None]:
+    """Turn a codec's complaint about the data into CorruptFileError (real I/O errors pass)."""
+    try:
+        yield
+    except CorruptFileError:
+        raise
+    except Exception as exc:
+        if _is_codec_error(exc):
+            raise _invalid(path, codec, exc) from None
+        raise
 
 
 def _is_codec_error(exc: BaseException) -> bool:
@@ -131,7 +145,7 @@ def decompress_into(
     d = _codecs.new_decompressor(codec)
     data = b""
     file_done = False
-    try:
+    with _codec_errors(path, codec):
         while True:
             if pos == total and not skip:
                 _finish_member(d, data, f, read_size, is_bz2, codec, path)
@@ -160,12 +174,6 @@ def decompress_into(
                 pos += len(piece)
             elif file_done and not data:
                 break
-    except CorruptFileError:
-        raise
-    except Exception as exc:
-        if _is_codec_error(exc):
-            raise _invalid(path, codec, exc) from None
-        raise
     raise CorruptFileError(
         f"{path}: {codec} stream ends after {pos} of the {total} bytes the header declares"
     )
@@ -202,7 +210,7 @@ def stream_length(f: IO[bytes], codec: str, path: str, limit: int | None = None)
     With ``limit``, counting stops (and returns) as soon as more than ``limit`` bytes came out.
     """
     total, d, data = 0, _codecs.new_decompressor(codec), b""
-    try:
+    with _codec_errors(path, codec):
         while True:
             if d.eof:
                 rest = d.unused_data or f.read(CHUNK)
@@ -218,12 +226,6 @@ def stream_length(f: IO[bytes], codec: str, path: str, limit: int | None = None)
             data = b"" if codec == "bzip2" else d.unconsumed_tail
             if limit is not None and total > limit:
                 return total
-    except CorruptFileError:
-        raise
-    except Exception as exc:
-        if _is_codec_error(exc):
-            raise _invalid(path, codec, exc) from None
-        raise
 
 
 def write_from(f: IO[bytes], data: memoryview) -> None:

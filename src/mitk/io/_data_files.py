@@ -10,13 +10,17 @@ its data the same way once it knows where they are):
   reported at once;
 * paths: relative to the header's directory, refused outside it unless
   ``allow_external_data=True`` (:func:`resolve_data_file`); only regular files
-  (:func:`stat_data_file`);
+  (:func:`stat_data_file`).  The rule confines the header's *text*: symlinks inside the
+  directory are followed wherever they lead (git-annex and DataLad keep data files as symlinks
+  into ``.git/annex``, outside the header's directory), so a directory's symlinks are trusted
+  as its files are;
 * the plan and the fill: each :class:`Piece` says where one file's share of the pixels lies and
   how it is encoded; :func:`fill` reads every piece straight into its part of the image buffer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import os
@@ -208,6 +212,15 @@ class Piece:
     what: str = "pixel data"
 
 
+@contextlib.contextmanager
+def _open(src: str, opened) -> Iterator:
+    if src in opened:
+        yield opened[src]  # the caller's open file; the caller closes it
+        return
+    with open(src, "rb", buffering=0) as f:
+        yield f
+
+
 class Window:
     """The next ``size`` bytes of a file, so that bytes after a stream are not read.
 
@@ -237,18 +250,21 @@ class Window:
         return self._f.seek(pos)
 
 
-def fill(pieces: Sequence[Piece], flat: memoryview, values=None) -> None:
+def fill(pieces: Sequence[Piece], flat: memoryview, values=None, opened=None) -> None:
     """Read every piece, in order, into consecutive parts of the byte view ``flat``.
 
-    ``values`` is the flat element view of the same buffer (for ASCII pieces).  Raw data are read
-    with ``readinto``, compressed data decompressed in chunks, both straight into the buffer and
-    with the GIL released in the OS and codec calls.  Each file is opened once, by name, and read
-    through that one open file.
+    ``values`` is the flat element view of the same buffer (for ASCII pieces).  ``opened`` maps
+    a path to a file the caller already has open (the header file of attached data, which must
+    be read through the same open file as its header: one generation of the file, whatever
+    replaces it meanwhile); other files are opened here, once each.  Raw data are read with
+    ``readinto``, compressed data decompressed in chunks, both straight into the buffer and with
+    the GIL released in the OS and codec calls.
     """
     offset = 0
+    opened = opened or {}
     for p in pieces:
         out = flat[offset:offset + p.nbytes]
-        with open(p.src, "rb", buffering=0) as f:
+        with _open(p.src, opened) as f:
             f.seek(p.start)
             source = f if p.limit is None else Window(f, p.limit)
             if p.encoding == "raw":

@@ -1,15 +1,16 @@
 """Regions of stored pixel data: a box of the stored array -> byte runs -> positioned reads.
 
-A format describes its pixels (``open`` in its package) as a :class:`Stored` array whose bytes
+A format describes its pixels (``_open`` in its package) as a :class:`Stored` array whose bytes
 are the concatenation of its :class:`~mitk.io._data_files.Piece` objects; :func:`read_box` fills
-the part a box selects (one ``(start, stop, step)`` per stored axis); ``mitk.lazy`` works out
-what that costs from the same runs.  Raw runs closer than :data:`GAP` are read as one span, a lone run straight into
-the result (``os.preadv``: no shared offset, no map, GIL released).  mitk's block-indexed
-gzip/zlib streams inflate only the blocks touched, on ``threads_for(n)`` threads, and keep the
-last ones in a :class:`BlockCache`; other streams are read once up to the last byte needed,
-leaving :class:`Checkpoints` (zlib decoder snapshots) for later regions; ASCII is a full pass.
-Each file is checked against its recorded identity when opened: a file replaced, truncated or
-modified since it was described, or a short read, is :class:`~mitk.errors.CorruptFileError`.
+the part a box selects (one ``(start, stop, step)`` per stored axis; ``mitk.lazy`` works out its
+cost from the same runs).  Raw runs closer than :data:`GAP` are read as one span, a lone run
+straight into the result (``os.preadv``: no shared offset, no map, GIL released).  mitk's
+block-indexed gzip/zlib streams inflate only the blocks touched, on ``threads_for(n)`` threads,
+and keep a lone block in a :class:`BlockCache`; other streams are read once up to the last byte
+needed, leaving :class:`Checkpoints` (zlib decoder snapshots) for later regions; ASCII is a full
+pass.  Each file is checked against its recorded identity when opened: a file replaced,
+truncated or modified since it was described, or a short read, is
+:class:`~mitk.errors.CorruptFileError`.
 """
 
 from __future__ import annotations
@@ -224,7 +225,10 @@ def _groups(starts: np.ndarray, lengths: np.ndarray) -> list[tuple[int, int]]:
 # -- reading ----------------------------------------------------------------------------------
 
 def _open_checked(stored: Stored, piece: Piece) -> int:
-    fd = os.open(piece.src, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        fd = os.open(piece.src, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:  # a save replaced the pair and removed the old data file
+        raise CorruptFileError(f"{piece.label}: the file is gone since it was opened") from None
     try:
         expected = stored.identities.get(piece.src)
         if expected is not None and identity(os.fstat(fd)) != expected:

@@ -22,10 +22,16 @@ def describe(path: str, *, allow_external_data: bool = False, **unknown: Any) ->
     """
     _options.reject_unknown("NRRD", "read", unknown, READ_OPTIONS)
     allow_external = _options.flag("allow_external_data", allow_external_data)
-    with open(path, "rb") as f:
+    # As read() does: a detached pair under the pair lock, header and plan from one open file
+    # (the identity recorded is that file's, so a later region read notices any other).
+    detached = path.lower().endswith(".nhdr")
+    with _replace.pair_lock(os.path.dirname(os.path.abspath(path)), exclusive=False) \
+            if detached else contextlib.nullcontext(), open(path, "rb") as f:
         h = _read_header(f, path)
-    L = _parse(h)
-    pieces = plan(h, L, allow_external)
+        L = _parse(h)
+        pieces = plan(h, L, allow_external, f)
+        found = identities(pieces)
+        found[path] = identity(os.fstat(f.fileno()))
     dim = L.dim
     # Stored axes are the file's axes from the slowest: file axis a is stored axis dim - 1 - a.
     spatial = [dim - 1 - a for a in L.spatial]  # x, y, z
@@ -40,7 +46,7 @@ def describe(path: str, *, allow_external_data: bool = False, **unknown: Any) ->
     stored = Stored(pieces, component, tuple(reversed(L.sizes)),
                     swap=not L.file_dtype.isnative and L.encoding != "ascii"
                     and L.file_dtype.itemsize > 1,
-                    identities=identities(pieces, path))
+                    identities=found)
     info = ImageInfo(dtype=L.dtype, shape=L.shape, channels=L.channels, spacing=L.spacing,
                      origin=L.origin, direction=L.direction, time_origin=L.time_origin,
                      time_spacing=L.time_spacing, properties=L.properties)

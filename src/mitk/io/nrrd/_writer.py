@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from typing import Any
 
@@ -160,13 +161,16 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
             _write_data(f, data, codec, level)
         return
     suffix = {None: ".raw", "gzip": ".raw.gz", "bzip2": ".raw.bz2"}[codec]
-    written, data_path = _replace.data_file_name(path, ".nhdr", suffix, "NRRD", ("LIST", "SKIPLIST"))
-    _header_text(path, f"the data file name {written!r}", written)
-    lines.append(f"data file: {written}")
-    header = check_header(path, "NRRD", lines + pairs)
-    _replace.write_pair(path, data_path, _DATA_FILE_LINE,
-               _replace.data_file_family(path, ".nhdr", r"\.raw(\.gz|\.bz2)?"),
-               lambda f: _write_data(f, data, codec, level), lambda _: header)
+    # Checked before anything is written, with the name the data file most likely gets.
+    check_header(path, "NRRD", lines + [f"data file: {os.path.basename(path)}{suffix}"] + pairs)
+
+    def header(written: str, _: object) -> bytes:
+        _header_text(path, f"the data file name {written!r}", written)
+        return check_header(path, "NRRD", lines + [f"data file: {written}"] + pairs)
+
+    _replace.write_pair(path, ".nhdr", suffix, r"\.raw(\.gz|\.bz2)?", "NRRD",
+                        ("LIST", "SKIPLIST"), _DATA_FILE_LINE,
+                        lambda f: _write_data(f, data, codec, level), header)
 
 
 # The ``data file`` line of an existing header (the data file a save may replace).

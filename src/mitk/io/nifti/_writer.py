@@ -4,6 +4,7 @@ pair; see :mod:`mitk.io.nifti` for what is written where."""
 from __future__ import annotations
 
 import gzip
+import os
 from typing import Any
 
 import numpy as np
@@ -195,12 +196,16 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
     rgb = np.dtype(info.dtype) in (np.uint8, np.bool_) and info.channels in (3, 4)
     comps = 1 if rgb else info.channels
     if kind == "pair":
-        # Both temporaries are complete before either rename; the .img is renamed first.
-        with _replace.atomic_write(hdr_path) as fh:
-            fh.write(header)
-            with _replace.atomic_write(img_path) as fi:
-                for part in _volumes(array, comps):
-                    _streams.write_from(fi, part)
+        # Both temporaries are complete before either rename; the .img is renamed first.  The
+        # pair lock keeps mitk's loads from reading between the two renames, and two saves
+        # from interleaving theirs (other programs do not take it: see the module docstring).
+        hdr_path, img_path = _replace.target_of(hdr_path), _replace.target_of(img_path)
+        with _replace.pair_lock(os.path.dirname(os.path.abspath(hdr_path)), exclusive=True):
+            with _replace.atomic_write(hdr_path) as fh:
+                fh.write(header)
+                with _replace.atomic_write(img_path) as fi:
+                    for part in _volumes(array, comps):
+                        _streams.write_from(fi, part)
         return
     with _replace.atomic_write(path) as f:
         if kind == "nii":

@@ -71,25 +71,25 @@ def _paths(path: str) -> tuple[str, str, str]:
     return path, path, ("gz" if low.endswith(".gz") else "nii")
 
 
-def _read_header_bytes(path: str, gz: bool) -> bytes:
-    """The first 544 bytes of the (decompressed) header file: enough for either version.
+def _read_header_bytes(f, path: str, gz: bool) -> bytes:
+    """The first 544 bytes of the (decompressed) header file ``f``: enough for either version.
 
     A gzip stream is inflated only as far as the header: what follows the member (a newline)
     is not read here.
     """
     want = _N2.itemsize + 4
     try:
-        with open(path, "rb") as f:
-            if not gz:
-                return f.read(want)
-            d = _codecs.new_decompressor("gzip")
-            out = b""
-            while len(out) < want and not d.eof:
-                data = d.unconsumed_tail or f.read(1 << 16)
-                if not data:
-                    break
-                out += d.decompress(data, want - len(out))
-            return out
+        f.seek(0)
+        if not gz:
+            return f.read(want)
+        d = _codecs.new_decompressor("gzip")
+        out = b""
+        while len(out) < want and not d.eof:
+            data = d.unconsumed_tail or f.read(1 << 16)
+            if not data:
+                break
+            out += d.decompress(data, want - len(out))
+        return out
     except Exception as exc:
         if isinstance(exc, OSError) and exc.errno:
             raise

@@ -26,10 +26,9 @@ from ._core.buffer import PixelBuffer
 from ._core.pixeltype import check_dtype
 from ._image_geometry import ImageGeometry, extent_xyz, make_time_geometry
 from ._image_transport import ImageTransport
+from ._image_views import ImageViews
 from ._parallel_copy import copy_pixels
-from ._time_rules import check_time_step
 from ._typing import MatrixLike, PathArg, Vector3Like
-from .accessors import ImageReadAccessor, ImageWriteAccessor
 from .errors import ArgumentError, LockError, LockTimeout, NotInitializedError
 from .pixel_type import PixelType, check_components
 from .properties import PropertyMap
@@ -84,12 +83,7 @@ def _hold_exclusively(buf: PixelBuffer) -> ReadAccessor | WriteAccessor:
                           "(in this thread or another)") from None
 
 
-def _readonly_view(buffer: PixelBuffer) -> np.ndarray:
-    # A view of a read-only memoryview, so that flags.writeable = True raises ValueError.
-    return np.asarray(memoryview(buffer).toreadonly())
-
-
-class Image(ImageGeometry, ImageTransport):
+class Image(ImageGeometry, ImageViews, ImageTransport):
     """A 2D, 3D or 4D image with any supported pixel type and multi-component pixels.
 
     Parameters
@@ -451,107 +445,6 @@ class Image(ImageGeometry, ImageTransport):
         """All sizes in MITK order ``(x, y[, z[, t]])``."""
         buf = self._require()
         return tuple(reversed(buf.shape[: self._ndim]))
-
-    # -- NumPy views ----------------------------------------------------------------------------
-
-    def as_numpy(self, writeable: bool = False, use_accessor: bool = False,
-                 time_step: int | None = None, *,
-                 timeout: float | None = None) -> npt.NDArray[Any]:
-        """A zero-copy NumPy view of the pixels (NumPy order, components last).
-
-        Parameters
-        ----------
-        writeable : bool
-            ``False`` (default) gives a read-only view; ``True`` a writable one (ArgumentError
-            for a read-only image).
-        use_accessor : bool
-            ``False``: a direct view, no lock, never waits.  ``True``: the view holds the read
-            (or, with ``writeable``, the write) lock until it and every array derived from it are
-            garbage-collected.
-        time_step : int or None
-            ``None``: the whole image.  ``k``: exactly frame ``k`` of a 4D image, shape
-            ``(z, y, x[, c])``; for 2D/3D images only 0 (the same as None).
-        timeout : float or None
-            Lock wait for accessor views (None: forever, 0: try once; validated as
-            :func:`mitk.accessors.check_timeout`); ignored by direct views.
-
-        Returns
-        -------
-        numpy.ndarray
-            C-contiguous, aligned, made in O(1); its base chain keeps the pixels alive after the
-            image is gone.
-
-        Raises
-        ------
-        TimeStepError, TypeError, ArgumentError, LockTimeout, LockError, NotInitializedError
-
-        Notes
-        -----
-        Lock waits release the GIL.
-        """
-        if not use_accessor and not writeable and time_step is None:
-            view = self._ro
-            if view is None:
-                view = self._ro = _readonly_view(self._require())
-            return view.view()
-        if use_accessor:
-            acc = (ImageWriteAccessor if writeable else ImageReadAccessor)(
-                self, timeout, time_step)
-            return np.asarray(acc)
-        buf = self._require()
-        frame = None
-        if time_step is not None:
-            step = check_time_step(time_step, self.time_steps)
-            frame = step if self._ndim == 4 else None
-        if writeable:
-            if buf.readonly:
-                raise ArgumentError(
-                    "the image is read-only (it adopted read-only memory); no writable view")
-            view = self._rw
-            if view is None:
-                view = self._rw = np.asarray(buf)
-        else:
-            view = self._ro
-            if view is None:
-                view = self._ro = _readonly_view(buf)
-        return view.view() if frame is None else view[frame]
-
-    @property
-    def array(self) -> npt.NDArray[Any]:
-        """numpy.ndarray: read-only zero-copy view of the whole image (``as_numpy()``)."""
-        view = self._ro
-        if view is None:
-            view = self._ro = _readonly_view(self._require())
-        return view.view()
-
-    def __array__(self, dtype: npt.DTypeLike = None, copy: bool | None = None
-                  ) -> npt.NDArray[Any]:
-        view = self.array
-        convert = dtype is not None and np.dtype(dtype) != view.dtype
-        if convert and copy is False:
-            raise ValueError(
-                f"converting {view.dtype} pixels to {np.dtype(dtype)} needs a copy, but "
-                "copy=False was given")
-        if convert or copy:
-            with self.read() as acc:  # the pixels of this moment, under the read lock
-                return acc.array.astype(dtype) if convert else acc.array.copy()
-        return view
-
-    def read(self, timeout: float | None = None,
-             time_step: int | None = None) -> ImageReadAccessor:
-        """Take the read lock; returns an :class:`~mitk.ImageReadAccessor`.
-
-        Use as ``with img.read() as acc: ... acc.array ...``.  See ImageReadAccessor.
-        """
-        return ImageReadAccessor(self, timeout, time_step)
-
-    def write(self, timeout: float | None = None,
-              time_step: int | None = None) -> ImageWriteAccessor:
-        """Take the write lock; returns an :class:`~mitk.ImageWriteAccessor`.
-
-        Use as ``with img.write() as acc: acc[...] = v``.  See ImageWriteAccessor.
-        """
-        return ImageWriteAccessor(self, timeout, time_step)
 
     # -- files --------------------------------------------------------------------------------
 

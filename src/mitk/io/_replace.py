@@ -120,8 +120,8 @@ def atomic_write(path: str | os.PathLike, like: str | None = None) -> Iterator[I
         :class:`OSError` propagates, naming ``path``, and nothing is created).  A symlink is
         followed: the file it leads to is replaced, in its own directory, and the link stays.
     like : str, optional
-        A file whose mode and owner the new file takes when ``path`` does not exist yet (the
-        header of a detached pair, for its new data file).
+        A file whose mode and owner the new file takes, when it exists (the header of a
+        detached pair, for its new data file).
 
     Yields
     ------
@@ -153,8 +153,9 @@ def atomic_write(path: str | os.PathLike, like: str | None = None) -> Iterator[I
             f.flush()
             if durable:
                 os.fsync(f.fileno())
-        # mkstemp creates 0600: give the file the mode of the one it replaces, or an ordinary one.
-        _give_attributes(tmp, path if os.path.lexists(path) or like is None else like)
+        # mkstemp creates 0600: give the file the mode of the one it replaces (or of ``like``),
+        # or an ordinary one.
+        _give_attributes(tmp, like if like is not None and os.path.lexists(like) else path)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -166,18 +167,56 @@ def atomic_write(path: str | os.PathLike, like: str | None = None) -> Iterator[I
 
 # -- detached pairs ---------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def pair_lock(directory: str, exclusive: bool) -> Iterator[None]:
+    """Hold the advisory lock that makes detached pairs in ``directory`` consistent.
+
+    A save of a detached pair (``.nhdr``, ``.mhd``, ``.hdr``/``.img``) holds it exclusively
+    while it replaces the pair; a load holds it shared while it reads one.  So a load never
+    sees one save's header with another's data, and two saves never interleave their renames,
+    among mitk processes and threads.  It is ``flock`` on the directory itself (nothing is
+    created there).  Where the file system cannot lock (some network file systems) or the OS
+    has no ``flock``, it does nothing, and only the fresh data names protect a pair.  Other
+    programs do not take it.  Waiting releases the GIL.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not on Windows
+        yield
+        return
+    try:
+        fd = os.open(directory or ".", os.O_RDONLY)
+    except OSError:
+        yield  # the directory cannot be opened for reading: nothing to lock with
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        except OSError:
+            pass  # ENOLCK, EOPNOTSUPP: a file system without locks
+        yield
+    finally:
+        os.close(fd)  # closing the last descriptor of the open file drops the lock
+
+
 def fresh_data_name(directory: str, stem: str, suffix: str) -> str:
-    """A data file name for a detached pair that no file in ``directory`` has yet.
+    """A data file name for a detached pair that no file in ``directory`` has, reserved.
 
     ``stem + suffix`` when it is free, else ``stem.1 + suffix``, ``stem.2 + suffix``, ...  A new
     name keeps the old pair intact until the new header replaces it (SPEC 6.2): the old header
     still names its own, untouched data file, so a kill at any point leaves the old pair or the
-    new one readable.  It also never overwrites a data file that another header uses.
+    new one readable.  It also never overwrites a data file that another header uses.  The name
+    is reserved by creating an empty file with ``O_EXCL``, so two concurrent saves can never
+    pick the same one; the caller replaces it (or removes it on failure).
     """
     for i in range(10_000):
         name = f"{stem}.{i}{suffix}" if i else stem + suffix
-        if not os.path.lexists(os.path.join(directory, name)):
-            return name
+        try:
+            os.close(os.open(os.path.join(directory, name),
+                             os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            continue
+        return name
     raise FileExistsError(f"{os.path.join(directory, stem + suffix)}: no free data file name "
                           f"({stem}.1{suffix} to {stem}.9999{suffix} all exist)")
 
@@ -226,27 +265,31 @@ def discard(path: str) -> None:
 
 def data_file_name(header_path: str, header_ext: str, suffix: str, fmt: str,
                    reserved: tuple[str, ...]) -> tuple[str, str]:
-    """A free data file name beside a detached header: (as written in the header, its path).
+    """A free data file name beside a detached header, reserved: (as written in the header, path).
 
     The stem is the header's name without ``header_ext`` (any case); the name is the first free
-    one of ``stem + suffix``, ``stem.1 + suffix``, ... (:func:`fresh_data_name`).  A name the
-    header could not hold, or would read as a pattern (``%``), is UnsupportedFormatError; a name
-    starting with one of ``reserved`` (such as ``LIST``) or a blank is written as ``./name``.
+    one of ``stem + suffix``, ``stem.1 + suffix``, ... (:func:`fresh_data_name`, which reserves
+    it).  A name the header could not hold, or would read as a pattern (``%``), is
+    UnsupportedFormatError, raised before anything is created; a name starting with one of
+    ``reserved`` (such as ``LIST``) or a blank is written as ``./name``.
     """
     base = os.path.basename(header_path)
     stem = base[: -len(header_ext)] if base.lower().endswith(header_ext) else base
     directory = os.path.dirname(os.path.abspath(header_path))
-    name = fresh_data_name(directory, stem, suffix)
-    bad = next((c for c in ("%", "\n", "\r", "\0") if c in name), None)
+    candidate = stem + suffix
+    bad = next((c for c in ("%", "\n", "\r", "\0") if c in candidate), None)
     if bad is not None:
         raise UnsupportedFormatError(
-            f"{header_path}: the data file name {name!r} cannot be written in a {fmt} header "
-            "(a name with '%' reads as a file pattern); choose another name or save as one file")
+            f"{header_path}: the data file name {candidate!r} cannot be written in a {fmt} "
+            "header (a name with '%' reads as a file pattern); choose another name or save as "
+            "one file")
     try:
-        name.encode("utf-8")
+        candidate.encode("utf-8")
     except UnicodeEncodeError:
-        raise UnsupportedFormatError(f"{header_path}: the data file name {name!r} is not valid "
-                                     "UTF-8 text; choose another name or save as one file") from None
+        raise UnsupportedFormatError(f"{header_path}: the data file name {candidate!r} is not "
+                                     "valid UTF-8 text; choose another name or save as one "
+                                     "file") from None
+    name = fresh_data_name(directory, stem, suffix)
     written = name
     if name.startswith(reserved) or name[:1].isspace():
         written = "./" + name  # not a LIST, and nothing for the reader to skip
@@ -260,25 +303,45 @@ def data_file_family(header_path: str, header_ext: str, suffixes: str) -> re.Pat
     return re.compile(re.escape(stem) + r"(\.[0-9]+)?" + suffixes)
 
 
-def write_pair(header_path: str, data_path: str, field: re.Pattern, family: re.Pattern,
-               write_data: Callable[[IO[bytes]], _T], header: Callable[[_T], bytes]) -> None:
+def write_pair(header_path: str, header_ext: str, suffix: str, suffixes: str, fmt: str,
+               reserved: tuple[str, ...], field: re.Pattern,
+               write_data: Callable[[IO[bytes]], _T],
+               header: Callable[[str, _T], bytes]) -> None:
     """Save a detached pair: the data file first, the header last, then the old data file goes.
 
-    ``write_data(f)`` writes the pixels and returns what the header needs (a compressed size);
-    ``header(result)`` returns the header's bytes.  ``field`` and ``family`` find the old
-    header's data file (:func:`replaced_data_file`).  The old pair is never touched before the
-    new header replaces it, so a kill at any point leaves the old pair or the new one readable
-    (at worst with an unused data file beside it); a failure removes the new data file.
+    Parameters
+    ----------
+    header_path : str
+        The header (not a symlink: the caller resolves it, see :func:`target_of`).
+    header_ext, suffix, suffixes, fmt, reserved
+        How the data file is named: :func:`data_file_name` and :func:`data_file_family`.
+    field : re.Pattern
+        The old header's line naming its data file (group 1), for :func:`replaced_data_file`.
+    write_data : callable
+        ``write_data(f)`` writes the pixels and returns what the header needs (a size).
+    header : callable
+        ``header(name as written, result)`` returns the header's bytes.
+
+    Notes
+    -----
+    The old pair is never touched before the new header replaces it, so a kill at any point
+    leaves the old pair or the new one readable (at worst with an unused data file beside it);
+    a failure removes the new data file.  The whole replacement, the choice of the fresh data
+    name included, holds :func:`pair_lock`, so loads and other saves of the pair see it whole.
     """
-    old_data = replaced_data_file(header_path, field, family)
-    # A new data file takes the mode of the header it belongs to (a private pair stays private).
-    with atomic_write(data_path, like=target_of(header_path)) as f:
-        result = write_data(f)
-    try:
-        text = header(result)
-        with atomic_write(header_path) as f:
-            f.write(text)
-    except BaseException:
-        discard(data_path)  # the new data file is unused: the old pair stays as it was
-        raise
-    remove_replaced(old_data, data_path)
+    with pair_lock(os.path.dirname(os.path.abspath(header_path)), exclusive=True):
+        written, data_path = data_file_name(header_path, header_ext, suffix, fmt, reserved)
+        try:
+            old_data = replaced_data_file(header_path, field,
+                                          data_file_family(header_path, header_ext, suffixes))
+            # A new data file takes the mode of the header it belongs to (a private pair stays
+            # private).
+            with atomic_write(data_path, like=header_path) as f:
+                result = write_data(f)
+            text = header(written, result)
+            with atomic_write(header_path) as f:
+                f.write(text)
+        except BaseException:
+            discard(data_path)  # the new data file is unused: the old pair stays as it was
+            raise
+        remove_replaced(old_data, data_path)

@@ -87,11 +87,13 @@ Writing
 
 from __future__ import annotations
 
+import contextlib
+import os
 from typing import Any
 
 import numpy as np
 
-from .. import _options
+from .. import _options, _replace
 from .._data_files import fill
 from .._info import Allocator, ImageInfo
 from ._data import plan
@@ -108,49 +110,35 @@ READ_OPTIONS = frozenset({"allow_external_data"})
 
 def read(path: str, allocate: Allocator, *, allow_external_data: bool = False,
          **unknown: Any) -> ImageInfo:
-    """Read a ``.nrrd`` or ``.nhdr`` file (see the module docstring).
+    """Read a ``.nrrd`` or ``.nhdr`` file; the reader contract is :mod:`mitk.io._info`'s.
 
-    Parameters
-    ----------
-    path : str
-        The header file (``.nrrd`` or ``.nhdr``).
-    allocate : callable
-        ``allocate(dtype, shape)`` returning the writable C-contiguous pixel buffer (see
-        :mod:`mitk.io._info`); called once, after the whole header and the data sizes are checked.
-    allow_external_data : bool
-        Read data files that are absolute or outside the header's directory.
+    ``allow_external_data`` (bool) reads data files named by an absolute path or one leaving
+    the header's directory.  Returns the LPS geometry, the native dtype and the ``nrrd.*`` and
+    plain properties.  Raises CorruptFileError for bad magic, a malformed, duplicated or
+    inconsistent field, non-finite or singular geometry, short data or an escaping data path;
+    UnsupportedFormatError for a type, encoding, space or axis layout mitk cannot hold
+    (``block`` data, 5 or more dimensions, several non-spatial axes); FileNotFoundError for a
+    missing data file (naming it and the header).  A ``.nhdr`` is read under the shared pair
+    lock (:func:`mitk.io._replace.pair_lock`).
 
-    Returns
-    -------
-    ImageInfo
-        LPS geometry, the native dtype and the ``nrrd.*`` / plain properties.
-
-    Raises
-    ------
-    CorruptFileError
-        Bad magic, a malformed, duplicated or inconsistent field, non-finite or singular
-        geometry, truncated data or a compressed stream longer than declared, an escaping data
-        path.
-    UnsupportedFormatError
-        A type, encoding, space or axis layout mitk cannot hold (``block`` data, 5 or more
-        dimensions, several non-spatial axes).
-    FileNotFoundError
-        A detached data file is missing (the message names it and the header).
-
-    Notes
-    -----
-    Raw data are read with one ``readinto`` per data file straight into the buffer, compressed
-    data decompressed into it in chunks (both release the GIL in the OS and codec calls), then
-    byte-swapped in place if the file's byte order is not native.  Only a file whose component
-    axis is not its fastest axis (or whose time axis is not its slowest) is read into a temporary
-    buffer and copied.
+    Only a file whose component axis is not its fastest axis (or whose time axis is not its
+    slowest) is read into a temporary buffer and copied; everything else goes straight into
+    ``allocate``'s buffer, then is byte-swapped in place if the file's byte order is not native.
     """
     _options.reject_unknown(NAME, "read", unknown, READ_OPTIONS)
     allow_external = _options.flag("allow_external_data", allow_external_data)
-    with open(path, "rb") as f:
-        h = _read_header(f, path)
+    # A detached pair is read under the pair lock (a save by mitk replaces it whole meanwhile,
+    # never half); the header and attached data are read through one open file.
+    detached = path.lower().endswith(".nhdr")
+    with _replace.pair_lock(os.path.dirname(os.path.abspath(path)), exclusive=False) \
+            if detached else contextlib.nullcontext(), open(path, "rb") as f:
+        return _read_open(path, f, allocate, allow_external)
+
+
+def _read_open(path: str, f, allocate: Allocator, allow_external: bool) -> ImageInfo:
+    h = _read_header(f, path)
     L = _parse(h)
-    pieces = plan(h, L, allow_external)
+    pieces = plan(h, L, allow_external, f)
 
     # File axes from the slowest to the fastest of the image's (t, z, y, x, c) order; size-1
     # axes that mitk drops go first, where they change nothing.
@@ -167,7 +155,7 @@ def read(path: str, allocate: Allocator, *, allow_external_data: bool = False,
     component = L.file_dtype.newbyteorder("=")
     target = out if natural else np.empty(tuple(reversed(L.sizes)), dtype=component)
     flat = target.reshape(-1).view(np.uint8)
-    fill(pieces, memoryview(flat), flat.view(component))
+    fill(pieces, memoryview(flat), flat.view(component), opened={path: f})
     if not L.file_dtype.isnative and L.encoding != "ascii":
         flat.view(component).byteswap(inplace=True)
     if not natural:

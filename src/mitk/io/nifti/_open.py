@@ -7,15 +7,16 @@ The file stores ``x`` fastest, then ``y``, ``z``, ``t`` and the component volume
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from typing import Any
 
 from ...errors import CorruptFileError
-from .. import _options, _streams
-from .._data_files import Piece
+from .. import _options, _replace, _streams
+from .._data_files import Piece, stat_data_file
 from .._info import ImageInfo
-from .._regions import Described, Stored, identities
+from .._regions import Described, Stored, identity
 from ._data import _scaled_dtype, _scaling
 from ._geometry import _geometry
 from ._header import _layout, _parse_header, _paths, _read_header_bytes
@@ -35,7 +36,16 @@ def describe(path: str, *, apply_scaling: bool = True, **unknown: Any) -> Descri
     if not os.path.isfile(hdr_path):
         raise FileNotFoundError(2, f"NIfTI/Analyze header for data file {path} not found",
                                 hdr_path)
-    hdr, version, order = _parse_header(_read_header_bytes(hdr_path, kind == "gz"), hdr_path)
+    # As read() does: a pair under the pair lock, a single file's header and size from one
+    # open file (whose identity is recorded, so a later region read notices any other).
+    with _replace.pair_lock(os.path.dirname(os.path.abspath(hdr_path)), exclusive=False) \
+            if kind == "pair" else contextlib.nullcontext(), open(hdr_path, "rb", buffering=0) as f:
+        return _describe(f, hdr_path, data_path, kind, apply_scaling)
+
+
+def _describe(f, hdr_path: str, data_path: str, kind: str, apply_scaling: bool) -> Described:
+    hdr, version, order = _parse_header(_read_header_bytes(f, hdr_path, kind == "gz"), hdr_path)
+    found = {hdr_path: identity(os.fstat(f.fileno()))}
     magic = bytes(hdr["magic"])[:3]
     if kind == "pair":
         if magic in (b"n+1", b"n+2"):
@@ -56,11 +66,13 @@ def describe(path: str, *, apply_scaling: bool = True, **unknown: Any) -> Descri
     if kind != "pair" and offset < hdr.dtype.itemsize:
         raise CorruptFileError(f"{hdr_path}: NIfTI field 'vox_offset' is {offset}, inside the "
                                f"{hdr.dtype.itemsize}-byte header")
-    if kind == "pair" and not os.path.isfile(data_path):
-        raise FileNotFoundError(2, f"NIfTI/Analyze image data for header {hdr_path} not found",
-                                data_path)
+    if kind == "pair":
+        # Missing: FileNotFoundError; a directory, FIFO or device: CorruptFileError.
+        st = stat_data_file(data_path, hdr_path, "NIfTI/Analyze", "image data (.img)",
+                            os.path.basename(data_path))
+        found[data_path] = identity(st)
     nbytes = layout["nbytes"]
-    file_size = os.path.getsize(data_path)
+    file_size = os.fstat(f.fileno()).st_size if kind != "pair" else st.st_size
     if kind == "gz":
         _streams.check_compressed_size(offset + nbytes, file_size, "gzip", path=data_path)
         piece = Piece(data_path, data_path, 0, nbytes, encoding="gzip", skip=offset)
@@ -93,7 +105,7 @@ def describe(path: str, *, apply_scaling: bool = True, **unknown: Any) -> Descri
         axes += (5,) if layout["rgb"] else (0,)
     stored = Stored([piece], native, stored_shape,
                     swap=not stored_dtype.isnative and native.itemsize > 1,
-                    identities=identities([piece], hdr_path))
+                    identities=found)
     info = ImageInfo(dtype=out_dtype, shape=shape, channels=channels,
                      spacing=geometry["spacing"], origin=geometry["origin"],
                      direction=geometry["direction"], time_origin=geometry["time_origin"],

@@ -364,14 +364,14 @@ def buffer_cache(limit=None):
 
 cdef inline int _lock_status(int status) noexcept nogil:
     if status == MITKBUF_OK:
-        return 0  # LOCK_OK
+        return LOCK_OK
     if status == MITKBUF_EBUSY:
-        return 1  # LOCK_BUSY
+        return LOCK_BUSY
     if status == MITKBUF_ETIMEDOUT:
-        return 2  # LOCK_TIMEOUT
+        return LOCK_TIMEOUT
     if status == MITKBUF_EDEADLK:
-        return 3  # LOCK_DEADLOCK
-    return 4      # LOCK_ERROR
+        return LOCK_DEADLOCK
+    return LOCK_ERROR
 
 
 cdef void *buffer_data(PixelBuffer b) noexcept nogil:
@@ -424,16 +424,16 @@ cdef bint buffer_readonly(PixelBuffer b) noexcept nogil:
 
 cdef int buffer_lock_read(PixelBuffer b, double timeout) noexcept nogil:
     if b is None or isnan(timeout):
-        return 4
+        return LOCK_ERROR
     return _lock_status(mitkbuf_rwlock_read(<mitkbuf_rwlock *> b._lock, thread_owner(),
                                             timeout if timeout >= 0 else -1.0))
 
 
 cdef int buffer_lock_write(PixelBuffer b, double timeout) noexcept nogil:
     if b is None or isnan(timeout):
-        return 4
+        return LOCK_ERROR
     if b._readonly:
-        return 4
+        return LOCK_ERROR
     return _lock_status(mitkbuf_rwlock_write(<mitkbuf_rwlock *> b._lock, thread_owner(),
                                              timeout if timeout >= 0 else -1.0))
 
@@ -448,13 +448,13 @@ cdef int buffer_trylock_write(PixelBuffer b) noexcept nogil:
 
 cdef int buffer_unlock_read(PixelBuffer b) noexcept nogil:
     if b is None:
-        return 4
+        return LOCK_ERROR
     return _lock_status(mitkbuf_rwlock_unlock_read(<mitkbuf_rwlock *> b._lock,
                                                    thread_owner()))
 
 
 cdef int buffer_unlock_write(PixelBuffer b) noexcept nogil:
     if b is None:
-        return 4
+        return LOCK_ERROR
     return _lock_status(mitkbuf_rwlock_unlock_write(<mitkbuf_rwlock *> b._lock,
                                                     thread_owner()))
