@@ -406,3 +406,18 @@ def test_four_threads_read_random_regions(tmp_path):
                enumerate(["th.nii.gz", "th.nii.gz", "th.nrrd", "th.mha"])]
     join_all(threads)
     assert not failures, failures[:3]
+
+
+def test_a_data_file_removed_by_a_save_between_the_check_and_the_read(tmp_path):
+    # A save of a detached pair deletes the old data file: a region read that passed the
+    # identity check just before finds it gone, which is the same "changed since open" error.
+    path = tmp_path / "gone.nhdr"
+    mitk.Image(sample("int16", (4, 5, 6))).save(path)
+    lz = mitk.open(path)
+    os.unlink(tmp_path / "gone.raw")
+    from mitk.io import _regions
+
+    with pytest.raises(mitk.CorruptFileError, match="gone"):
+        _regions.read_box(lz._d.stored, [(0, 1, 1), (0, 5, 1), (0, 6, 1)])
+    with pytest.raises(mitk.CorruptFileError):
+        lz[0]
