@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from typing import Any
 
-
-from .. import _options
+from .. import _options, _replace
 from .._info import ImageInfo
-from .._regions import Described, Stored, identities
+from .._regions import Described, Stored, identities, identity
 from ._data import plan
 from ._header import _read_header
 from ._layout import _parse
