@@ -266,6 +266,11 @@ class LazyImage:
             An integer or ``None`` in ``key``.
         ArgumentError
             An empty selection, or a negative step along time.
+
+        Notes
+        -----
+        Reads as ``lz[key]`` does (a copy from the file; the GIL released in the reads and
+        codecs) and adopts the array into the new image without a further copy.  Locks nothing.
         """
         parts = key if isinstance(key, tuple) else (key,)
         for k in parts:
@@ -313,7 +318,12 @@ class LazyImage:
         """The whole image, as ``mitk.Image(path, **options)`` reads it.
 
         Raises CorruptFileError when a file changed since :func:`open` (checked before and
-        after the read).  Reads straight into the new image (see :meth:`mitk.Image.load`).
+        after the read).
+
+        Notes
+        -----
+        A copy: reads straight into the new image's buffer, releasing the GIL in the reads and
+        codecs, as :meth:`mitk.Image.load` does.  Locks nothing of the LazyImage.
         """
         self._check_files()
         image = Image.load(self._path, **self._options)
@@ -331,7 +341,8 @@ class LazyImage:
 
         Notes
         -----
-        Memory is one chunk at a time; each chunk is a new array.
+        Memory is one chunk at a time; each chunk is a new array read as ``lz[slices]`` (a
+        copy; nothing locked; the GIL released in the reads).
         """
         if chunk_shape is None:
             sizes = _auto_chunk(self.shape, self.dtype.itemsize)
@@ -368,6 +379,11 @@ class LazyImage:
         dask.array.Array
             Each task carries (path, options, file identities, region) only; a worker opens
             the file itself and reads its region (CorruptFileError if the file changed).
+
+        Notes
+        -----
+        Needs Dask (the ``dask`` extra).  Computing a chunk reads it as ``lz[region]`` does,
+        in the worker; nothing is shared or locked between tasks.
         """
         from . import dask as mitk_dask
 
