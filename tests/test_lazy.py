@@ -319,6 +319,9 @@ def test_bad_keys_and_files(tmp_path):
         mitk.open(tmp_path / "x.unknown")
     with pytest.raises(TypeError):
         mitk.open(tmp_path / "e.nrrd", apply_scaling=False)
+    (tmp_path / "series").mkdir()
+    with pytest.raises(mitk.UnsupportedFormatError, match="DICOM"):
+        mitk.open(tmp_path / "series")  # DICOM is read whole (mitk.Image, mitk.dicom)
     (tmp_path / "short.nrrd").write_bytes(
         b"NRRD0004\ntype: uint8\ndimension: 2\nsizes: 4 4\nencoding: raw\n\n" + bytes(10))
     with pytest.raises(mitk.CorruptFileError):
