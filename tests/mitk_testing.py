@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Callable
 
@@ -97,3 +98,34 @@ def temporaries(directory) -> list:
     from mitk.io._replace import TEMP_PREFIX
 
     return [n for n in os.listdir(directory) if n.startswith(TEMP_PREFIX)]
+
+
+@contextlib.contextmanager
+def flipping_spacing(img):
+    """Inside the block, a thread sets ``img.spacing`` to (1, 1, 1) and (2, 2, 2) in turn."""
+    stop = threading.Event()
+
+    def setter() -> None:
+        while not stop.is_set():
+            img.spacing = (1.0, 1.0, 1.0)
+            img.spacing = (2.0, 2.0, 2.0)
+
+    t = start_thread(setter)
+    try:
+        yield
+    finally:
+        stop.set()
+        join_all([t])
+
+
+def record_thread_starts(monkeypatch) -> list:
+    """The names of the threads started from now on (``Thread.start`` wrapped for the test)."""
+    started: list = []
+    real_start = threading.Thread.start
+
+    def counting_start(self) -> None:
+        started.append(self.name)
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    return started

@@ -416,19 +416,24 @@ def test_constructor_validates(kwargs, error):
         Geometry3D(**kwargs)
 
 
-def test_extent_is_read_only_but_settable_internally():
+def test_extent_is_read_only_and_follows_the_image():
     g = Geometry3D(extent=(4, 5, 6))
     assert g.extent == (4, 5, 6)
     with pytest.raises(AttributeError):
         g.extent = (1, 1, 1)
-    g._set_extent([np.int64(7), 8, 9])
+    g = Geometry3D(extent=[np.int64(7), 8, 9])
     assert g.extent == (7, 8, 9) and all(type(v) is int for v in g.extent)
     assert g.bounds == (0.0, 7.0, 0.0, 8.0, 0.0, 9.0)
     with pytest.raises(mitk.ArgumentError, match="extent"):
-        g._set_extent((7, 0, 9))
+        Geometry3D(extent=(7, 0, 9))
     with pytest.raises(TypeError, match="extent"):
-        g._set_extent((7, True, 9))
-    assert g.extent == (7, 8, 9)
+        Geometry3D(extent=(7, True, 9))
+    # An image's geometry has the image's sizes (MITK order), and keeps them when a time
+    # geometry made for another image is set (it is copied, then fitted).
+    img = mitk.Image(np.zeros((9, 8, 7), np.uint8))
+    assert img.get_geometry(0).extent == (7, 8, 9)
+    img.set_time_geometry(mitk.Image(np.zeros((2, 2, 2), np.uint8)).time_geometry)
+    assert img.get_geometry(0).extent == (7, 8, 9)
 
 
 def test_unknown_attributes_are_refused():

@@ -2,7 +2,6 @@
 
 import copy
 import gc
-import pathlib
 import pickle
 import sys
 
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 
 import mitk_testing
-from mitk_testing import PIXEL_TYPES, sample_array
+from mitk_testing import record_thread_starts, PIXEL_TYPES, sample_array
 
 import mitk
 
@@ -791,19 +790,10 @@ def test_in_place_edits_of_returned_values_raise():
 @pytest.mark.thread_unsafe  # patches the module's thread count
 @pytest.mark.parametrize("threads", [1, 2, 3, 8])
 def test_large_copies_follow_the_one_thread_count(monkeypatch, threads):
-    import threading
-
     import mitk._parallel_copy as parallel_copy
 
     monkeypatch.setattr(parallel_copy, "copy_threads", lambda: threads)
-    started = []
-    real_start = threading.Thread.start
-
-    def counting_start(self):
-        started.append(self.name)
-        real_start(self)
-
-    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    started = record_thread_starts(monkeypatch)
     src = np.arange(5 * (1 << 20), dtype=">f8").reshape(5, -1)[:, ::-1]  # 40 MB, any layout
     img = mitk.Image(src)
     np.testing.assert_array_equal(img.array, src)

@@ -14,7 +14,7 @@ import pytest
 
 import mitk
 
-SOURCE = Path(__file__).resolve().parent.parent / "mitk"
+SOURCE = Path(__file__).resolve().parent.parent / "src" / "mitk"
 INSTALLED = Path(mitk.__file__).resolve().parent
 
 

@@ -16,7 +16,7 @@ import pytest
 
 import mitk
 from mitk import _threads
-from mitk_testing import join_all, start_thread
+from mitk_testing import record_thread_starts, join_all, start_thread
 
 
 def _fresh(code: str, env: dict | None = None, drop=("MITK_NUM_THREADS", "OMP_NUM_THREADS")):
@@ -306,8 +306,6 @@ def test_fork_child_can_use_the_knob_while_another_thread_sets_it(restore_proces
 def test_every_internal_pool_follows_the_one_knob(tmp_path, monkeypatch):
     # Parallel copies, deflate/inflate blocks and DICOM frame decoding all take their thread
     # count from mitk.get_num_threads() (SPEC 14): one thread means no worker threads at all.
-    import threading
-
     import numpy as np
 
     from mitk import _parallel_copy
@@ -318,14 +316,7 @@ def test_every_internal_pool_follows_the_one_knob(tmp_path, monkeypatch):
     monkeypatch.setattr(_parallel_deflate, "DEFLATE_BLOCK", 16 << 10)
     monkeypatch.setattr(_parallel_copy, "PARALLEL_COPY_BYTES", 1 << 10)
     arr = (np.arange(300_000) % 251).astype(np.int16).reshape(30, 100, 100)
-    started = []
-    real_start = threading.Thread.start
-
-    def counting_start(self):
-        started.append(self.name)
-        real_start(self)
-
-    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    started = record_thread_starts(monkeypatch)
     with mitk.num_threads(1):
         assert (_parallel_copy.copy_threads(), _parallel_deflate.available_threads(),
                 _pixels.decode_threads()) == (1, 1, 1)

@@ -27,7 +27,7 @@ HERE = Path(__file__).parent
 
 def _installed_from_source_tree() -> bool:
     # An editable install points the package at the checkout; the test needs an installed one.
-    return Path(mitk.__file__).resolve().parent == (HERE.parent.parent / "mitk").resolve()
+    return Path(mitk.__file__).resolve().parent == (HERE.parent.parent / "src" / "mitk").resolve()
 
 
 @pytest.fixture(scope="module")

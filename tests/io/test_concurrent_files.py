@@ -128,3 +128,31 @@ def test_an_img_that_is_not_a_regular_file_is_corrupt(tmp_path, kind):
         os.mkfifo(tmp_path / "a.img")
     with pytest.raises(mitk.CorruptFileError, match="a.img"):
         mitk.Image(tmp_path / "a.hdr")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_forked_child_does_not_keep_the_pair_lock(tmp_path):
+    # flock belongs to the open file, which a child inherits: a child forked while a pair was
+    # being saved (a multiprocessing worker) kept every later save and load of pairs in that
+    # directory waiting until it exited.
+    from mitk.io._replace import pair_lock
+
+    with pair_lock(str(tmp_path), exclusive=True):
+        pid = os.fork()
+        if pid == 0:  # the child lives on, doing nothing with the lock
+            time.sleep(60)
+            os._exit(0)
+    try:
+        done = threading.Event()
+
+        def save() -> None:
+            generation_image(1).save(tmp_path / "p.nhdr")
+            done.set()
+
+        saver = start_thread(save)
+        assert done.wait(15), "the save waited for the forked child's copy of the lock"
+        join_all([saver])
+        check_one_generation(mitk.Image(tmp_path / "p.nhdr"))
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)

@@ -135,3 +135,76 @@ def test_symlinks_are_followed_and_only_the_header_text_is_confined(tmp_path, ex
         mitk.Image(anat / f"T3{ext}")
     np.testing.assert_array_equal(
         np.asarray(mitk.Image.load(anat / f"T3{ext}", allow_external_data=True)), arr)
+
+
+def test_hostile_patterns_and_paths_give_documented_errors(tmp_path):
+    # A range past sys.maxsize made len() raise a bare OverflowError; a NUL in a path gave
+    # Python's ValueError after the whole image was written.
+    path = tmp_path / "huge.nhdr"
+    path.write_text("NRRD0004\ntype: uchar\ndimension: 3\nsizes: 2 2 2\nencoding: raw\n"
+                    "data file: f%03d.raw 0 100000000000000000000 1\n")
+    with pytest.raises(mitk.UnsupportedFormatError, match="files"):
+        mitk.Image(path)
+    img = mitk.Image(np.zeros((2, 2), np.uint8))
+    for ext in (".nrrd", ".nhdr", ".nii", ".mha"):
+        with pytest.raises(mitk.ArgumentError, match="NUL"):
+            img.save(str(tmp_path / f"x\0y{ext}"))
+    assert sorted(os.listdir(tmp_path)) == ["huge.nhdr"]
+    with pytest.raises(FileNotFoundError) as err:  # names the header the user gave
+        img.save(tmp_path / "missing" / "e.nhdr")
+    assert err.value.filename == str(tmp_path / "missing" / "e.nhdr")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+@pytest.mark.parametrize("ext", [".nhdr", ".mhd", ".hdr"])
+def test_a_new_pairs_data_file_gets_ordinary_permissions(tmp_path, ext):
+    # The data file's reserved placeholder (0600) was taken as the model: header 0644, data 0600.
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        mitk.Image(np.zeros((2, 2), np.uint8)).save(tmp_path / f"a{ext}")
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert set(modes.values()) == {0o644}, modes
+
+
+def test_a_hostile_metaimage_block_index_is_ignored(tmp_path):
+    # 2**20 blocks of one byte each: every block became a task, and every failure kept a
+    # decoder alive (10 GB, 90 s).  An index the writer could not have made is not used.
+    import zlib
+
+    from mitk.io.metaimage._data import _block_index
+    from mitk.io.metaimage._header import _Header
+
+    n = 1 << 24
+    sizes = " ".join(["1"] * (n // 16))
+    header = _Header("x.mha", {"MitkDeflateBlocks": f"16 {n} {sizes}"}, 0)
+    assert _block_index(header, n) is None
+    header = _Header("x.mha", {"MitkDeflateBlocks": "4 8 " + "9" * 5000}, 0)
+    assert _block_index(header, 8) is None  # int() refuses 4300+ digits: ignored, not raised
+    data = zlib.compress(bytes(64))
+    path = tmp_path / "h.mha"
+    path.write_bytes(b"NDims = 2\nDimSize = 8 8\nElementType = MET_UCHAR\nCompressedData = True\n"
+                     b"MitkDeflateBlocks = 4 64 " + b"9" * 5000 + b"\nElementDataFile = LOCAL\n"
+                     + data)
+    assert np.asarray(mitk.Image(path)).sum() == 0
+
+
+@pytest.mark.parametrize("ext", [".nrrd", ".mha", ".mhd"])
+def test_the_whole_written_header_is_within_the_readers_limit(tmp_path, monkeypatch, ext):
+    # The check ran before the last lines were added (the blank line of a .nrrd, the size,
+    # block index and data file lines of a MetaImage): a header a little over the limit was
+    # written and then refused on load.
+    from mitk.io import _text_header
+
+    monkeypatch.setattr(_text_header, "MAX_HEADER", 4096)
+    img = mitk.Image(np.zeros((2, 2), np.uint8))
+    for size in range(3500, 4096, 7):
+        img.properties["note"] = "x" * size
+        try:
+            img.save(tmp_path / f"a{ext}", compression="gzip")
+        except mitk.UnsupportedFormatError:
+            continue
+        mitk.Image(tmp_path / f"a{ext}")  # whatever was written loads

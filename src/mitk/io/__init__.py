@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import UnsupportedFormatError
+from ..errors import ArgumentError, UnsupportedFormatError
 from . import _options, registry
 from ._replace import durability
 from ._info import Allocator, ImageInfo
@@ -36,11 +36,19 @@ supported_extensions = registry.supported_extensions
 
 
 def fspath(path: Any, argument: str = "path") -> str:
-    """``path`` (str, bytes or os.PathLike) as a str; TypeError for anything else."""
+    """``path`` (str, bytes or os.PathLike) as a str.
+
+    TypeError for anything else; ArgumentError for a path with a NUL character, which no file
+    can have (checked here, before anything is read or written).
+    """
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(f"{argument} must be str, bytes or os.PathLike, not {type(path).__name__}")
     path = os.fspath(path)
-    return os.fsdecode(path) if isinstance(path, bytes) else path
+    path = os.fsdecode(path) if isinstance(path, bytes) else path
+    if "\0" in path:
+        raise ArgumentError(f"{argument} {path[:200]!r} holds a NUL character; no file has such "
+                            "a name")
+    return path
 
 
 def _reader(path: Any) -> tuple[str, ModuleType]:

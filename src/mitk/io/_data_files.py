@@ -108,8 +108,12 @@ class PatternNames(Sequence[str]):
     def __init__(self, pattern: str, numbers: range, fail: Callable[[str], Exception],
                  too_many: Callable[[str], Exception]) -> None:
         self._pattern, self._numbers, self._fail = pattern, numbers, fail
-        if len(numbers) > MAX_DATA_FILES:
-            raise too_many(f"names {len(numbers)} files; mitk reads at most {MAX_DATA_FILES}")
+        # len() of a range beyond sys.maxsize raises OverflowError: count it arithmetically.
+        count = max(0, (numbers.stop - numbers.start + numbers.step - (1 if numbers.step > 0
+                                                                       else -1))
+                    // numbers.step)
+        if count > MAX_DATA_FILES:
+            raise too_many(f"names {count} files; mitk reads at most {MAX_DATA_FILES}")
         wide = excess_pattern_width(pattern)
         if wide is not None:
             raise fail(f"pattern pads numbers to {wide} characters; a file name holds at most "

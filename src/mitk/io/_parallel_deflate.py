@@ -399,8 +399,17 @@ def inflate(fd: int, start: int, index: BlockIndex, out: memoryview, skip: int, 
             raise
 
     threads = min(available_threads(), n)
+    sums: list[int] = []
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mitk-inflate") as pool:
-        sums = list(pool.map(one, range(n)))
+        # At most two blocks per thread in flight: a hostile index of a million tiny blocks must
+        # not hold a million futures (and their failures) at once.
+        pending: collections.deque = collections.deque()
+        for i in range(n):
+            pending.append(pool.submit(one, i))
+            if len(pending) >= 2 * threads:
+                sums.append(pending.popleft().result())
+        while pending:
+            sums.append(pending.popleft().result())
     total = sums[0]
     combine = crc32_combine if codec == "gzip" else adler32_combine
     for i in range(1, n):
@@ -410,6 +419,8 @@ def inflate(fd: int, start: int, index: BlockIndex, out: memoryview, skip: int, 
 
 def _inflate_block(fd: int, cstart: int, cend: int, ustart: int, usize: int, out: memoryview,
                    skip: int, last: bool, lib, checksum, failed: threading.Event) -> int:
+    if failed.is_set():
+        raise IndexMismatch  # another block already failed: not even a decoder for this one
     d = lib.decompressobj(-15)
     check = checksum(b"")
     upos, uend = ustart, ustart + usize
@@ -476,8 +487,8 @@ def inflate_indexed(f, out: memoryview, codec: str, skip: int,
     filled and ``f`` just past the stream.  An index that the stream does not confirm is logged
     at DEBUG on the ``"mitk"`` logger (the serial pass then reads the stream as any reader would).
     """
-    if available_threads() < 2:
-        return False  # one thread: the serial pass is as fast
+    if available_threads() < 2 or not hasattr(os, "pread"):
+        return False  # one thread (or no positioned reads, on Windows): the serial pass
     try:
         fd, start = f.fileno(), f.tell()
         # A window onto a file (MetaImage data between a header and what follows) says where

@@ -91,9 +91,13 @@ def _give_attributes(tmp: str, like: str) -> None:
     try:
         st = os.stat(like)
     except OSError:
-        os.chmod(tmp, 0o666 & ~_umask())
+        st = None
+    try:
+        os.chmod(tmp, 0o666 & ~_umask() if st is None else stat.S_IMODE(st.st_mode))
+    except PermissionError:
+        return  # a file system without modes (vfat, some CIFS mounts): the file stays private
+    if st is None:
         return
-    os.chmod(tmp, stat.S_IMODE(st.st_mode))
     if hasattr(os, "chown") and (st.st_uid, st.st_gid) != _owner_of(tmp):
         with contextlib.suppress(OSError):  # only the owner's group, or root, may change it
             os.chown(tmp, st.st_uid, st.st_gid)
@@ -102,6 +106,23 @@ def _give_attributes(tmp: str, like: str) -> None:
 def _owner_of(path: str) -> tuple[int, int]:
     st = os.stat(path)
     return st.st_uid, st.st_gid
+
+
+def pair_target(path: str, fmt: str) -> str:
+    """The header a save of a detached pair to ``path`` replaces (symlinks followed).
+
+    A header is read with its data files resolved beside the path as given (as teem and MetaIO
+    do; git-annex and DataLad rely on it), so a pair saved through a symlink must keep its data
+    file beside both the link and its target: a link into another directory is
+    UnsupportedFormatError (save to the target, or replace the link).
+    """
+    target = target_of(path)
+    if os.path.dirname(os.path.abspath(target)) != os.path.dirname(os.path.abspath(path)):
+        raise UnsupportedFormatError(
+            f"{path}: is a symlink to {target}, in another directory; a {fmt} header names its "
+            "data file relative to where it is read from, which could not serve both; save to "
+            "the target's path, or replace the link")
+    return target
 
 
 def target_of(path: str) -> str:
@@ -153,9 +174,9 @@ def atomic_write(path: str | os.PathLike, like: str | None = None) -> Iterator[I
             f.flush()
             if durable:
                 os.fsync(f.fileno())
-        # mkstemp creates 0600: give the file the mode of the one it replaces (or of ``like``),
-        # or an ordinary one.
-        _give_attributes(tmp, like if like is not None and os.path.lexists(like) else path)
+        # mkstemp creates 0600: give the file the mode of ``like`` or of the one it replaces, or
+        # an ordinary one (a new pair's data file: its reserved placeholder's 0600 is no model).
+        _give_attributes(tmp, like if like is not None else path)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -166,6 +187,26 @@ def atomic_write(path: str | os.PathLike, like: str | None = None) -> Iterator[I
 
 
 # -- detached pairs ---------------------------------------------------------------------------
+
+# Descriptors of the pair locks this process holds.  A forked child inherits them, and with them
+# the locks (flock belongs to the open file): it closes its copies at once, so that a child that
+# lives on (a multiprocessing worker) does not block every save and load of those pairs.
+_held_locks: set[int] = set()
+_held_guard = threading.Lock()
+
+
+def _drop_inherited_locks() -> None:
+    global _held_guard
+    _held_guard = threading.Lock()  # a thread of the parent may have held it at fork time
+    for fd in list(_held_locks):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _held_locks.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_inherited_locks)
+
 
 @contextlib.contextmanager
 def pair_lock(directory: str, exclusive: bool) -> Iterator[None]:
@@ -189,6 +230,8 @@ def pair_lock(directory: str, exclusive: bool) -> Iterator[None]:
     except OSError:
         yield  # the directory cannot be opened for reading: nothing to lock with
         return
+    with _held_guard:
+        _held_locks.add(fd)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
@@ -196,7 +239,11 @@ def pair_lock(directory: str, exclusive: bool) -> Iterator[None]:
             pass  # ENOLCK, EOPNOTSUPP: a file system without locks
         yield
     finally:
-        os.close(fd)  # closing the last descriptor of the open file drops the lock
+        with _held_guard:
+            mine = fd in _held_locks  # not after a fork: the child closed it already
+            _held_locks.discard(fd)
+        if mine:
+            os.close(fd)  # closing the last descriptor of the open file drops the lock
 
 
 def fresh_data_name(directory: str, stem: str, suffix: str) -> str:
@@ -289,7 +336,13 @@ def data_file_name(header_path: str, header_ext: str, suffix: str, fmt: str,
         raise UnsupportedFormatError(f"{header_path}: the data file name {candidate!r} is not "
                                      "valid UTF-8 text; choose another name or save as one "
                                      "file") from None
-    name = fresh_data_name(directory, stem, suffix)
+    try:
+        name = fresh_data_name(directory, stem, suffix)
+    except OSError as exc:
+        if isinstance(exc, FileExistsError):
+            raise
+        # Name the user's file (the header), as a save of one file does.
+        raise type(exc)(exc.errno, exc.strerror, header_path) from None
     written = name
     if name.startswith(reserved) or name[:1].isspace():
         written = "./" + name  # not a LIST, and nothing for the reader to skip

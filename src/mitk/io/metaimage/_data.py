@@ -78,12 +78,16 @@ def _block_index(h: _Header, nbytes: int) -> _parallel_deflate.BlockIndex | None
     file is valid MetaImage without it.
     """
     tokens = h.fields.get(INDEX_FIELD, "").split()
-    # ASCII digits only: str.isdigit() also accepts '²', which int() refuses.
-    if (len(tokens) < 3 or len(tokens) > 1 << 20
-            or not all(t.isascii() and t.isdigit() for t in tokens)):
+    # ASCII digits only (str.isdigit() also accepts '²', which int() refuses), at most 20 of
+    # them (int() refuses 4300), and no more blocks than a gzip header can index: the writer
+    # never makes more, and a hostile index of a million blocks must not cost a million tasks.
+    if (len(tokens) < 3 or len(tokens) > 2 + _parallel_deflate.MAX_INDEXED_BLOCKS
+            or not all(t.isascii() and t.isdigit() and len(t) <= 20 for t in tokens)):
         return None
     numbers = [int(t) for t in tokens]
     index = _parallel_deflate.BlockIndex(numbers[0], numbers[1], tuple(numbers[2:]))
+    if index.block != _parallel_deflate.block_size(nbytes):
+        return None  # not a block size the writer uses for this payload
     return index if index.consistent() and index.total == nbytes else None
 
 

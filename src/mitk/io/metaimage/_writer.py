@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -107,8 +108,7 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
     extra = _header_properties(path, info.properties, nd)
     detached = path.lower().endswith(".mhd")
     if detached:
-        # Through a symlink: the data file goes beside the header it leads to, which names it.
-        path = _replace.target_of(path)
+        path = _replace.pair_target(path, "MetaImage")
     matrix = np.eye(nd)
     matrix[:nsp, :nsp] = direction[:nsp, :nsp]
     spacing = list(info.spacing[:nsp]) + ([info.time_spacing] if ndim == 4 else [])
@@ -125,9 +125,14 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
         lines.append(f"ElementNumberOfChannels = {int(info.channels)}")
     lines.append(f"ElementType = {element_type}")
     lines += extra
-    # What we write we must read: checked before anything is written (the size and index lines
-    # added later are short).
-    check_header(path, "MetaImage", lines)
+    # What we write we must read: checked before anything is written, with the lines added
+    # later at their longest (the size, the block index, the data file's name).
+    nblocks = _parallel_deflate.block_count(array.nbytes) if codec else 0
+    later = ([f"CompressedDataSize = {' ' * 20}"] if codec else []) + (
+        [_index_line(_parallel_deflate.BlockIndex(0, 0, (0,) * nblocks))] if nblocks else []) + [
+        f"ElementDataFile = {os.path.basename(path)[:-4]}.9999.zraw" if detached
+        else "ElementDataFile = LOCAL"]
+    check_header(path, "MetaImage", lines + later)
     pixels = np.ascontiguousarray(array)
     if pixels.dtype == np.bool_:
         pixels = pixels.view(np.uint8)
@@ -141,7 +146,7 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
                 lines.insert(size_line, f"CompressedDataSize = {n}")
                 lines[size_line + 1:size_line + 1] = [_index_line(i) for i in indexes]
             lines.append(f"ElementDataFile = {data_name}")
-            return ("\n".join(lines) + "\n").encode("utf-8")
+            return check_header(path, "MetaImage", lines)
 
         _replace.write_pair(path, ".mhd", ".zraw" if codec else ".raw", r"\.z?raw", "MetaImage",
                             ("LIST", "=", ":"), _DATA_FILE_LINE,

@@ -151,11 +151,10 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
     lines += [line for line in field_lines if line is not None]
     detached = path.lower().endswith(".nhdr")
     if detached:
-        # Through a symlink: the data file goes beside the header it leads to, which names it.
-        path = _replace.target_of(path)
+        path = _replace.pair_target(path, "NRRD")
     data = memoryview(array.reshape(-1).view(np.uint8))
     if not detached:
-        header = check_header(path, "NRRD", lines + pairs) + b"\n"
+        header = check_header(path, "NRRD", lines + pairs + [""])  # the blank line ends it
         with _replace.atomic_write(path) as f:
             f.write(header)
             _write_data(f, data, codec, level)
