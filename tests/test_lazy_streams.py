@@ -145,3 +145,22 @@ def test_a_truncated_stream_is_corrupt_where_the_region_needs_it(tmp_path, volum
         f.write(bytes(64))  # damage in place: same size, but a new mtime
     with pytest.raises(mitk.CorruptFileError):
         mitk.open(path)[-1]
+
+
+def test_without_positioned_reads(tmp_path, volume, monkeypatch):
+    # Windows has neither os.pread nor os.preadv: each read seeks its own descriptor instead,
+    # and indexed streams are read in one pass.
+    small = volume[:40].copy()  # 5 MiB
+    for name, opts in (("w.nii", {}), ("w.nii.gz", {}), ("w.mha", {"compression": "gzip"})):
+        mitk.Image(small).save(tmp_path / name, **opts)
+    big = tmp_path / "big.nrrd"
+    mitk.Image(volume).save(big, compression="gzip")  # indexed
+    monkeypatch.delattr(os, "pread", raising=False)
+    monkeypatch.delattr(os, "preadv", raising=False)
+    for name in ("w.nii", "w.nii.gz", "w.mha"):
+        lz = mitk.open(tmp_path / name)
+        for key in _keys(small.shape):
+            assert np.array_equal(lz[key], small[key]), (name, key)
+    lz = mitk.open(big)
+    assert lz.read_cost((100,)) >= 100 * volume[0].nbytes  # the serial pass, not one block
+    assert np.array_equal(lz[100], volume[100])

@@ -450,7 +450,8 @@ def _box_cost(stored: _regions.Stored, box: list, points: dict | None = None) ->
         try:
             codec = _regions._codec_of(fd, piece)
             plan = None
-            if codec != "bzip2" and (cp is None or cp.indexed is not False):
+            if codec != "bzip2" and hasattr(os, "pread") and (cp is None or
+                                                               cp.indexed is not False):
                 plan = _regions._block_plan(fd, piece, codec)
         finally:
             os.close(fd)

@@ -138,8 +138,6 @@ class Checkpoints:
             self._points.insert(i, (fpos, upos, d.copy()))
 
 
-# -- boxes to runs ---------------------------------------------------------------------------
-
 def _runs(stored: Stored, box: Sequence[tuple]) -> tuple[np.ndarray, int, tuple, tuple | None]:
     """Byte runs of the box in the stored stream.
 
@@ -222,8 +220,6 @@ def _groups(starts: np.ndarray, lengths: np.ndarray) -> list[tuple[int, int]]:
     return groups
 
 
-# -- reading ----------------------------------------------------------------------------------
-
 def _open_checked(stored: Stored, piece: Piece) -> int:
     try:
         fd = os.open(piece.src, os.O_RDONLY | getattr(os, "O_BINARY", 0))
@@ -240,10 +236,25 @@ def _open_checked(stored: Stored, piece: Piece) -> int:
     return fd
 
 
+def _pread(fd: int, size: int, offset: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # no positioned reads (Windows): the descriptor is ours
+    return os.read(fd, size)
+
+
+def _preadv(fd: int, view: memoryview, offset: int) -> int:
+    if hasattr(os, "preadv"):
+        return os.preadv(fd, [view], offset)
+    data = _pread(fd, len(view), offset)
+    view[:len(data)] = data
+    return len(data)
+
+
 def _pread_into(fd: int, view: memoryview, offset: int, label: str) -> None:
     done = 0
     while done < len(view):
-        n = os.preadv(fd, [view[done:]], offset + done)
+        n = _preadv(fd, view[done:], offset + done)
         if n <= 0:
             raise CorruptFileError(f"{label}: data end at byte {offset + done}, before the "
                                    f"{len(view)} bytes from byte {offset} the header declares")
@@ -315,7 +326,7 @@ def _read_raw(stored: Stored, piece: Piece, starts, lengths, dests, out: np.ndar
             if hi - lo == 1:
                 d, n = d_list[lo], l_list[lo]
                 off = piece.start + s_list[lo]
-                if os.preadv(fd, [mv[d:d + n]], off) != n:  # short: finish or fail
+                if _preadv(fd, mv[d:d + n], off) != n:  # short: finish or fail
                     _pread_into(fd, mv[d:d + n], off, piece.label)
                 continue
             span_lo = s_list[lo]
@@ -362,13 +373,13 @@ class _Into:
 def _codec_of(fd: int, piece: Piece) -> str:
     if piece.encoding != "deflate":
         return piece.encoding
-    return "gzip" if os.pread(fd, 2, piece.start) == b"\x1f\x8b" else "zlib"
+    return "gzip" if _pread(fd, 2, piece.start) == b"\x1f\x8b" else "zlib"
 
 
 def _block_plan(fd: int, piece: Piece, codec: str):
     """(first block offset, index) when the stream's block index fits it, else None."""
     limit = piece.start + piece.limit if piece.limit is not None else os.fstat(fd).st_size
-    head = os.pread(fd, min(max(limit - piece.start, 0), 12 + 0xFFFF + 4096), piece.start)
+    head = _pread(fd, min(max(limit - piece.start, 0), 12 + 0xFFFF + 4096), piece.start)
     if head[:2] == b"\x1f\x8b":
         parsed = _parallel_deflate.parse_gzip_header(head)
         if parsed is None:
@@ -435,7 +446,12 @@ def _read_blocks(fd: int, first: int, index, scatter: _Scatter, skip: int,
     threads = _threads.threads_for(len(blocks))
     with (ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mitk-region")
           if threads > 1 else _parallel_deflate._InlinePool()) as pool:
-        for future in [pool.submit(one, b) for b in blocks]:
+        pending: list = []
+        for b in blocks:  # at most two blocks per thread in flight
+            pending.append(pool.submit(one, b))
+            if len(pending) >= 2 * threads:
+                pending.pop(0).result()
+        for future in pending:
             future.result()
 
 
@@ -487,7 +503,7 @@ def _new_decoder(codec: str):
 
 def _read(fd: int, pos: int, limit: int | None) -> bytes:
     size = _READ if limit is None else min(_READ, max(limit - pos, 0))
-    return os.pread(fd, size, pos) if size else b""
+    return _pread(fd, size, pos) if size else b""
 
 
 def _read_stream(stored: Stored, piece: Piece, starts, lengths, dests, out,
@@ -496,7 +512,8 @@ def _read_stream(stored: Stored, piece: Piece, starts, lengths, dests, out,
     try:
         codec = _codec_of(fd, piece)
         scatter = _Scatter(starts, lengths, dests, out)
-        if codec != "bzip2" and (points is None or points.indexed is not False):
+        if codec != "bzip2" and hasattr(os, "pread") and (points is None or
+                                                           points.indexed is not False):
             plan = _block_plan(fd, piece, codec)
             if points is not None:
                 points.indexed = plan is not None
