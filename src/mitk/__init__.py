@@ -42,6 +42,8 @@ if _TYPE_CHECKING:
     from .geometry import Geometry3D as Geometry3D
     from .image import Image as Image
     from .ioutil import IOUtil as IOUtil
+    from .lazy import LazyImage as LazyImage
+    from .lazy import open as open
     from .pixel_type import PixelType as PixelType
     from .pixel_type import make_pixel_type as make_pixel_type
     from .time_geometry import ArbitraryTimeGeometry as ArbitraryTimeGeometry
@@ -70,6 +72,8 @@ _LAZY = {
     "get_num_threads": "mitk._threads",
     "set_num_threads": "mitk._threads",
     "num_threads": "mitk._threads",
+    "open": "mitk.lazy",
+    "LazyImage": "mitk.lazy",
 }
 
 __all__ = [
@@ -82,13 +86,14 @@ __all__ = [
     "UnsupportedFormatError",
     "__version__",
     "get_include",
-    *_LAZY,
+    # "open" is left out, as "Exception" is: a star import must not shadow the builtin.
+    *(name for name in _LAZY if name != "open"),
 ]
 
 
 def __getattr__(name: str) -> object:
-    if name == "dicom":  # the submodule, imported on first use (SPEC 3)
-        return _import_module("mitk.dicom")
+    if name in ("dicom", "dask"):  # the submodules, imported on first use (SPEC 3)
+        return _import_module(f"mitk.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'mitk' has no attribute {name!r}")
@@ -101,7 +106,7 @@ def __dir__() -> list[str]:
     # The public names and the module's dunders; not what the import machinery leaves behind
     # (loaded submodules) nor the private helpers above.
     dunders = {n for n in globals() if n.startswith("__") and n.endswith("__")}
-    return sorted(dunders | set(__all__) | set(_LAZY) | {"Exception", "dicom"})
+    return sorted(dunders | set(__all__) | set(_LAZY) | {"Exception", "dicom", "dask"})
 
 
 def get_include() -> str:

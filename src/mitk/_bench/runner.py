@@ -23,7 +23,8 @@ __all__ = ["compare_files", "format_table", "machine_info", "run_bench", "run_ca
 
 #: Modules holding case lists (``CASES``: (name, function) pairs).
 CASE_MODULES = ("mitk._bench.core_cases", "mitk._bench.cimport_cases", "mitk._bench.io_cases",
-                "mitk._bench.dicom_cases", "mitk._bench.contention_cases")
+                "mitk._bench.dicom_cases", "mitk._bench.contention_cases",
+                "mitk._bench.region_cases")
 
 
 def machine_info() -> dict:

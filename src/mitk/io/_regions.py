@@ -1,0 +1,600 @@
+"""Regions of stored pixel data: a box of the stored array -> byte runs -> positioned reads.
+
+A format describes its pixels (``_open`` in its package) as a :class:`Stored` array whose bytes
+are the concatenation of its :class:`~mitk.io._data_files.Piece` objects; :func:`read_box` fills
+the part a box selects (one ``(start, stop, step)`` per stored axis; ``mitk.lazy`` works out its
+cost from the same runs).  Raw runs closer than :data:`GAP` are read as one span, a lone run
+straight into the result (``os.preadv``: no shared offset, no map, GIL released).  mitk's
+block-indexed gzip/zlib streams inflate only the blocks touched, on ``threads_for(n)`` threads,
+and keep a lone block in a :class:`BlockCache`; other streams are read once up to the last byte
+needed, leaving :class:`Checkpoints` (zlib decoder snapshots) for later regions; ASCII is a full
+pass.  Each file is checked against its recorded identity when opened: a file replaced,
+truncated or modified since it was described, or a short read, is
+:class:`~mitk.errors.CorruptFileError`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import bz2
+import dataclasses
+import os
+import threading
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from typing import Sequence
+
+import numpy as np
+
+from .. import _threads
+from ..errors import CorruptFileError
+from . import _codecs, _parallel_deflate
+from ._data_files import Piece, fill
+
+__all__ = ["BlockCache", "Checkpoints", "Described", "Stored", "identities", "identity",
+           "read_box"]
+
+#: Runs whose gap is at most this many bytes are read as one span (a syscall costs about what
+#: copying this many bytes from the page cache does).
+GAP = 64 << 10
+#: The largest span read into scratch memory at once (a region read's memory besides its result).
+SPAN = 4 << 20
+#: A run axis with a step whose element is smaller than this is read whole and subsampled.
+SMALL_RUN = 4 << 10
+#: Inflated blocks of indexed streams kept for later regions, per image.
+CACHED_BYTES = 4 << 20
+#: Decompressed bytes between two checkpoints of a foreign deflate stream.
+CHECKPOINT_EVERY = 4 << 20
+#: Most checkpoints kept per stream (a zlib snapshot holds its 32 KiB window and state).
+MAX_CHECKPOINTS = 2048
+# Compressed bytes read at once in a sequential pass, and decompressed bytes produced at once.
+_READ = 256 << 10
+_OUT = 4 << 20
+
+
+def identity(st: os.stat_result) -> tuple:
+    """What says a file is still the one that was opened: (size, mtime_ns, inode, device)."""
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+
+
+@dataclasses.dataclass
+class Stored:
+    """A file's pixels as it stores them: ``dtype`` elements in C order of ``shape``.
+
+    ``pieces`` (the format's read plan) hold consecutive parts of the stored bytes; ``dtype`` is
+    native-order, ``swap`` says the bytes are in the other order (swapped after reading);
+    ``identities`` is ``{file: identity}`` of the header and every data file, when described.
+    """
+
+    pieces: list
+    dtype: np.dtype
+    shape: tuple
+    swap: bool = False
+    identities: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.starts = np.cumsum([0] + [p.nbytes for p in self.pieces], dtype=np.int64)
+
+
+class BlockCache:
+    """The last inflated blocks of indexed streams (at most :data:`CACHED_BYTES`); thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock, self._blocks, self._bytes = threading.Lock(), {}, 0
+
+    def get(self, key) -> bytearray | None:
+        with self._lock:
+            data = self._blocks.pop(key, None)
+            if data is not None:
+                self._blocks[key] = data  # most recently used last
+            return data
+
+    def put(self, key, data: bytearray) -> None:
+        with self._lock:
+            if key in self._blocks or len(data) > CACHED_BYTES:
+                return
+            self._blocks[key], self._bytes = data, self._bytes + len(data)
+            while self._bytes > CACHED_BYTES:
+                self._bytes -= len(self._blocks.pop(next(iter(self._blocks))))
+
+
+class Checkpoints:
+    """Decoder snapshots of a foreign deflate stream: (next input offset, output offset, zlib
+    decoder) each.  Readers copy a snapshot, never use the stored one.  Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._outs: list[int] = []
+        self._points: list[tuple[int, int, object]] = []
+        self.every = CHECKPOINT_EVERY
+        #: None until known: whether the piece's block index was confirmed usable.
+        self.indexed: bool | None = None
+
+    def nearest(self, upos: int) -> tuple[int, int, object] | None:
+        """The last checkpoint at or before decompressed offset ``upos`` (a private copy)."""
+        with self._lock:
+            i = bisect.bisect_right(self._outs, upos) - 1
+            if i < 0:
+                return None
+            fpos, out, d = self._points[i]
+            return fpos, out, d.copy()
+
+    def wants(self, upos: int) -> bool:
+        with self._lock:
+            last = self._outs[-1] if self._outs else 0
+            return upos >= last + self.every
+
+    def add(self, fpos: int, upos: int, d) -> None:
+        with self._lock:
+            i = bisect.bisect_left(self._outs, upos)
+            if i < len(self._outs) and self._outs[i] == upos:
+                return
+            if len(self._outs) >= MAX_CHECKPOINTS:
+                # Keep every other one and space later ones twice as far apart.
+                self._outs, self._points = self._outs[1::2], self._points[1::2]
+                self.every *= 2
+                i = bisect.bisect_left(self._outs, upos)
+            self._outs.insert(i, upos)
+            self._points.insert(i, (fpos, upos, d.copy()))
+
+
+def _runs(stored: Stored, box: Sequence[tuple]) -> tuple[np.ndarray, int, tuple, tuple | None]:
+    """Byte runs of the box in the stored stream.
+
+    Returns (run starts, run length, shape read, subsample): runs are in C order of the shape
+    read and fill it back to back; ``subsample`` is ``(axis, step)`` when the run axis was read
+    whole between its first and last element and must still be stepped.
+    """
+    shape, item = stored.shape, stored.dtype.itemsize
+    strides = [item] * len(shape)
+    for a in range(len(shape) - 2, -1, -1):
+        strides[a] = strides[a + 1] * shape[a + 1]
+    counts = [len(range(*b)) for b in box]
+    # The run axis: the slowest axis after which every axis is whole with step 1.
+    j = len(shape) - 1
+    while j > 0 and box[j][0] == 0 and box[j][1] == shape[j] and box[j][2] == 1:
+        j -= 1
+    start, stop, step = box[j]
+    read_shape = list(counts)
+    subsample = None
+    if step == 1 or strides[j] >= SMALL_RUN:
+        if step == 1:
+            length = counts[j] * strides[j]
+            starts = np.array([start * strides[j]], dtype=np.int64)
+        else:
+            length = strides[j]
+            starts = np.arange(start, stop, step, dtype=np.int64) * strides[j]
+    else:  # small elements with a step: the enclosing run, stepped in memory
+        last = start + (counts[j] - 1) * step
+        length = (last - start + 1) * strides[j]
+        starts = np.array([start * strides[j]], dtype=np.int64)
+        read_shape[j] = last - start + 1
+        subsample = (j, step)
+    for a in range(j - 1, -1, -1):
+        s0, _, st = box[a]
+        outer = (s0 + np.arange(counts[a], dtype=np.int64) * st) * strides[a]
+        starts = (outer[:, None] + starts[None, :]).reshape(-1)
+    return starts, length, tuple(read_shape), subsample
+
+
+def _split(stored: Stored, starts: np.ndarray, length: int):
+    """Per piece: (piece index, run starts within the piece, lengths, destination offsets)."""
+    dests = np.arange(starts.size, dtype=np.int64) * length
+    bounds = stored.starts
+    if len(stored.pieces) == 1:
+        return [(0, starts, np.full(starts.size, length, dtype=np.int64), dests)]
+    first = np.searchsorted(bounds, starts, side="right") - 1
+    last = np.searchsorted(bounds, starts + length - 1, side="right") - 1
+    lengths = np.full(starts.size, length, dtype=np.int64)
+    if np.any(first != last):  # runs crossing a file boundary: cut them there
+        s, ln, d, pc = [], [], [], []
+        for k in range(starts.size):
+            a, b, dst = int(starts[k]), int(starts[k]) + length, int(dests[k])
+            for p in range(int(first[k]), int(last[k]) + 1):
+                lo, hi = max(a, int(bounds[p])), min(b, int(bounds[p + 1]))
+                s.append(lo), ln.append(hi - lo), d.append(dst + lo - a), pc.append(p)
+        starts, lengths, dests, first = (np.array(v, dtype=np.int64) for v in (s, ln, d, pc))
+    out = []
+    for p in np.unique(first):
+        m = first == p
+        out.append((int(p), starts[m] - bounds[p], lengths[m], dests[m]))
+    return out
+
+
+def _groups(starts: np.ndarray, lengths: np.ndarray) -> list[tuple[int, int]]:
+    """[lo, hi) index ranges of runs that are read as one span (gaps <= GAP, span <= SPAN)."""
+    if starts.size == 1:
+        return [(0, 1)]
+    ends = starts + lengths
+    cut = np.flatnonzero(starts[1:] - ends[:-1] > GAP) + 1
+    los, his = np.r_[0, cut], np.r_[cut, starts.size]
+    if np.all(ends[his - 1] - starts[los] <= SPAN):
+        return list(zip(los.tolist(), his.tolist()))
+    groups = []
+    for lo, hi in zip(los.tolist(), his.tolist()):
+        while lo < hi:  # bound each span's scratch memory
+            top = np.searchsorted(ends[lo:hi], starts[lo] + SPAN, side="right") + lo
+            top = max(int(top), lo + 1)
+            groups.append((lo, top))
+            lo = top
+    return groups
+
+
+def _open_checked(stored: Stored, piece: Piece) -> int:
+    try:
+        fd = os.open(piece.src, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:  # a save replaced the pair and removed the old data file
+        raise CorruptFileError(f"{piece.label}: the file is gone since it was opened") from None
+    try:
+        expected = stored.identities.get(piece.src)
+        if expected is not None and identity(os.fstat(fd)) != expected:
+            raise CorruptFileError(f"{piece.label}: the file was replaced, truncated or modified "
+                                   "since it was opened; open it again")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _pread(fd: int, size: int, offset: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # no positioned reads (Windows): the descriptor is ours
+    return os.read(fd, size)
+
+
+def _preadv(fd: int, view: memoryview, offset: int) -> int:
+    if hasattr(os, "preadv"):
+        return os.preadv(fd, [view], offset)
+    data = _pread(fd, len(view), offset)
+    view[:len(data)] = data
+    return len(data)
+
+
+def _pread_into(fd: int, view: memoryview, offset: int, label: str) -> None:
+    done = 0
+    while done < len(view):
+        n = _preadv(fd, view[done:], offset + done)
+        if n <= 0:
+            raise CorruptFileError(f"{label}: data end at byte {offset + done}, before the "
+                                   f"{len(view)} bytes from byte {offset} the header declares")
+        done += n
+
+
+def _gather(dst: np.ndarray, src: np.ndarray, rel: np.ndarray, lengths: np.ndarray,
+            dests: np.ndarray) -> None:
+    """dst[dests[k] : +lengths[k]] = src[rel[k] : +lengths[k]] for every run k."""
+    n = rel.size
+    if n == 1:
+        dst[dests[0]:dests[0] + lengths[0]] = src[rel[0]:rel[0] + lengths[0]]
+        return
+    length = int(lengths[0])
+    if np.all(lengths == length) and np.all(np.diff(dests) == length):
+        d = dst[dests[0]:dests[0] + n * length].reshape(n, length)
+        steps = np.diff(rel)
+        if np.all(steps == steps[0]) and steps[0] >= 0:
+            d[...] = np.lib.stride_tricks.as_strided(src[rel[0]:], shape=(n, length),
+                                                     strides=(int(steps[0]), 1), writeable=False)
+        else:
+            d[...] = src[rel[:, None] + np.arange(length)]
+        return
+    for r, ln, de in zip(rel.tolist(), lengths.tolist(), dests.tolist()):
+        dst[de:de + ln] = src[r:r + ln]
+
+
+def _regular(groups: list, starts, lengths, dests) -> tuple | None:
+    """(runs per group, run step, span) when every group is the same run pattern, equally
+    spaced runs of one length, filling the result back to back; else None."""
+    k = groups[0][1] - groups[0][0]
+    if k < 2 or any(hi - lo != k for lo, hi in groups):
+        return None
+    length = int(lengths[0])
+    if dests[0] != 0 or not (np.all(lengths == length) and np.all(np.diff(dests) == length)):
+        return None
+    rel = starts.reshape(len(groups), k) - starts[::k, None]
+    step = int(rel[0, 1])
+    if step < length or not np.all(rel == np.arange(k, dtype=np.int64) * step):
+        return None
+    return k, step, (k - 1) * step + length
+
+
+def _read_raw(stored: Stored, piece: Piece, starts, lengths, dests, out: np.ndarray) -> None:
+    fd = _open_checked(stored, piece)
+    try:
+        scratch = None
+        mv = memoryview(out)
+        s_list, l_list, d_list = starts.tolist(), lengths.tolist(), dests.tolist()
+        groups = _groups(starts, lengths)
+        pattern = _regular(groups, starts, lengths, dests) if len(groups) > 1 else None
+        if pattern is not None:
+            # A box: the same rows in every plane.  Planes are read into one scratch buffer a
+            # batch at a time and copied out with one strided copy per batch.
+            k, step, span = pattern
+            length = l_list[0]
+            batch = max(1, SPAN // span)
+            scratch = np.empty(min(batch, len(groups)) * span, dtype=np.uint8)
+            rows = out[:len(groups) * k * length].reshape(len(groups), k, length)
+            for g0 in range(0, len(groups), batch):
+                g1 = min(g0 + batch, len(groups))
+                for g in range(g0, g1):
+                    _pread_into(fd, memoryview(scratch[(g - g0) * span:(g - g0 + 1) * span]),
+                                piece.start + s_list[groups[g][0]], piece.label)
+                rows[g0:g1] = np.lib.stride_tricks.as_strided(
+                    scratch, (g1 - g0, k, length), (span, step, 1), writeable=False)
+            return
+        for lo, hi in groups:
+            if hi - lo == 1:
+                d, n = d_list[lo], l_list[lo]
+                off = piece.start + s_list[lo]
+                if _preadv(fd, mv[d:d + n], off) != n:  # short: finish or fail
+                    _pread_into(fd, mv[d:d + n], off, piece.label)
+                continue
+            span_lo = s_list[lo]
+            span = s_list[hi - 1] + l_list[hi - 1] - span_lo
+            if scratch is None or scratch.size < span:
+                scratch = np.empty(max(span, 1), dtype=np.uint8)
+            _pread_into(fd, memoryview(scratch[:span]), piece.start + span_lo, piece.label)
+            _gather(out, scratch, starts[lo:hi] - span_lo, lengths[lo:hi], dests[lo:hi])
+    finally:
+        os.close(fd)
+
+
+class _Scatter:
+    """Copies the parts of consecutive stream chunks that the runs need into the result."""
+
+    def __init__(self, starts, lengths, dests, out: np.ndarray) -> None:
+        self.starts, self.ends, self.dests, self.out = starts, starts + lengths, dests, out
+        self.end = int(self.ends.max())
+
+    def put(self, pos: int, chunk) -> None:
+        """``chunk`` holds stream bytes [pos, pos + len(chunk))."""
+        n = len(chunk)
+        lo = int(np.searchsorted(self.ends, pos, side="right"))
+        hi = int(np.searchsorted(self.starts, pos + n, side="left"))
+        if not n or hi <= lo:
+            return
+        src = np.frombuffer(chunk, dtype=np.uint8)
+        s = np.maximum(self.starts[lo:hi], pos)
+        e = np.minimum(self.ends[lo:hi], pos + n)
+        d = self.dests[lo:hi] + (s - self.starts[lo:hi])
+        _gather(self.out, src, s - pos, e - s, d)
+
+
+class _Into:
+    """What ``_inflate_block`` writes into: ``self[a:b] = piece`` scatters stream bytes a..b."""
+
+    def __init__(self, scatter: _Scatter, skip: int) -> None:
+        self.scatter, self.skip = scatter, skip
+
+    def __setitem__(self, where: slice, piece) -> None:
+        self.scatter.put(where.start - self.skip, piece)
+
+
+def _codec_of(fd: int, piece: Piece) -> str:
+    if piece.encoding != "deflate":
+        return piece.encoding
+    return "gzip" if _pread(fd, 2, piece.start) == b"\x1f\x8b" else "zlib"
+
+
+def _block_plan(fd: int, piece: Piece, codec: str):
+    """(first block offset, index) when the stream's block index fits it, else None."""
+    limit = piece.start + piece.limit if piece.limit is not None else os.fstat(fd).st_size
+    head = _pread(fd, min(max(limit - piece.start, 0), 12 + 0xFFFF + 4096), piece.start)
+    if head[:2] == b"\x1f\x8b":
+        parsed = _parallel_deflate.parse_gzip_header(head)
+        if parsed is None:
+            return None
+        hlen, index = parsed
+        trailer = 8
+    elif codec != "bzip2" and _parallel_deflate._zlib_header_ok(head):
+        hlen, index, trailer = 2, piece.index, 4
+    else:
+        return None
+    if index is None or index.total != piece.skip + piece.nbytes:
+        return None
+    if piece.start + hlen + sum(index.sizes) + trailer > limit:
+        return None
+    return piece.start + hlen, index
+
+
+def _touched_blocks(starts: np.ndarray, ends: np.ndarray, skip: int, block: int) -> list:
+    """Indices of the blocks holding stream bytes [starts, ends) (offsets after ``skip``)."""
+    first = (starts + skip) // block
+    last = (ends - 1 + skip) // block
+    if np.all(last - first <= 1):
+        return np.union1d(first, last).tolist()
+    found: set = set()
+    for a, b in zip(first.tolist(), last.tolist()):
+        found.update(range(a, b + 1))
+    return sorted(found)
+
+
+def _read_blocks(fd: int, first: int, index, scatter: _Scatter, skip: int,
+                 cache: BlockCache | None, tag) -> None:
+    """Inflate the blocks holding the runs (stream offsets after ``skip``), on several threads."""
+    blocks = _touched_blocks(scatter.starts, scatter.ends, skip, index.block)
+    offsets = np.cumsum([first] + list(index.sizes), dtype=np.int64)
+    lib = _codecs.inflate_lib()
+    n = len(index.sizes)
+    failed = threading.Event()
+
+    # One block (a slice, say) is kept for the next region; a larger region is scattered
+    # piece by piece as it is inflated, holding no whole block.
+    keep = cache if len(blocks) == 1 else None
+
+    def one(b: int) -> None:
+        usize = min(index.block, index.total - b * index.block)
+        buf = cache.get((tag, b)) if cache is not None else None
+        if buf is not None:
+            scatter.put(b * index.block - skip, buf)
+            return
+        buf = bytearray(usize) if keep is not None else None
+        try:
+            _parallel_deflate._inflate_block(
+                fd, int(offsets[b]), int(offsets[b + 1]), b * index.block, usize,
+                memoryview(buf) if buf is not None else _Into(scatter, skip), b * index.block
+                if buf is not None else 0, b == n - 1, lib, lib.crc32, failed)
+        except BaseException as exc:
+            failed.set()
+            if isinstance(exc, _codecs.DEFLATE_ERRORS):
+                raise _parallel_deflate.IndexMismatch from None
+            raise
+        if buf is not None:
+            scatter.put(b * index.block - skip, buf)
+            keep.put((tag, b), buf)  # no writer keeps it
+
+    threads = _threads.threads_for(len(blocks))
+    with (ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mitk-region")
+          if threads > 1 else _parallel_deflate._InlinePool()) as pool:
+        pending: list = []
+        for b in blocks:  # at most two blocks per thread in flight
+            pending.append(pool.submit(one, b))
+            if len(pending) >= 2 * threads:
+                pending.pop(0).result()
+        for future in pending:
+            future.result()
+
+
+def _read_sequential(fd: int, piece: Piece, codec: str, scatter: _Scatter,
+                     points: Checkpoints | None) -> None:
+    """Decompress from the nearest checkpoint until the last run's byte (stream after skip)."""
+    first = int(scatter.starts.min()) + piece.skip
+    end = scatter.end + piece.skip
+    limit = piece.start + piece.limit if piece.limit is not None else None
+    snapshot = points.nearest(first) if points is not None and codec != "bzip2" else None
+    fpos, upos, d = snapshot or (piece.start, 0, _new_decoder(codec))
+    data = b""
+    try:
+        while upos < end:
+            if d.eof:
+                rest = d.unused_data or _read(fd, fpos, limit)
+                fpos += 0 if d.unused_data else len(rest)
+                if not rest:
+                    break
+                d, data = _new_decoder(codec), rest
+            elif not data and (codec != "bzip2" or d.needs_input):
+                data = _read(fd, fpos, limit)
+                fpos += len(data)
+                if not data:
+                    break
+            out = d.decompress(data, _OUT)
+            data = b"" if codec == "bzip2" else d.unconsumed_tail
+            scatter.put(upos - piece.skip, out)
+            upos += len(out)
+            if (points is not None and codec != "bzip2" and not data and not d.eof
+                    and points.wants(upos)):
+                points.add(fpos, upos, d)
+    except (zlib.error, EOFError, OSError, ValueError) as exc:
+        if isinstance(exc, OSError) and exc.errno:
+            raise
+        raise CorruptFileError(f"{piece.label}: invalid {codec} data ({exc})") from None
+    if upos < end:
+        raise CorruptFileError(f"{piece.label}: {codec} stream ends after {upos - piece.skip} "
+                               f"bytes of data, before byte {end - piece.skip} of the region "
+                               "(the file was truncated, or is corrupt)")
+
+
+def _new_decoder(codec: str):
+    # The standard zlib decoder: it can be copied (checkpoints); the accelerators' cannot.
+    if codec == "bzip2":
+        return bz2.BZ2Decompressor()
+    return zlib.decompressobj(zlib.MAX_WBITS | (32 if codec == "gzip" else 0))
+
+
+def _read(fd: int, pos: int, limit: int | None) -> bytes:
+    size = _READ if limit is None else min(_READ, max(limit - pos, 0))
+    return _pread(fd, size, pos) if size else b""
+
+
+def _read_stream(stored: Stored, piece: Piece, starts, lengths, dests, out,
+                 points: Checkpoints | None, cache: BlockCache | None) -> None:
+    fd = _open_checked(stored, piece)
+    try:
+        codec = _codec_of(fd, piece)
+        scatter = _Scatter(starts, lengths, dests, out)
+        if codec != "bzip2" and hasattr(os, "pread") and (points is None or
+                                                           points.indexed is not False):
+            plan = _block_plan(fd, piece, codec)
+            if points is not None:
+                points.indexed = plan is not None
+            if plan is not None:
+                try:
+                    _read_blocks(fd, plan[0], plan[1], scatter, piece.skip, cache,
+                                 (piece.src, piece.start))
+                    return
+                except _parallel_deflate.IndexMismatch:
+                    if points is not None:
+                        points.indexed = False
+        _read_sequential(fd, piece, codec, scatter, points)
+    finally:
+        os.close(fd)
+
+
+def _read_text(stored: Stored, piece: Piece, starts, lengths, dests, out) -> None:
+    fd = _open_checked(stored, piece)
+    os.close(fd)
+    whole = np.empty(piece.nbytes // stored.dtype.itemsize, dtype=stored.dtype)
+    fill([piece], memoryview(whole.view(np.uint8)), whole)
+    _gather(out, whole.view(np.uint8), starts, lengths, dests)
+
+
+def read_box(stored: Stored, box: Sequence[tuple], points: dict | None = None) -> np.ndarray:
+    """The stored elements ``box`` selects (``0 <= start < stop <= size``, ``step >= 1`` per
+    stored axis), as a new C-contiguous native-order array.
+
+    ``points`` is the caller's dict of per-image state (checkpoints per compressed piece, the
+    block cache), filled here.  CorruptFileError: a file changed since it was described, or
+    it (or its stream) ends before the data.
+    """
+    starts, length, read_shape, subsample = _runs(stored, box)
+    out = np.empty(read_shape, dtype=stored.dtype)
+    flat = out.reshape(-1).view(np.uint8)
+    for p, s, ln, d in _split(stored, starts, length):
+        piece = stored.pieces[p]
+        if piece.encoding == "raw":
+            _read_raw(stored, piece, s, ln, d, flat)
+        elif piece.encoding in ("gzip", "zlib", "bzip2", "deflate"):
+            cp = cache = None
+            if points is not None:
+                cp = points.setdefault(p, Checkpoints())
+                cache = points.setdefault("blocks", BlockCache())
+            _read_stream(stored, piece, s, ln, d, flat, cp, cache)
+        else:
+            _read_text(stored, piece, s, ln, d, flat)
+    if stored.swap:
+        out.byteswap(inplace=True)
+    if subsample is not None:
+        axis, step = subsample
+        key = [slice(None)] * out.ndim
+        key[axis] = slice(None, None, step)
+        out = np.ascontiguousarray(out[tuple(key)])
+    return out
+
+
+@dataclasses.dataclass
+class Described:
+    """An image described without reading its pixels (what a format's ``describe`` returns).
+
+    ``info`` is the ImageInfo ``read`` would return; ``stored`` the stored array.  ``axes``
+    gives, per axis of ``info.full_shape``, the stored axis it is (None: a size-1 axis the file
+    lacks); other stored axes have size 1, except ``complex_axis`` (size 2: NRRD's real and
+    imaginary parts).  ``scaling`` is (slope, inter): ``stored * slope + inter`` in float64
+    (complex128), then ``info.dtype``.  ``format`` is the format's name.
+    """
+
+    info: object
+    stored: Stored
+    axes: tuple
+    complex_axis: int | None = None
+    scaling: tuple | None = None
+    format: str = ""
+
+
+def identities(pieces: Sequence[Piece], *paths: str) -> dict:
+    """``{file: identity}`` of the header files ``paths`` and every file the pieces read."""
+    out = {}
+    for name in (*paths, *(p.src for p in pieces)):
+        if name not in out:
+            out[name] = identity(os.stat(name))
+    return out
+

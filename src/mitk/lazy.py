@@ -1,0 +1,579 @@
+"""Images larger than memory: :func:`open` describes a file and reads regions of it on demand.
+
+A :class:`LazyImage` holds what the header says (shape, dtype, geometry, properties), the read
+plan of its pixels (:class:`mitk.io._regions.Stored`) and the identity of every file involved;
+no open file.  Each region read opens the files it needs, checks that they are still the ones
+described, reads exactly what the region needs (:mod:`mitk.io._regions`) and turns the stored
+values into image values (axis order, components, byte order, NIfTI scaling) the way a full
+load does, so ``lz[key]`` equals ``np.asarray(mitk.Image(path))[key]`` bit for bit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import operator
+import os
+import threading
+from typing import Any, Iterator
+
+import numpy as np
+
+from . import io
+from ._image_io import _time_geometry
+from .errors import ArgumentError, CorruptFileError, UnsupportedFormatError
+from .geometry import Geometry3D
+from .image import Image
+from .io import _regions
+from .time_geometry import ProportionalTimeGeometry, TimeGeometry
+
+__all__ = ["LazyImage", "open"]
+
+#: Bytes per chunk that ``to_dask(chunks="auto")`` and ``iter_chunks`` aim at.
+AUTO_CHUNK_BYTES = 32 << 20
+
+
+def _describe(path: str, options: dict) -> _regions.Described:
+    path, fmt = io._reader(path)
+    try:
+        opener = importlib.import_module(f"{fmt.__name__}._open")
+    except ModuleNotFoundError:
+        raise UnsupportedFormatError(
+            f"{path}: mitk.open reads NRRD, NIfTI and MetaImage files, not {fmt.NAME}; load it "
+            "with mitk.Image(path)") from None
+    return opener.describe(path, **options)
+
+
+class LazyImage:
+    """An image file whose pixels are read on demand, region by region (SPEC 13).
+
+    Made by :func:`mitk.open`.  It has the read-only attributes of an :class:`mitk.Image`
+    (``ndim``, ``shape``, ``dtype``, ``channels``, ``nbytes``, ``spacing``, ``origin``,
+    ``direction``, ``time_steps``, ``time_geometry``, ``get_geometry(t)``, ``properties``), plus
+    ``path`` and ``format``.
+
+    Notes
+    -----
+    No file is open between calls, and nothing is locked: every read opens its files, checks
+    that they are unchanged since :func:`open` (size, mtime, inode; otherwise
+    :class:`~mitk.errors.CorruptFileError`) and reads with ``os.preadv``/``os.pread``, which
+    release the GIL and share no file offset.  Any number of threads may read one LazyImage at
+    once; the only shared state, the checkpoints of a foreign compressed stream, has its own
+    lock.  Pickling sends (path, options, file identities), never pixels.
+    """
+
+    def __init__(self, path: Any, **options: Any) -> None:
+        self._path = io.fspath(path)
+        self._options = dict(options)
+        self._d = _describe(self._path, self._options)
+        self._info = self._d.info
+        self._tg = _time_geometry(self._info, self._path)
+        self._points: dict = {}
+        self._lock = threading.Lock()
+
+    # -- attributes --------------------------------------------------------------------------
+
+    @property
+    def path(self) -> str:
+        """The file as given to :func:`open` (a str)."""
+        return self._path
+
+    @property
+    def format(self) -> str:
+        """The file format: ``"NRRD"``, ``"NIfTI"`` or ``"MetaImage"``."""
+        return self._d.format
+
+    @property
+    def ndim(self) -> int:
+        """Image dimension: 2, 3 or 4 (components do not count)."""
+        return self._info.ndim
+
+    @property
+    def shape(self) -> tuple:
+        """NumPy-order shape ``(t, z, y, x, c)`` (``t`` for 4D, ``c`` when ``channels > 1``)."""
+        return tuple(self._info.full_shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Native dtype of one component, as ``mitk.Image(path)`` has it."""
+        return np.dtype(self._info.dtype)
+
+    @property
+    def channels(self) -> int:
+        """Components per pixel."""
+        return self._info.channels
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the whole image in memory."""
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+    @property
+    def time_steps(self) -> int:
+        """Number of time steps (1 unless 4D)."""
+        return self._info.time_steps
+
+    @property
+    def spacing(self) -> tuple:
+        """Spacing of step 0 in mm, ``(sx, sy, sz)``."""
+        return tuple(self._tg.get_geometry_for_time_step(0).spacing)
+
+    @property
+    def origin(self) -> tuple:
+        """LPS world position of voxel (0, 0, 0) of step 0."""
+        return tuple(self._tg.get_geometry_for_time_step(0).origin)
+
+    @property
+    def direction(self) -> np.ndarray:
+        """3x3 direction of step 0 (a copy; column ``j`` is index axis ``j``)."""
+        return np.array(self._tg.get_geometry_for_time_step(0).direction, dtype=np.float64)
+
+    @property
+    def time_geometry(self) -> TimeGeometry:
+        """The image's time geometry (a copy: the file cannot change through it)."""
+        return self._tg.copy()
+
+    def get_geometry(self, t: int = 0) -> Geometry3D:
+        """The geometry of time step ``t`` (a copy); TimeStepError outside the steps."""
+        return self._tg.get_geometry_for_time_step(t).copy()
+
+    @property
+    def properties(self) -> dict:
+        """The metadata ``mitk.Image(path).properties`` would hold (a new dict)."""
+        return dict(self._info.properties)
+
+    def __repr__(self) -> str:
+        return (f"<mitk.LazyImage {self._path!r} format={self.format} shape={self.shape} "
+                f"dtype={self.dtype} channels={self.channels}>")
+
+    # -- pickling ----------------------------------------------------------------------------
+
+    def __reduce__(self):
+        return _reopen, (self._path, self._options, self._d.stored.identities)
+
+    # -- regions -----------------------------------------------------------------------------
+
+    def _check_files(self) -> None:
+        for name, expected in self._d.stored.identities.items():
+            try:
+                found = _regions.identity(os.stat(name))
+            except FileNotFoundError:
+                found = None
+            if found != expected:
+                raise CorruptFileError(f"{name}: the file was replaced, truncated or modified "
+                                       f"since mitk.open({self._path!r}); open it again")
+
+    def _stored_box(self, box: list) -> list:
+        return stored_box(self._d, box)
+
+    def _read_box(self, box: list) -> np.ndarray:
+        """The image values of ``box`` (one positive-step range per axis of ``shape``)."""
+        d = self._d
+        with self._lock:
+            points = self._points
+        arr = _regions.read_box(d.stored, self._stored_box(box), points)
+        order = [s for s in d.axes if s is not None]
+        if d.complex_axis is not None:
+            order.append(d.complex_axis)
+        rest = [s for s in range(arr.ndim) if s not in order]
+        arr = arr.transpose(rest + order)
+        counts = [len(range(*b)) for b in box]
+        if d.complex_axis is not None:
+            arr = np.ascontiguousarray(arr).view(
+                np.complex64 if arr.dtype.itemsize == 4 else np.complex128)
+        arr = arr.reshape(counts)
+        if d.scaling is not None:
+            slope, inter = d.scaling
+            work = arr.astype(np.complex128 if arr.dtype.kind == "c" else np.float64)
+            with np.errstate(over="ignore", invalid="ignore"):
+                work *= slope
+                if inter:
+                    work += inter
+                arr = work.astype(self.dtype)
+        return np.ascontiguousarray(arr)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        """The pixels ``np.asarray(mitk.Image(path))[key]``, as a new writable array.
+
+        Parameters
+        ----------
+        key : int, slice, Ellipsis, None or a tuple of them
+            NumPy basic indexing over :attr:`shape` (any step, negative ones too).
+
+        Returns
+        -------
+        numpy.ndarray
+            A new C-contiguous, writable array; reads and decodes only what the region needs.
+
+        Raises
+        ------
+        IndexError
+            An index out of range, too many indices, or advanced (array, bool) indexing.
+        CorruptFileError
+            A file changed since :func:`open`, or is truncated or corrupt where the region is.
+
+        Notes
+        -----
+        Copies from the file; locks nothing; the GIL is released in the reads and codecs.
+        """
+        box, post = _normalize(key, self.shape)
+        self._check_files()
+        if any(b[0] >= b[1] for b in box):
+            return np.empty(np.empty([len(range(*b)) for b in box], np.uint8)[post].shape,
+                            dtype=self.dtype)
+        arr = self._read_box(box)
+        if all(p == slice(None) for p in post):
+            return arr
+        out = arr[post]
+        # all-integer keys give a 0-d array (NumPy would give a scalar: not writable)
+        return np.array(out) if out.ndim == 0 or not out.flags.c_contiguous else out
+
+    def read_cost(self, key: Any = ...) -> int:
+        """Bytes that must be read (raw, text) or decompressed (streams) to serve ``key``.
+
+        Notes
+        -----
+        Reads no pixels.  A region of a foreign compressed stream costs everything from the
+        start of the stream (or from the nearest checkpoint an earlier read left) to its last
+        byte; an indexed stream only the blocks it touches; raw data the spans read (gaps
+        shorter than 64 KiB between runs are read through); ASCII the whole text.
+        """
+        box, _ = _normalize(key, self.shape)
+        if any(b[0] >= b[1] for b in box):
+            return 0
+        with self._lock:
+            points = self._points
+        return _box_cost(self._d.stored, self._stored_box(box), points)
+
+    def crop(self, key: Any) -> Image:
+        """An image of the pixels ``key`` selects, placed where they were in the world.
+
+        Parameters
+        ----------
+        key : slice, Ellipsis or a tuple of them
+            Slices only (any step); integers are a TypeError (use ``slice(i, i + 1)``).
+
+        Returns
+        -------
+        Image
+            A new image with its own pixels: origin at the first selected voxel, spacing times
+            the step, direction columns negated for negative steps, and the time geometry of
+            the selected steps.
+
+        Raises
+        ------
+        TypeError
+            An integer or ``None`` in ``key``.
+        ArgumentError
+            An empty selection, or a negative step along time.
+
+        Notes
+        -----
+        Reads as ``lz[key]`` does (a copy from the file; the GIL released in the reads and
+        codecs) and adopts the array into the new image without a further copy.  Locks nothing.
+        """
+        parts = key if isinstance(key, tuple) else (key,)
+        for k in parts:
+            if not (isinstance(k, slice) or k is Ellipsis):
+                raise TypeError(f"crop takes slices (and ...), not {type(k).__name__}: "
+                                "use slice(i, i + 1) to keep one index")
+        box, post = _normalize(key, self.shape)
+        ranges = [range(*s.indices(n)) for s, n in zip(_slices(post, box), self.shape)]
+        if any(len(r) == 0 for r in ranges):
+            raise ArgumentError(f"crop {key!r} selects no pixels of an image of shape "
+                                f"{self.shape}")
+        pixels = self[key]
+        ndim, channels = self.ndim, self.channels
+        if channels > 1:
+            channels = len(ranges[-1])
+            if channels == 1:
+                pixels = pixels.reshape(pixels.shape[:-1])
+        spatial = ranges[1:ndim] if ndim == 4 else ranges[:ndim]
+        xyz = list(reversed(spatial))  # x, y (, z)
+        g0 = self._tg.get_geometry_for_time_step(0)
+        first = [r[0] for r in xyz] + [0] * (3 - len(xyz))
+        origin = tuple(g0.index_to_world(tuple(float(v) for v in first)))
+        spacing = list(g0.spacing)
+        direction = np.array(g0.direction, dtype=np.float64)
+        for i, r in enumerate(xyz):
+            spacing[i] *= abs(r.step)
+            if r.step < 0:
+                direction[:, i] = -direction[:, i]
+        image = Image(pixels, spacing=spacing, origin=origin, direction=direction, copy=False,
+                      channels=channels if channels > 1 else None)
+        if ndim == 4:
+            steps = ranges[0]
+            if steps.step < 0:
+                raise ArgumentError("crop cannot reverse time: give the time axis a positive "
+                                    "step")
+            lo, hi = self._tg.get_time_bounds(steps[0])
+            tg = ProportionalTimeGeometry.from_geometry(
+                image.get_geometry(0), len(steps), first_time_point=lo,
+                step_duration=(hi - lo) * steps.step)
+            image.set_time_geometry(tg)
+        image.properties.update(self._info.properties)
+        return image
+
+    def load(self) -> Image:
+        """The whole image, as ``mitk.Image(path, **options)`` reads it.
+
+        Raises CorruptFileError when a file changed since :func:`open` (checked before and
+        after the read).
+
+        Notes
+        -----
+        A copy: reads straight into the new image's buffer, releasing the GIL in the reads and
+        codecs, as :meth:`mitk.Image.load` does.  Locks nothing of the LazyImage.
+        """
+        self._check_files()
+        image = Image.load(self._path, **self._options)
+        self._check_files()
+        return image
+
+    def iter_chunks(self, chunk_shape: Any = None) -> Iterator[tuple[tuple, np.ndarray]]:
+        """``(slices, pixels)`` pairs covering the image, in C (file) order.
+
+        Parameters
+        ----------
+        chunk_shape : tuple of int, optional
+            One size per axis of :attr:`shape` (``None`` or ``-1``: the whole axis).  By default,
+            whole slices of the slowest axes, about 32 MiB each.
+
+        Notes
+        -----
+        Memory is one chunk at a time; each chunk is a new array read as ``lz[slices]`` (a
+        copy; nothing locked; the GIL released in the reads).
+        """
+        if chunk_shape is None:
+            sizes = _auto_chunk(self.shape, self.dtype.itemsize)
+        else:
+            chunk_shape = tuple(chunk_shape)
+            if len(chunk_shape) != len(self.shape):
+                raise ArgumentError(f"chunk_shape {chunk_shape} needs one size per axis of "
+                                    f"shape {self.shape}")
+            sizes = []
+            for c, n in zip(chunk_shape, self.shape):
+                if c is None or c == -1:
+                    sizes.append(n)
+                elif isinstance(c, bool) or not isinstance(c, (int, np.integer)):
+                    raise TypeError(f"chunk sizes must be ints, not {type(c).__name__}")
+                elif c < 1:
+                    raise ArgumentError(f"chunk_shape {chunk_shape} holds a size < 1")
+                else:
+                    sizes.append(int(c))
+        grids = [range(0, n, c) for n, c in zip(self.shape, sizes)]
+        for starts in itertools.product(*grids):
+            region = tuple(slice(s, min(s + c, n)) for s, c, n in zip(starts, sizes, self.shape))
+            yield region, self[region]
+
+    def to_dask(self, chunks: Any = "auto"):
+        """A Dask array of the image; building it reads no pixels.
+
+        Parameters
+        ----------
+        chunks : "auto" or anything ``dask.array`` accepts
+            ``"auto"``: whole slices of the slowest axes, about 32 MiB per chunk.
+
+        Returns
+        -------
+        dask.array.Array
+            Each task carries (path, options, file identities, region) only; a worker opens
+            the file itself and reads its region (CorruptFileError if the file changed).
+
+        Notes
+        -----
+        Needs Dask (the ``dask`` extra).  Computing a chunk reads it as ``lz[region]`` does,
+        in the worker; nothing is shared or locked between tasks.
+        """
+        from . import dask as mitk_dask
+
+        return mitk_dask._array(self, chunks)
+
+
+def _reopen(path: str, options: dict, identities: dict) -> LazyImage:
+    lz = LazyImage(path, **options)
+    if lz._d.stored.identities != identities:
+        raise CorruptFileError(f"{path}: the file was replaced, truncated or modified since the "
+                               "LazyImage was pickled; open it again")
+    return lz
+
+
+def open(path: Any, **read_options: Any) -> LazyImage:  # noqa: A001 - the SPEC names it open
+    """Open an image file for region reads, reading its header but no pixels.
+
+    Parameters
+    ----------
+    path : str, bytes or os.PathLike
+        A NRRD, NIfTI or MetaImage file (headers with detached data included).
+    **read_options
+        The format's read options (``apply_scaling``, ``allow_external_data``).
+
+    Returns
+    -------
+    LazyImage
+
+    Raises
+    ------
+    FileNotFoundError, UnsupportedFormatError, CorruptFileError, TypeError
+        As ``mitk.Image(path)`` raises them for the header and the data files' sizes; DICOM is
+        UnsupportedFormatError.
+
+    Notes
+    -----
+    Validates the whole header and checks that raw data files exist and are large enough;
+    holds no open file afterwards.  Nothing is locked and no pixel is read.
+    """
+    return LazyImage(path, **read_options)
+
+
+def _box_cost(stored: _regions.Stored, box: list, points: dict | None = None) -> int:
+    """Bytes read (raw, text) or decompressed (streams) to serve ``box``; reads no pixels.
+
+    Raw runs count the spans read (gaps included); an indexed stream counts the blocks
+    inflated; another stream counts from its nearest checkpoint (or its start) to the last byte
+    needed; text counts its whole piece.
+    """
+    starts, length, _, _ = _regions._runs(stored, box)
+    total = 0
+    for p, s, ln, _d in _regions._split(stored, starts, length):
+        piece = stored.pieces[p]
+        if piece.encoding == "raw":
+            for lo, hi in _regions._groups(s, ln):
+                total += int(s[hi - 1] + ln[hi - 1] - s[lo])
+            continue
+        if piece.encoding in ("ascii", "hex"):
+            total += int(piece.limit or os.stat(piece.src).st_size - piece.start)
+            continue
+        cp = points.get(p) if points is not None else None
+        first, end = int(s.min()) + piece.skip, int((s + ln).max()) + piece.skip
+        fd = _regions._open_checked(stored, piece)
+        try:
+            codec = _regions._codec_of(fd, piece)
+            plan = None
+            if codec != "bzip2" and hasattr(os, "pread") and (cp is None or
+                                                               cp.indexed is not False):
+                plan = _regions._block_plan(fd, piece, codec)
+        finally:
+            os.close(fd)
+        if plan is not None:
+            index = plan[1]
+            blocks = _regions._touched_blocks(s, s + ln, piece.skip, index.block)
+            total += sum(min(index.block, index.total - b * index.block) for b in blocks)
+            continue
+        snapshot = cp.nearest(first) if cp is not None and codec != "bzip2" else None
+        total += end - (snapshot[1] if snapshot is not None else 0)
+    return total
+
+
+def stored_box(d: _regions.Described, box: list) -> list:
+    """The box of the stored array that holds the image box ``box``."""
+    sbox = [(0, 1, 1)] * len(d.stored.shape)
+    for a, s in enumerate(d.axes):
+        if s is not None:
+            sbox[s] = box[a]
+    if d.complex_axis is not None:
+        sbox[d.complex_axis] = (0, 2, 1)
+    return sbox
+
+
+def to_stored(d: _regions.Described, box: list, pixels: np.ndarray) -> np.ndarray:
+    """Image pixels of ``box`` rearranged as the stored array holds them (the inverse of the
+    reordering in ``LazyImage._read_box``; no scaling)."""
+    order = [s for s in d.axes if s is not None]
+    kept = [n for n, s in zip(pixels.shape, d.axes) if s is not None]
+    arr = np.ascontiguousarray(pixels)
+    if d.complex_axis is not None:
+        arr = arr.view(np.float32 if arr.dtype == np.complex64 else np.float64)
+        kept.append(2)
+        order.append(d.complex_axis)
+    arr = arr.reshape(kept)
+    rest = [s for s in range(len(d.stored.shape)) if s not in order]
+    arr = arr.reshape([1] * len(rest) + kept)
+    return np.ascontiguousarray(arr.transpose(np.argsort(rest + order)))
+
+
+# -- keys ---------------------------------------------------------------------------------------
+
+def _normalize(key: Any, shape: tuple) -> tuple[list, tuple]:
+    """(box, post): positive-step (start, stop, step) per axis, then the index that turns the
+    box into ``arr[key]`` (0 for an int, ``::-1`` for a negative step, None for newaxis)."""
+    parts = key if isinstance(key, tuple) else (key,)
+    if sum(1 for k in parts if k is Ellipsis) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    used = sum(1 for k in parts if k is not None and k is not Ellipsis)
+    if used > len(shape):
+        raise IndexError(f"too many indices for an image of {len(shape)} axes: {used} were "
+                         "indexed")
+    expanded: list = []
+    for k in parts:
+        if k is Ellipsis:
+            expanded += [slice(None)] * (len(shape) - used)
+        else:
+            expanded.append(k)
+    if not any(k is Ellipsis for k in parts):
+        expanded += [slice(None)] * (len(shape) - used)
+    box, post = [], []
+    axis = 0
+    for k in expanded:
+        if k is None:
+            post.append(None)
+            continue
+        n = shape[axis]
+        if isinstance(k, slice):
+            r = range(*k.indices(n))
+            if len(r) == 0:
+                box.append((0, 0, 1))
+                post.append(slice(None))
+            elif r.step > 0:
+                box.append((r[0], r[-1] + 1, r.step))
+                post.append(slice(None))
+            else:
+                box.append((r[-1], r[0] + 1, -r.step))
+                post.append(slice(None, None, -1))
+        else:
+            if isinstance(k, (bool, np.bool_)):
+                raise IndexError("boolean indices are advanced indexing; LazyImage takes "
+                                 "integers, slices, ... and None")
+            try:
+                i = operator.index(k)
+            except TypeError:
+                raise IndexError("only integers, slices (`:`), ellipsis (`...`) and None are "
+                                 f"valid indices of a LazyImage, not {type(k).__name__}"
+                                 ) from None
+            if not -n <= i < n:
+                raise IndexError(f"index {i} is out of bounds for axis {axis} with size {n}")
+            i %= n
+            box.append((i, i + 1, 1))
+            post.append(0)
+        axis += 1
+    return box, tuple(post)
+
+
+def _slices(post: tuple, box: list) -> list:
+    """The slice of each axis that the (box, post) pair selects (ints as one-wide slices)."""
+    out, b = [], iter(box)
+    for p in post:
+        if p is None:
+            continue
+        start, stop, step = next(b)
+        if p == slice(None, None, -1):
+            last = start + (len(range(start, stop, step)) - 1) * step
+            out.append(slice(last, start - 1 if start else None, -step))
+        else:
+            out.append(slice(start, stop, step))
+    return out
+
+
+def _auto_chunk(shape: tuple, itemsize: int, target: int = AUTO_CHUNK_BYTES) -> list:
+    """Whole slices of the slowest axes, about ``target`` bytes per chunk."""
+    sizes = list(shape)
+    inner = itemsize
+    for a in range(len(shape) - 1, -1, -1):
+        if inner * shape[a] > target:
+            sizes[a] = max(1, target // inner)
+            for b in range(a):
+                sizes[b] = 1
+            break
+        inner *= shape[a]
+    return sizes
+

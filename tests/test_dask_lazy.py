@@ -1,0 +1,201 @@
+"""mitk.dask (SPEC 13): LazyImage.to_dask, from_files and save, and a distributed LocalCluster
+computing per-frame statistics with results equal to NumPy's."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import mitk
+
+da = pytest.importorskip("dask.array")
+
+
+def frames(shape=(5, 6, 7, 8), seed=0, dtype=np.int16):
+    rng = np.random.default_rng(seed)
+    return rng.integers(-1000, 1000, shape).astype(dtype)
+
+
+@pytest.mark.parametrize("name", ["d.nii", "d.nii.gz", "d.nrrd", "d.mha"])
+def test_to_dask_equals_the_image_and_reads_nothing_to_build(tmp_path, monkeypatch, name):
+    data = frames()
+    mitk.Image(data).save(tmp_path / name)
+    lz = mitk.open(tmp_path / name)
+    from mitk.io import _regions
+
+    real = _regions.read_box
+    monkeypatch.setattr(_regions, "read_box", lambda *a, **k: pytest.fail("read pixels"))
+    arr = lz.to_dask(chunks=(2, 3, -1, -1))
+    arr2 = lz.to_dask()
+    # Each task holds a path, options, identities and a region: a few hundred bytes.
+    for task in dict(arr.__dask_graph__()).values():
+        assert len(pickle.dumps(task)) < 2000
+    monkeypatch.setattr(_regions, "read_box", real)
+    assert arr.chunks[0] == (2, 2, 1) and arr.dtype == data.dtype
+    assert np.array_equal(arr.compute(scheduler="threads"), data)
+    assert np.array_equal(arr2[:, 2].compute(scheduler="sync"), data[:, 2])
+    assert float(arr.mean().compute(scheduler="sync")) == pytest.approx(data.mean())
+
+
+def test_auto_chunks_are_whole_slices(tmp_path):
+    mitk.Image(np.zeros((4, 64, 512, 512), np.int16)).save(tmp_path / "big.nrrd")
+    lz = mitk.open(tmp_path / "big.nrrd")
+    chunks = lz.to_dask().chunks
+    assert chunks[2:] == ((512,), (512,))  # whole z-slices
+    assert chunks[:2] == ((1, 1, 1, 1), (64,))  # one 32 MiB frame per chunk
+    from mitk.lazy import _auto_chunk
+
+    assert _auto_chunk((2, 80, 512, 512), 2) == [1, 64, 512, 512]  # frames of 40 MiB: split
+    assert _auto_chunk((3, 4, 5), 8) == [3, 4, 5]
+
+
+def test_iter_chunks_cover_the_image_in_order(tmp_path):
+    data = frames((3, 7, 9))
+    mitk.Image(data).save(tmp_path / "i.mha")
+    lz = mitk.open(tmp_path / "i.mha")
+    seen = np.zeros(data.shape, bool)
+    starts = []
+    for region, block in lz.iter_chunks((2, -1, 4)):
+        assert np.array_equal(block, data[region])
+        assert not seen[region].any()
+        seen[region] = True
+        starts.append(tuple(s.start for s in region))
+    assert seen.all() and starts == sorted(starts)
+    assert sum(1 for _ in lz.iter_chunks()) == 1
+    with pytest.raises(mitk.ArgumentError):
+        next(lz.iter_chunks((1, 1)))
+
+
+def test_from_files_stacks_and_names_the_first_file_that_differs(tmp_path):
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"s{i}.nii"
+        mitk.Image(frames((4, 5, 6), seed=i), spacing=(1, 2, 3)).save(p)
+        paths.append(p)
+    stack, geometries = mitk.dask.from_files(paths)
+    assert stack.shape == (3, 4, 5, 6) and len(geometries) == 3
+    assert geometries[1].spacing == (1.0, 2.0, 3.0)
+    assert np.array_equal(stack.compute(scheduler="sync"),
+                          np.stack([frames((4, 5, 6), seed=i) for i in range(3)]))
+    mitk.Image(frames((4, 5, 6)), spacing=(1, 2, 4)).save(tmp_path / "other.nii")
+    mitk.Image(frames((4, 5, 7))).save(tmp_path / "wide.nii")
+    for bad in ("other.nii", "wide.nii"):
+        with pytest.raises(mitk.ArgumentError, match=bad):
+            mitk.dask.from_files(paths[:2] + [tmp_path / bad] + paths[2:])
+    with pytest.raises(mitk.ArgumentError):
+        mitk.dask.from_files([])
+
+
+@pytest.mark.parametrize("name, channels", [("o.nrrd", 1), ("o.nii", 3), ("o.mha", 2),
+                                            ("o.nii", 1)])
+def test_save_writes_chunks_at_their_offsets(tmp_path, name, channels):
+    shape = (3, 8, 9, 10) + ((channels,) if channels > 1 else ())
+    data = frames(shape, dtype=np.float32)
+    like = mitk.Image(data, spacing=(1, 2, 3), origin=(4, 5, 6),
+                      channels=channels if channels > 1 else None)
+    (tmp_path / name).write_bytes(b"old")
+    arr = da.from_array(data, chunks=(1, 3, 4, 10) + shape[4:])
+    mitk.dask.save(arr * 2, tmp_path / name, like=like)
+    back = mitk.Image(tmp_path / name)
+    assert np.array_equal(back.array, data * 2)
+    assert back.spacing == (1.0, 2.0, 3.0) and back.origin == (4.0, 5.0, 6.0)
+    assert back.channels == channels and back.time_steps == 3
+    assert os.listdir(tmp_path) == [name]  # no temporary left
+    # like may be a LazyImage
+    mitk.dask.save(arr, tmp_path / "again.nrrd", like=mitk.open(tmp_path / name))
+    assert np.array_equal(mitk.Image(tmp_path / "again.nrrd").array, data)
+
+
+def test_save_refuses_what_it_cannot_write_and_keeps_the_old_file(tmp_path):
+    data = frames((2, 3, 4))
+    like = mitk.Image(data)
+    arr = da.from_array(data, chunks=1)
+    (tmp_path / "keep.nrrd").write_bytes(b"old")
+    with pytest.raises(mitk.UnsupportedFormatError):
+        mitk.dask.save(arr, tmp_path / "keep.nrrd", like=like, compression="gzip")
+    with pytest.raises(mitk.UnsupportedFormatError):
+        mitk.dask.save(arr, tmp_path / "x.nii.gz", like=like)
+    with pytest.raises(mitk.ArgumentError):
+        mitk.dask.save(arr[:1], tmp_path / "keep.nrrd", like=like)
+    with pytest.raises(TypeError):
+        mitk.dask.save(arr, tmp_path / "keep.nrrd", like=data)
+    with pytest.raises(TypeError):
+        mitk.dask.save(arr, tmp_path / "keep.nrrd", like=like, no_such_option=1)
+
+    def boom(block):
+        raise RuntimeError("worker failed")
+
+    with pytest.raises(RuntimeError):
+        mitk.dask.save(arr.map_blocks(boom, dtype=arr.dtype), tmp_path / "keep.nrrd", like=like)
+    assert (tmp_path / "keep.nrrd").read_bytes() == b"old"
+    assert sorted(os.listdir(tmp_path)) == ["keep.nrrd"]
+
+
+# The README's "Larger than memory" example, run as written in a fresh interpreter.
+CLUSTER_EXAMPLE = """
+import numpy as np
+from distributed import Client, LocalCluster
+
+import mitk
+
+if __name__ == "__main__":
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      memory_limit="300MiB", dashboard_address=None) as cluster, \\
+            Client(cluster):
+        lz = mitk.open(PATH)                       # reads the header only
+        frames = lz.to_dask()                      # tasks: path + region, no pixels
+        means = frames.mean(axis=(1, 2, 3)).compute()
+        peaks = frames.max(axis=(1, 2, 3)).compute()
+        print(repr((means.tolist(), peaks.tolist())))
+"""
+
+
+def _run_cluster(path, timeout):
+    script = CLUSTER_EXAMPLE.replace("PATH", repr(str(path)))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=timeout, cwd=os.path.dirname(path))
+    assert out.returncode == 0, out.stderr[-3000:]
+    return eval(out.stdout.strip().splitlines()[-1])  # noqa: S307 - our own script's repr
+
+
+@pytest.mark.parametrize("name", ["small.nii", "small.nii.gz"])
+def test_local_cluster_per_frame_statistics(tmp_path, name):
+    data = frames((6, 16, 32, 32), seed=5)
+    mitk.Image(data).save(tmp_path / name)
+    means, peaks = _run_cluster(tmp_path / name, timeout=240)
+    assert np.allclose(means, data.mean(axis=(1, 2, 3)), rtol=0, atol=1e-9)
+    assert peaks == data.max(axis=(1, 2, 3)).tolist()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["big.nii", "big.nii.gz"])
+def test_local_cluster_on_a_gigabyte(tmp_path, name):
+    t, shape = 16, (128, 512, 512)  # 16 frames of 64 MiB of int16: 1 GiB
+    image = mitk.Image()
+    image.initialize(np.int16, shape[::-1] + (t,))
+    with image.write() as acc:
+        for k in range(t):
+            acc.array[k] = (np.arange(shape[0], dtype=np.int16)[:, None, None] * (k + 1)) % 977
+    image.save(tmp_path / name)
+    means, peaks = _run_cluster(tmp_path / name, timeout=1800)
+    pixels = image.array
+    assert np.allclose(means, [pixels[k].mean(dtype=np.float64) for k in range(t)])
+    assert peaks == [int(pixels[k].max()) for k in range(t)]
+
+
+def test_dask_is_a_lazily_imported_submodule():
+    code = textwrap.dedent("""
+        import sys, mitk
+        assert "mitk.dask" not in sys.modules and "dask" not in sys.modules
+        mitk.open, mitk.LazyImage
+        assert "dask" not in sys.modules
+        assert mitk.dask.from_files and "mitk.dask" in sys.modules
+        assert "open" not in mitk.__all__ and "LazyImage" in mitk.__all__
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -1,0 +1,166 @@
+"""Regions of compressed streams (SPEC 13): mitk's block-indexed gzip/zlib inflates only the
+blocks a region touches; other gzip/zlib/bzip2 streams are read once up to the region's last
+byte, and later regions start from a checkpoint of that pass."""
+
+from __future__ import annotations
+
+import gzip
+import os
+
+import numpy as np
+import pytest
+
+import mitk
+from mitk.io import _parallel_deflate, _regions
+
+# 16 MiB of int16: the smallest payload mitk writes with a block index (4 MiB blocks).
+SHAPE = (128, 256, 256)
+BLOCK = _parallel_deflate.DEFLATE_BLOCK
+
+
+@pytest.fixture(scope="module")
+def volume() -> np.ndarray:
+    rng = np.random.default_rng(7)
+    # Compressible but not trivial: smooth ramps plus a little noise.
+    z, y, x = np.indices(SHAPE, dtype=np.int16)
+    return (z * 3 + y - x + rng.integers(0, 4, SHAPE, dtype=np.int16)).astype(np.int16)
+
+
+def _keys(shape):
+    rng = np.random.default_rng(3)
+    z, y, x = shape
+    keys = [(5,), (z - 1,), (slice(None), y // 2), (..., 17),
+            (slice(z // 4, z // 2), slice(2, y // 3), slice(x - 40, x - 1))]
+    for _ in range(8):
+        a = int(rng.integers(0, shape[0] - 1))
+        keys.append((slice(a, a + int(rng.integers(1, 20)), int(rng.integers(1, 4))),
+                     slice(None, None, -3), int(rng.integers(0, shape[2]))))
+    return keys
+
+
+@pytest.mark.parametrize("name, options", [("v.nii.gz", {}), ("v.nrrd", {"compression": "gzip"}),
+                                           ("v.mha", {"compression": "gzip"})])
+def test_indexed_streams_inflate_only_the_blocks_touched(tmp_path, volume, name, options):
+    path = tmp_path / name
+    mitk.Image(volume).save(path, **options)
+    lz = mitk.open(path)
+    # A z-slice of 128 KiB lies in one or two 4 MiB blocks, never the whole 16 MiB stream.
+    cost = lz.read_cost((64,))
+    assert BLOCK <= cost <= 2 * BLOCK
+    assert lz.read_cost((slice(None), 3)) >= volume.nbytes  # a y-plane touches every block
+    for key in _keys(volume.shape):
+        assert np.array_equal(lz[key], volume[key]), key
+    with mitk.num_threads(1):
+        assert np.array_equal(lz[70:90:3, 5], volume[70:90:3, 5])
+
+
+def test_an_index_the_stream_does_not_confirm_is_not_used(tmp_path, volume):
+    path = tmp_path / "bad.nii.gz"
+    mitk.Image(volume).save(path)
+    raw = bytearray(path.read_bytes())
+    parsed = _parallel_deflate.parse_gzip_header(bytes(raw[:70000]))
+    assert parsed is not None and parsed[1] is not None
+    # Swap the compressed sizes of the first two blocks: each is still a plausible index.
+    field = _parallel_deflate.GZIP_INDEX_OFFSET + 13
+    first, second = raw[field:field + 4], raw[field + 4:field + 8]
+    assert first != second
+    raw[field:field + 4], raw[field + 4:field + 8] = second, first
+    path.write_bytes(bytes(raw))
+    lz = mitk.open(path)
+    for key in ((1,), (40,), (slice(None), 9)):
+        assert np.array_equal(lz[key], volume[key]), key
+
+
+def test_foreign_gzip_checkpoints_make_later_regions_cheaper(tmp_path, volume):
+    nib = pytest.importorskip("nibabel")
+    path = tmp_path / "foreign.nii.gz"
+    nib.save(nib.Nifti1Image(volume.transpose(2, 1, 0), np.eye(4)), path)
+    lz = mitk.open(path)
+    full = np.asarray(mitk.Image(path))
+    assert np.array_equal(full, volume[:, :, :])
+    last = (SHAPE[0] - 1,)
+    # No index: the last slice costs (about) the whole stream the first time ...
+    first_cost = lz.read_cost(last)
+    assert first_cost >= volume.nbytes
+    assert np.array_equal(lz[last], volume[last])
+    # ... and after that pass, at most the distance from the nearest checkpoint.
+    later = lz.read_cost(last)
+    assert later <= _regions.CHECKPOINT_EVERY + volume[last].nbytes
+    assert np.array_equal(lz[last], volume[last])
+    assert lz.read_cost((64,)) <= _regions.CHECKPOINT_EVERY + volume[64].nbytes
+    for key in _keys(volume.shape):
+        assert np.array_equal(lz[key], volume[key]), key
+    # A pickled copy starts without checkpoints but reads the same.
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(lz))
+    assert copy.read_cost(last) == first_cost
+    assert np.array_equal(copy[50:52], volume[50:52])
+
+
+def test_a_region_read_stops_after_its_last_byte(tmp_path, volume, monkeypatch):
+    nib = pytest.importorskip("nibabel")
+    path = tmp_path / "stop.nii.gz"
+    nib.save(nib.Nifti1Image(volume.transpose(2, 1, 0), np.eye(4)), path)
+    lz = mitk.open(path)
+    produced = []
+    real = _regions._Scatter.put
+
+    def counting(self, pos, chunk):
+        produced.append(pos + len(chunk))
+        return real(self, pos, chunk)
+
+    monkeypatch.setattr(_regions._Scatter, "put", counting)
+    assert np.array_equal(lz[2], volume[2])
+    # slice 2 ends at 3 * 128 KiB; output comes in pieces of at most 4 MiB
+    assert max(produced) <= 3 * volume[0].nbytes + _regions._OUT
+
+
+def test_bzip2_and_multi_member_gzip(tmp_path, volume):
+    small = volume[:8, :64, :64].copy()
+    mitk.Image(small).save(tmp_path / "b.nrrd", compression="bzip2")
+    lz = mitk.open(tmp_path / "b.nrrd")
+    for key in _keys(small.shape):
+        assert np.array_equal(lz[key], small[key]), key
+    assert lz.read_cost((0,)) == small[0].nbytes  # from the start, no further
+    # Two gzip members (as pigz or bgzip write), in a detached NRRD.
+    data = small.tobytes()
+    half = len(data) // 2
+    (tmp_path / "m.raw.gz").write_bytes(gzip.compress(data[:half]) + gzip.compress(data[half:]))
+    (tmp_path / "m.nhdr").write_text(
+        "NRRD0004\ntype: int16\ndimension: 3\nsizes: 64 64 8\nendian: little\n"
+        "encoding: gzip\ndata file: m.raw.gz\n")
+    lz = mitk.open(tmp_path / "m.nhdr")
+    for key in _keys(small.shape):
+        assert np.array_equal(lz[key], small[key]), key
+
+
+def test_a_truncated_stream_is_corrupt_where_the_region_needs_it(tmp_path, volume):
+    small = volume[:8].copy()
+    path = tmp_path / "cut.nrrd"
+    mitk.Image(small).save(path, compression="gzip")
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.seek(size // 2)
+        f.write(bytes(64))  # damage in place: same size, but a new mtime
+    with pytest.raises(mitk.CorruptFileError):
+        mitk.open(path)[-1]
+
+
+def test_without_positioned_reads(tmp_path, volume, monkeypatch):
+    # Windows has neither os.pread nor os.preadv: each read seeks its own descriptor instead,
+    # and indexed streams are read in one pass.
+    small = volume[:40].copy()  # 5 MiB
+    for name, opts in (("w.nii", {}), ("w.nii.gz", {}), ("w.mha", {"compression": "gzip"})):
+        mitk.Image(small).save(tmp_path / name, **opts)
+    big = tmp_path / "big.nrrd"
+    mitk.Image(volume).save(big, compression="gzip")  # indexed
+    monkeypatch.delattr(os, "pread", raising=False)
+    monkeypatch.delattr(os, "preadv", raising=False)
+    for name in ("w.nii", "w.nii.gz", "w.mha"):
+        lz = mitk.open(tmp_path / name)
+        for key in _keys(small.shape):
+            assert np.array_equal(lz[key], small[key]), (name, key)
+    lz = mitk.open(big)
+    assert lz.read_cost((100,)) >= 100 * volume[0].nbytes  # the serial pass, not one block
+    assert np.array_equal(lz[100], volume[100])
