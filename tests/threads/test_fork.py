@@ -92,13 +92,18 @@ def test_lock_held_at_fork_gives_lock_timeout_in_the_child():
 
 def _churn_writes(img, stop: threading.Event) -> None:
     """Take and drop the write lock in short waits until told to stop (they keep the lock's
-    internal mutex and its condition variables busy)."""
+    internal mutex and its condition variables busy).
+
+    A millisecond's pause between attempts leaves readers a turn: writers that queue again at
+    once, back to back, would starve them (writer preference), on an idle machine every time.
+    """
     while not stop.is_set():
         try:
             with img.write(timeout=0.02) as acc:
                 acc[0, 0] += 1
         except mitk.LockTimeout:
             pass
+        time.sleep(0.001)
 
 
 def test_fork_while_threads_churn_write_locks():
