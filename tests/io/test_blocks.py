@@ -498,3 +498,21 @@ def test_bytes_after_an_indexed_stream_are_ignored_and_it_is_still_read_in_paral
     (tmp_path / "s.gz").write_bytes(blob + b"\n")
     assert _read(tmp_path / "s.gz", len(data), "gzip") == data
     assert len(inflate_calls) == 1
+
+
+@pytest.mark.parametrize("name, opts", [("a.nii.gz", {}), ("a.nrrd", {"compression": "gzip"}),
+                                        ("a.mha", {"compression": "gzip"}),
+                                        ("a.mhd", {"compression": "gzip"})])
+def test_the_block_size_is_a_save_option(small_blocks, inflate_calls, tmp_path, name, opts):
+    # Smaller blocks make region reads cheaper (a region inflates only the blocks it touches);
+    # the file stays one standard stream, and our reader still inflates its blocks in parallel.
+    arr, img = _image()
+    img.save(tmp_path / name, compression_block_size=64 << 10, **opts)
+    np.testing.assert_array_equal(mitk.Image(tmp_path / name).as_numpy(), arr)
+    assert inflate_calls and inflate_calls[-1].block == 64 << 10
+    for bad, error in ((1000, mitk.ArgumentError), (1 << 30, mitk.ArgumentError),
+                       (True, TypeError), ("4M", TypeError)):
+        with pytest.raises(error, match="compression_block_size"):
+            img.save(tmp_path / f"b{name}", compression_block_size=bad, **opts)
+    with pytest.raises(mitk.ArgumentError, match="compression_block_size"):
+        img.save(tmp_path / "raw.nrrd", compression_block_size=1 << 20)

@@ -259,7 +259,8 @@ def test_bad_read_options(tmp_path):
     with pytest.raises(TypeError, match="allow_external_data"):
         metaimage.read(str(p), numpy_allocator, allow_external_data="yes")
     assert metaimage.READ_OPTIONS == {"allow_external_data"}
-    assert metaimage.WRITE_OPTIONS == {"compression", "compression_level"}
+    assert metaimage.WRITE_OPTIONS == {"compression", "compression_level",
+                                       "compression_block_size"}
 
 
 # -- byte orders and element types --------------------------------------------------------------

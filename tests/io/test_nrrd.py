@@ -189,7 +189,7 @@ def test_read_options(tmp_path):
         nrrd.read(str(tmp_path / "x.nrrd"), numpy_allocator, allow_external_data="yes")
     assert load(tmp_path / "x.nrrd", allow_external_data=True)[0].shape == (2, 2)
     assert nrrd.READ_OPTIONS == {"allow_external_data"}
-    assert nrrd.WRITE_OPTIONS == {"compression", "compression_level"}
+    assert nrrd.WRITE_OPTIONS == {"compression", "compression_level", "compression_block_size"}
     assert nrrd.EXTENSIONS == (".nrrd", ".nhdr")
 
 
@@ -1174,7 +1174,7 @@ def test_failed_detached_save_keeps_the_old_pair(tmp_path, monkeypatch):
     save(path, old)
     before = {p: (tmp_path / p).read_bytes() for p in os.listdir(tmp_path)}
 
-    def boom(f, data, codec, level=1):
+    def boom(f, data, codec, level=1, **options):
         raise OSError("no space left")
 
     monkeypatch.setattr(_streams, "compress_from", boom)

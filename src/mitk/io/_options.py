@@ -14,7 +14,8 @@ import numpy as np
 
 from ..errors import ArgumentError
 
-__all__ = ["COMMON_WRITE_OPTIONS", "compression", "compression_level", "flag", "reject_unknown"]
+__all__ = ["COMMON_WRITE_OPTIONS", "compression", "compression_block_size", "compression_level",
+           "flag", "reject_unknown"]
 
 #: Save options every format accepts (handled by :mod:`mitk.io` around the format's writer).
 COMMON_WRITE_OPTIONS = frozenset({"fsync"})
@@ -62,3 +63,25 @@ def compression_level(level: Any, codec: str | None) -> int:
     if not 1 <= level <= 9:
         raise ArgumentError(f"compression_level must be from 1 to 9, got {level}")
     return int(level)
+
+
+def compression_block_size(value: Any, codec: str | None) -> int | None:
+    """Check a ``compression_block_size`` option: the uncompressed bytes per independently
+    deflated block of a gzip/zlib payload (16 MiB and more), from 64 KiB to 64 MiB.
+
+    Smaller blocks make region reads of the file cheaper (a region inflates only the blocks it
+    touches) at no measurable cost in size or full-read speed down to 1 MiB; None keeps the
+    default (4 MiB).
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError("compression_block_size must be an int (bytes), not "
+                        f"{type(value).__name__}")
+    if codec not in ("gzip", "zlib"):
+        raise ArgumentError("compression_block_size needs gzip compression (deflate blocks); "
+                            f"this save is {codec or 'raw'}")
+    if not 64 << 10 <= value <= 64 << 20:
+        raise ArgumentError(f"compression_block_size must be from 65536 (64 KiB) to 67108864 "
+                            f"(64 MiB) bytes, got {value}")
+    return int(value)

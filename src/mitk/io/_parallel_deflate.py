@@ -38,9 +38,12 @@ _log = logging.getLogger(__name__)
 
 #: Payloads from this size on are deflated block-parallel and carry a block index.
 PARALLEL_MIN = 16 << 20
-#: Uncompressed bytes per independently deflated block: large enough that starting each block
-#: without the previous one's 32 KiB window costs nothing measurable in size.
+#: Uncompressed bytes per independently deflated block (the default of the
+#: ``compression_block_size`` save option): large enough that starting each block without the
+#: previous one's 32 KiB window costs nothing measurable in size.
 DEFLATE_BLOCK = 4 << 20
+#: The range of the ``compression_block_size`` save option (and of a block index we trust).
+MIN_BLOCK, MAX_BLOCK = 64 << 10, 64 << 20
 #: Threads deflating or inflating blocks at once (at most; never more than mitk.get_num_threads()).
 DEFLATE_THREADS = 4
 
@@ -88,16 +91,18 @@ def available_threads() -> int:
     return max(1, min(DEFLATE_THREADS, _threads.get_num_threads()))
 
 
-def block_size(total: int) -> int:
-    """Uncompressed block size for a payload of ``total`` bytes (grows past 64 GiB so that the
-    index still fits a gzip header)."""
+def block_size(total: int, block: int | None = None) -> int:
+    """Uncompressed block size for a payload of ``total`` bytes: ``block`` (the
+    ``compression_block_size`` save option; default :data:`DEFLATE_BLOCK`), grown where needed
+    so that the index still fits a gzip header (past 64 GiB at 4 MiB)."""
+    block = DEFLATE_BLOCK if block is None else block
     need = -(-total // MAX_INDEXED_BLOCKS)
-    return DEFLATE_BLOCK if need <= DEFLATE_BLOCK else -(-need // (1 << 20)) * (1 << 20)
+    return block if need <= block else -(-need // (1 << 20)) * (1 << 20)
 
 
-def block_count(total: int) -> int:
+def block_count(total: int, block: int | None = None) -> int:
     """Number of blocks :func:`deflate` cuts ``total`` bytes into; 0 below :data:`PARALLEL_MIN`."""
-    return -(-total // block_size(total)) if total >= PARALLEL_MIN else 0
+    return -(-total // block_size(total, block)) if total >= PARALLEL_MIN else 0
 
 
 # -- the index in a gzip header --------------------------------------------------------------------
@@ -256,7 +261,7 @@ def _deflate_block(pieces: list, lib, level: int, last: bool) -> bytes:
 
 
 def deflate(f: IO[bytes], parts: list, head: bytes, codec: str, lib,
-            level: int) -> tuple[int, int, BlockIndex]:
+            level: int, block: int | None = None) -> tuple[int, int, BlockIndex]:
     """Write ``head``, then ``parts`` deflated block-parallel, then nothing else.
 
     Parameters
@@ -280,7 +285,7 @@ def deflate(f: IO[bytes], parts: list, head: bytes, codec: str, lib,
     checksum = lib.crc32 if codec == "gzip" else lib.adler32
     check = checksum(b"")
     total = sum(len(p) for p in parts)
-    size = block_size(total)
+    size = block_size(total, block)
     blocks = _cut(parts, size)
     f.write(head)
     written = len(head)
@@ -550,7 +555,8 @@ def _seekable(f: IO[bytes]) -> bool:
 
 
 def deflate_indexed(f: IO[bytes], parts: list, codec: str, level: int,
-                    on_index: Callable[[BlockIndex], None] | None) -> int:
+                    on_index: Callable[[BlockIndex], None] | None,
+                    block: int | None = None) -> int:
     """Write ``parts`` as one gzip or zlib stream of independent blocks; its compressed size.
 
     The gzip header precedes the blocks, so its index is filled in by seeking back afterwards
@@ -559,10 +565,10 @@ def deflate_indexed(f: IO[bytes], parts: list, codec: str, level: int,
     lib, lib_level = _codecs.raw_deflater(level)
     is_gzip = codec == "gzip"
     indexed = is_gzip and _seekable(f)
-    nblocks = block_count(sum(len(p) for p in parts)) if indexed else 0
+    nblocks = block_count(sum(len(p) for p in parts), block) if indexed else 0
     head = gzip_header(level, nblocks) if is_gzip else _zlib_header(level)
     mark = f.tell() if indexed else 0
-    written, check, index = deflate(f, parts, head, codec, lib, lib_level)
+    written, check, index = deflate(f, parts, head, codec, lib, lib_level, block)
     tail = (check.to_bytes(4, "little") + (index.total & 0xFFFFFFFF).to_bytes(4, "little")
             if is_gzip else check.to_bytes(4, "big"))
     f.write(tail)

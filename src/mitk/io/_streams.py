@@ -261,7 +261,8 @@ def _preallocate(f: IO[bytes], nbytes: int) -> None:
 
 
 def compress_from(f: IO[bytes], data, codec: str, level: int = 1,
-                  on_index: Callable[[_parallel_deflate.BlockIndex], None] | None = None) -> int:
+                  on_index: Callable[[_parallel_deflate.BlockIndex], None] | None = None,
+                  block: int | None = None) -> int:
     """Compress ``data`` (a byte view, or a list of them written in turn) to ``f``.
 
     Produces one gzip, zlib or bzip2 stream and returns the number of compressed bytes written.
@@ -271,12 +272,13 @@ def compress_from(f: IO[bytes], data, codec: str, level: int = 1,
     whatever the number of threads.  Its block index goes into the gzip header when ``f`` can
     seek (our readers then inflate the blocks in parallel too), and is handed to ``on_index``
     when given (the MetaImage writer stores it in its header; a zlib stream has no room for it).
+    ``block`` is the uncompressed block size (the ``compression_block_size`` save option).
     Smaller payloads and bzip2 go through one compressor in :data:`CHUNK` pieces.  Either way the
     memory used besides the image is a few blocks of output.
     """
     parts = list(data) if isinstance(data, (list, tuple)) else [data]
     if codec != "bzip2" and sum(len(p) for p in parts) >= _parallel_deflate.PARALLEL_MIN:
-        return _parallel_deflate.deflate_indexed(f, parts, codec, level, on_index)
+        return _parallel_deflate.deflate_indexed(f, parts, codec, level, on_index, block)
     c = _codecs.new_compressor(codec, level)
     written = 0
     for part in parts:

@@ -86,8 +86,10 @@ def _block_index(h: _Header, nbytes: int) -> _parallel_deflate.BlockIndex | None
         return None
     numbers = [int(t) for t in tokens]
     index = _parallel_deflate.BlockIndex(numbers[0], numbers[1], tuple(numbers[2:]))
-    if index.block != _parallel_deflate.block_size(nbytes):
-        return None  # not a block size the writer uses for this payload
+    smallest = min(_parallel_deflate.MIN_BLOCK, _parallel_deflate.DEFLATE_BLOCK)
+    if not smallest <= index.block <= max(_parallel_deflate.MAX_BLOCK,
+                                          _parallel_deflate.block_size(nbytes)):
+        return None  # not a block size the writer uses (compression_block_size's range)
     return index if index.consistent() and index.total == nbytes else None
 
 

@@ -17,7 +17,7 @@ from .._text_header import check_header
 from ._header import INDEX_FIELD
 from ._properties import _header_properties
 
-WRITE_OPTIONS = frozenset({"compression", "compression_level"})
+WRITE_OPTIONS = frozenset({"compression", "compression_level", "compression_block_size"})
 _CODECS = {None: None, "raw": None, "gzip": "zlib"}
 _WRITE_TYPES = {
     np.dtype("int8"): "MET_CHAR", np.dtype("uint8"): "MET_UCHAR",
@@ -54,7 +54,8 @@ def _vector(values) -> str:
 
 
 def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | None = None,
-          compression_level: int | None = None, **unknown: Any) -> None:
+          compression_level: int | None = None, compression_block_size: int | None = None,
+          **unknown: Any) -> None:
     """Write a ``.mha`` or ``.mhd`` file (see the module docstring).
 
     Parameters
@@ -89,6 +90,7 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
     codec = _options.compression("MetaImage", compression, _CODECS,
                                  "use None or 'raw' (uncompressed) or 'gzip' (a zlib stream)")
     level = _options.compression_level(compression_level, codec)
+    block = _options.compression_block_size(compression_block_size, codec)
     element_type = _pixel_type(path, np.dtype(info.dtype))
     ndim = info.ndim
     if ndim not in (2, 3, 4):
@@ -127,7 +129,7 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
     lines += extra
     # What we write we must read: checked before anything is written, with the lines added
     # later at their longest (the size, the block index, the data file's name).
-    nblocks = _parallel_deflate.block_count(array.nbytes) if codec else 0
+    nblocks = _parallel_deflate.block_count(array.nbytes, block) if codec else 0
     later = ([f"CompressedDataSize = {' ' * 20}"] if codec else []) + (
         [_index_line(_parallel_deflate.BlockIndex(0, 0, (0,) * nblocks))] if nblocks else []) + [
         f"ElementDataFile = {os.path.basename(path)[:-4]}.9999.zraw" if detached
@@ -150,7 +152,7 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
 
         _replace.write_pair(path, ".mhd", ".zraw" if codec else ".raw", r"\.z?raw", "MetaImage",
                             ("LIST", "=", ":"), _DATA_FILE_LINE,
-                            lambda f: _write_data(f, data, codec, level, indexes.append),
+                            lambda f: _write_data(f, data, codec, level, indexes.append, block),
                             header)
         return
     lines.append("ElementDataFile = LOCAL")
@@ -161,9 +163,9 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
         return
     # The compressed size and the block index precede the data: reserve room for them and fill
     # them in afterwards, so the stream goes straight to the file.
-    nblocks = _parallel_deflate.block_count(len(data))
-    block = _parallel_deflate.block_size(len(data))
-    placeholder = _index_line(_parallel_deflate.BlockIndex(block, len(data), (0,) * nblocks)) \
+    nblocks = _parallel_deflate.block_count(len(data), block)
+    size = _parallel_deflate.block_size(len(data), block)
+    placeholder = _index_line(_parallel_deflate.BlockIndex(size, len(data), (0,) * nblocks)) \
         + "\n" if nblocks else ""
     head = "\n".join(lines[:size_line]) + "\nCompressedDataSize = "
     tail = "\n".join(lines[size_line:]) + "\n"
@@ -173,7 +175,7 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
         f.write(b" " * 20 + b"\n")
         index_mark = f.tell()
         f.write((placeholder + tail).encode("utf-8"))
-        n = _streams.compress_from(f, data, codec, level, on_index=indexes.append)
+        n = _streams.compress_from(f, data, codec, level, on_index=indexes.append, block=block)
         f.seek(mark)
         f.write(str(n).rjust(20).encode("ascii"))
         line = _index_line(indexes[0]) if indexes else ""
@@ -187,9 +189,10 @@ def _index_line(index: _parallel_deflate.BlockIndex) -> str:
     return f"{INDEX_FIELD} = {index.block} {index.total} {sizes}"
 
 
-def _write_data(f, data: memoryview, codec: str | None, level: int, on_index) -> int:
+def _write_data(f, data: memoryview, codec: str | None, level: int, on_index,
+                block: int | None) -> int:
     if codec is None:
         _streams.write_from(f, data)
         return len(data)
-    return _streams.compress_from(f, data, codec, level, on_index=on_index)
+    return _streams.compress_from(f, data, codec, level, on_index=on_index, block=block)
 

@@ -17,7 +17,8 @@ from ._header import _CODE_OF, _N1, _N2, _N2_SIGNATURE, _paths
 from ._properties import (_F32_MAX, _FLOAT_FIELDS, _INT_FIELDS, _TEXT_FIELDS, _prop_float,
                           _prop_int, _prop_text)
 
-WRITE_OPTIONS = frozenset({"compression", "compression_level", "nifti_version"})
+WRITE_OPTIONS = frozenset({"compression", "compression_level", "compression_block_size",
+                           "nifti_version"})
 _WRITE_UNITS = 2 | 16  # mm and ms, as the image holds them
 _F32_TINY = float(np.finfo(np.float32).tiny)  # the smallest normal float32
 _INTENT_VECTOR = 1007
@@ -154,7 +155,7 @@ def _volumes(array: np.ndarray, comps: int):
 
 def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | None = None,
           compression_level: int | None = None, nifti_version: int | None = None,
-          **unknown: Any) -> None:
+          compression_block_size: int | None = None, **unknown: Any) -> None:
     """Write a NIfTI-1 or NIfTI-2 image (``.nii``, ``.nii.gz`` or a ``.hdr``/``.img`` pair).
 
     Parameters
@@ -189,6 +190,8 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
     _options.reject_unknown("NIfTI", "write", unknown, WRITE_OPTIONS)
     hdr_path, img_path, kind = _paths(path)
     level, requested = _check_options(path, kind, compression, compression_level, nifti_version)
+    block = _options.compression_block_size(compression_block_size,
+                                            "gzip" if kind == "gz" else None)
     if tuple(array.shape) != info.full_shape:
         raise ArgumentError(f"{path}: pixel array of shape {array.shape} does not match the "
                             f"image shape {info.full_shape}")
@@ -214,7 +217,7 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
                 _streams.write_from(f, part)
         elif comps == 1:
             _streams.compress_from(f, [memoryview(header), memoryview(array).cast("B")],
-                                   "gzip", level)
+                                   "gzip", level, block=block)
         else:
             # One gzip member fed volume by volume, so only one volume copy exists at a time.
             with gzip.GzipFile(filename="", mode="wb", compresslevel=level, fileobj=f,
