@@ -76,6 +76,7 @@ nitpick_ignore_regex = [
     # types.
     ("py:class", r"(mitk\.vectors\._Triple|mitk\._step_table\.StepTable|"
                  r"mitk\._image_geometry\.ImageGeometry|mitk\._image_transport\.ImageTransport|"
+                 r"mitk\._image_views\.ImageViews|"
                  r"Vector3D|integer -- .*)"),
     ("py:func", r"(mitk\.accessors\.)?check_timeout"),
     ("py:meth", r"copy"),

@@ -87,7 +87,7 @@ def from_files(paths: Sequence[Any], chunks: Any = "auto", **read_options: Any):
     paths : sequence of str or os.PathLike
         At least one file; each is opened with :func:`mitk.open` (headers only).
     chunks : "auto" or chunks of one image
-        As :meth:`mitk.LazyImage.to_dask`; the new axis has one file per chunk.
+        As :meth:`mitk.lazy.LazyImage.to_dask`; the new axis has one file per chunk.
     **read_options
         Passed to :func:`mitk.open` for every file.
 

@@ -1,4 +1,4 @@
-"""Images larger than memory: :func:`open` describes a file and reads regions of it on demand.
+"""Images larger than memory: :func:`mitk.open` describes a file and reads regions of it on demand.
 
 A :class:`LazyImage` holds what the header says (shape, dtype, geometry, properties), the read
 plan of its pixels (:class:`mitk.io._regions.Stored`) and the identity of every file involved;
@@ -55,7 +55,7 @@ class LazyImage:
     Notes
     -----
     No file is open between calls, and nothing is locked: every read opens its files, checks
-    that they are unchanged since :func:`open` (size, mtime, inode; otherwise
+    that they are unchanged since :func:`mitk.open` (size, mtime, inode; otherwise
     :class:`~mitk.errors.CorruptFileError`) and reads with ``os.preadv``/``os.pread``, which
     release the GIL and share no file offset.  Any number of threads may read one LazyImage at
     once; the only shared state, the checkpoints of a foreign compressed stream, has its own
@@ -75,7 +75,7 @@ class LazyImage:
 
     @property
     def path(self) -> str:
-        """The file as given to :func:`open` (a str)."""
+        """The file as given to :func:`mitk.open` (a str)."""
         return self._path
 
     @property
@@ -210,7 +210,7 @@ class LazyImage:
         IndexError
             An index out of range, too many indices, or advanced (array, bool) indexing.
         CorruptFileError
-            A file changed since :func:`open`, or is truncated or corrupt where the region is.
+            A file changed since :func:`mitk.open`, or is truncated or corrupt where the region is.
 
         Notes
         -----
@@ -317,7 +317,7 @@ class LazyImage:
     def load(self) -> Image:
         """The whole image, as ``mitk.Image(path, **options)`` reads it.
 
-        Raises CorruptFileError when a file changed since :func:`open` (checked before and
+        Raises CorruptFileError when a file changed since :func:`mitk.open` (checked before and
         after the read).
 
         Notes
