@@ -83,7 +83,7 @@ else:
     print(mesonpy.build_sdist(sys.argv[3]))
 """
 
-ROOT = SOURCE.parent
+ROOT = SOURCE.parent.parent  # the repository (SOURCE is src/mitk)
 
 
 @pytest.mark.slow  # makes an sdist and compiles a wheel from it: a minute or more on 2 cores
