@@ -112,15 +112,79 @@ def test_save_writes_chunks_at_their_offsets(tmp_path, name, channels):
     assert np.array_equal(mitk.Image(tmp_path / "again.nrrd").array, data)
 
 
+@pytest.mark.parametrize("name, options", [
+    ("c.nii.gz", {}), ("c.nrrd", {"compression": "gzip"}), ("c.nrrd", {"compression": "bzip2"}),
+    ("c.mha", {"compression": "gzip"}), ("c.nhdr", {}), ("c.nhdr", {"compression": "gzip"}),
+    ("c.hdr", {}), ("c.mhd", {"compression": "gzip"}), ("c.img", {})])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_save_stages_compressed_and_detached_files(tmp_path, name, options, channels):
+    shape = (2, 5, 6, 7) + ((channels,) if channels > 1 else ())
+    data = frames(shape, seed=channels, dtype=np.float32)
+    like = mitk.Image(data, spacing=(0.5, 2, 3), origin=(-4, 5, 6),
+                      channels=channels if channels > 1 else None)
+    like.properties["study"] = "dask staged"
+    arr = da.from_array(data, chunks=(1, 2, 6, 4) + shape[4:])
+    mitk.dask.save(arr - 1, tmp_path / name, like=like, **options)
+    back = mitk.Image(tmp_path / name)
+    assert np.array_equal(back.array, data - 1)
+    assert back.spacing == (0.5, 2.0, 3.0) and back.origin == (-4.0, 5.0, 6.0)
+    assert back.channels == channels and back.time_steps == 2
+    # the same bytes as saving the computed image with the same options (header, properties the
+    # format keeps, payload)
+    computed = mitk.Image(data - 1, spacing=(0.5, 2, 3), origin=(-4, 5, 6),
+                          channels=channels if channels > 1 else None)
+    computed.properties["study"] = "dask staged"
+    (tmp_path / "ref").mkdir()
+    computed.save(tmp_path / "ref" / name, **options)
+    written = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
+    assert written == sorted(p.name for p in (tmp_path / "ref").iterdir())  # no temporaries
+    for f in written:
+        assert (tmp_path / f).read_bytes() == (tmp_path / "ref" / f).read_bytes(), f
+
+
+def test_staged_save_of_a_block_indexed_gzip_file(tmp_path):
+    # 32 MiB of int16: the staged writer deflates it in independent 1 MiB blocks with the index,
+    # so region reads of the result inflate only the blocks they touch.
+    data = (np.arange(64 * 512 * 512, dtype=np.int64).reshape(64, 512, 512) % 4093 - 2000
+            ).astype(np.int16)
+    like = mitk.Image(data, spacing=(1, 1, 2.5))
+    arr = da.from_array(data, chunks=(8, 512, 512))
+    mitk.dask.save(arr, tmp_path / "big.nii.gz", like=like, compression_block_size=1 << 20)
+    lz = mitk.open(tmp_path / "big.nii.gz")
+    assert np.array_equal(lz[40], data[40])
+    # one z-slice (512 KiB) touches one or two 1 MiB blocks, not the 32 MiB stream
+    assert lz.read_cost((40,)) <= 2 << 20, lz.read_cost((40,))
+    assert np.array_equal(mitk.Image(tmp_path / "big.nii.gz").array, data)
+
+
 def test_save_refuses_what_it_cannot_write_and_keeps_the_old_file(tmp_path):
     data = frames((2, 3, 4))
     like = mitk.Image(data)
     arr = da.from_array(data, chunks=1)
+    slabs = da.from_array(data, chunks=(1, 3, 4))
     (tmp_path / "keep.nrrd").write_bytes(b"old")
+    with pytest.raises(mitk.ArgumentError, match="lzma"):
+        mitk.dask.save(arr, tmp_path / "keep.nrrd", like=like, compression="lzma")
     with pytest.raises(mitk.UnsupportedFormatError):
-        mitk.dask.save(arr, tmp_path / "keep.nrrd", like=like, compression="gzip")
-    with pytest.raises(mitk.UnsupportedFormatError):
-        mitk.dask.save(arr, tmp_path / "x.nii.gz", like=like)
+        mitk.dask.save(arr, tmp_path / "x.dcm", like=like)
+    computed = []
+
+    def spy(block):
+        if block.shape == (1, 3, 4):  # a chunk, not Dask's probes of the function
+            computed.append(block.shape)
+        return block
+
+    # what the format refuses is found before any chunk is computed
+    with pytest.raises(mitk.UnsupportedFormatError, match="float16"):
+        mitk.dask.save(slabs.astype(np.float16).map_blocks(spy), tmp_path / "keep.nrrd",
+                       like=like, compression="gzip")
+    with pytest.raises(mitk.ArgumentError):
+        mitk.dask.save(slabs.map_blocks(spy), tmp_path / "keep.nrrd", like=like,
+                       compression="gzip", compression_level=12)
+    assert computed == []
+    mitk.dask.save(slabs.map_blocks(spy), tmp_path / "spied.nrrd", like=like, compression="gzip")
+    assert computed == [(1, 3, 4)] * 2  # the spy sees chunks when they are computed
+    os.unlink(tmp_path / "spied.nrrd")
     with pytest.raises(mitk.ArgumentError):
         mitk.dask.save(arr[:1], tmp_path / "keep.nrrd", like=like)
     with pytest.raises(TypeError):
@@ -133,6 +197,9 @@ def test_save_refuses_what_it_cannot_write_and_keeps_the_old_file(tmp_path):
 
     with pytest.raises(RuntimeError):
         mitk.dask.save(arr.map_blocks(boom, dtype=arr.dtype), tmp_path / "keep.nrrd", like=like)
+    with pytest.raises(RuntimeError):  # the staged path cleans up too
+        mitk.dask.save(arr.map_blocks(boom, dtype=arr.dtype), tmp_path / "keep.nrrd", like=like,
+                       compression="gzip")
     assert (tmp_path / "keep.nrrd").read_bytes() == b"old"
     assert sorted(os.listdir(tmp_path)) == ["keep.nrrd"]
 

@@ -8,8 +8,12 @@ graph reads no pixels and nothing large is ever pickled.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import errno
 import itertools
 import os
+import shutil
 import tempfile
 import threading
 from typing import Any, Sequence
@@ -19,6 +23,7 @@ import numpy as np
 from . import io
 from .errors import ArgumentError, CorruptFileError, UnsupportedFormatError
 from .io import _regions, _replace
+from .io._data_files import Piece
 from .io._info import ImageInfo
 from .lazy import LazyImage, _auto_chunk, _describe, stored_box, to_stored
 
@@ -124,10 +129,6 @@ def from_files(paths: Sequence[Any], chunks: Any = "auto", **read_options: Any):
     return da.stack(arrays, axis=0), [lz.get_geometry(0) for lz in images]
 
 
-#: The extensions :func:`save` writes: single files whose raw pixels end the file.
-SAVE_EXTENSIONS = (".nrrd", ".nii", ".mha")
-
-
 def _like_info(like: Any, dtype: np.dtype, format_name: str):
     """The ImageInfo of ``like`` (an Image or LazyImage) for pixels of ``dtype``."""
     from . import _image_io
@@ -189,63 +190,109 @@ def save(array: Any, path: Any, like: Any, **save_options: Any) -> None:
     array : dask.array.Array
         Pixels in NumPy order, of ``like.shape``, in a dtype the format stores.
     path : str or os.PathLike
-        A ``.nrrd``, ``.nii`` or ``.mha`` file (raw data).
+        Any file :meth:`mitk.Image.save` writes, except DICOM: ``.nrrd``/``.nhdr``,
+        ``.nii``/``.nii.gz``/``.hdr``/``.img``, ``.mha``/``.mhd``.
     like : Image or LazyImage
         Gives geometry, time geometry and properties.
     **save_options
-        As :meth:`mitk.Image.save` (``fsync``; a compression is UnsupportedFormatError here).
+        As :meth:`mitk.Image.save` (``fsync``, ``compression``, ``compression_level``,
+        ``compression_block_size``, ...).
 
     Raises
     ------
     ArgumentError
         ``array`` does not have the shape of ``like``.
     UnsupportedFormatError
-        Another extension, or a compression.
+        An extension no writer has, DICOM, or pixels or options the format refuses (found before
+        any chunk is computed).
     TypeError
         ``like`` is neither an Image nor a LazyImage, or an unknown option.
 
     Notes
     -----
-    The header and a preallocated payload are written first, to a temporary file in the
-    target's directory (its name starts with ``.mitk-tmp-``); then each worker writes its
-    chunks at their offsets (``os.pwrite``: no shared file position, any number of threads or
-    processes at once); then the file is fsynced and renamed over ``path`` (SPEC 6.2).  A
-    failure removes the temporary file and leaves ``path`` as it was.  Nothing is locked.  The
-    payload is preallocated by writing zeros from untouched memory (no pixels in memory).
+    Raw ``.nrrd``, ``.nii`` and ``.mha`` files are written in place: the header and a
+    preallocated payload go to a temporary file in the target's directory (its name starts with
+    ``.mitk-tmp-``); each worker writes its chunks at their offsets (``os.pwrite``: no shared file
+    position, any number of threads or processes at once); then the file is fsynced and renamed
+    over ``path`` (SPEC 6.2).
+
+    Everything else (a compression, a detached pair) is staged: the workers write their chunks
+    into a temporary raw file in the target's directory the same way, which then needs the
+    array's ``nbytes`` of free space there; then this process writes the target from it with
+    the format's own writer (gzip and zlib payloads of 16 MiB or more as independent deflate
+    blocks with their block index, on :func:`mitk.get_num_threads` threads), reading the staged
+    pixels through a read-only memory map of that private file, and removes it.
+
+    Either way a failure removes the temporary files and leaves ``path`` as it was, and the
+    format's checks of pixel type, geometry and options run on a one-voxel-per-frame probe
+    before any chunk is computed.  Nothing is locked.
     """
     da = _dask_array()
     if not isinstance(array, da.Array):
         raise TypeError(f"array must be a dask.array.Array, not {type(array).__name__}")
     target = io.prepare_write(path, save_options)
-    low = target.path.lower()
-    ext = next((e for e in SAVE_EXTENSIONS if low.endswith(e)), None)
-    if ext is None or low.endswith(".nii.gz"):
-        raise UnsupportedFormatError(f"{target.path}: mitk.dask.save writes "
-                                     f"{', '.join(SAVE_EXTENSIONS)} files (raw data)")
-    if target.options.get("compression") not in (None, "raw"):
-        raise UnsupportedFormatError(f"{target.path}: mitk.dask.save writes raw data only; save "
-                                     "without compression (or compute the array and save the "
-                                     "Image)")
+    if target.format.NAME == "DICOM":
+        raise UnsupportedFormatError(f"{target.path}: mitk.dask.save does not write DICOM")
     if tuple(array.shape) != tuple(like.shape):
         raise ArgumentError(f"array of shape {tuple(array.shape)} does not match like's shape "
                             f"{tuple(like.shape)}")
     info = _like_info(like, array.dtype, target.format.NAME)
     directory = os.path.dirname(os.path.abspath(target.path))
+    _probe(target, info, directory)
+    low = target.path.lower()
+    in_place = (any(low.endswith(e) for e in IN_PLACE_EXTENSIONS)
+                and target.options.get("compression") in (None, "raw"))
+    if in_place:
+        _save_in_place(array, target, info, directory)
+    else:
+        _save_staged(array, target, info, directory)
+
+
+#: The extensions whose raw payload :func:`save` writes in place: single files whose raw
+#: pixels end the file, in the order the image holds them.
+IN_PLACE_EXTENSIONS = (".nrrd", ".nii", ".mha")
+
+
+def _probe(target: io.Target, info: ImageInfo, directory: str) -> None:
+    """Let the format check ``info`` and the options on a tiny image of the same kind.
+
+    One voxel per frame (time steps, channels, pixel type, geometry and properties kept), written
+    with the target's own name in a temporary directory beside it and removed: an error the
+    writer would raise at the end is raised before any chunk is computed.
+    """
+    shape = ((info.shape[0],) if len(info.shape) == 4 else ()) + (1, 1, 1)
+    tiny = dataclasses.replace(info, shape=shape, properties=dict(info.properties))
+    scratch = tempfile.mkdtemp(prefix=_replace.TEMP_PREFIX + "probe-", dir=directory)
+    try:
+        probe = io.prepare_write(os.path.join(scratch, os.path.basename(target.path)),
+                                 dict(target.options, fsync=False))
+        probe.write(np.zeros(tiny.full_shape, dtype=tiny.dtype), tiny)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _write_chunks(array, write, *args) -> None:
+    """Compute every chunk of ``array`` and hand it to the task ``write(*args, box, chunk)``."""
+    import dask
+
+    bounds = [np.cumsum((0,) + tuple(c)).tolist() for c in array.chunks]
+    blocks = array.to_delayed()
+    tasks = []
+    for idx in itertools.product(*(range(len(c)) for c in array.chunks)):
+        box = [(bounds[a][i], bounds[a][i + 1], 1) for a, i in enumerate(idx)]
+        tasks.append(dask.delayed(write, pure=False)(*args, box, blocks[idx]))
+    dask.compute(*tasks)
+
+
+def _save_in_place(array, target: io.Target, info: ImageInfo, directory: str) -> None:
+    ext = next(e for e in IN_PLACE_EXTENSIONS if target.path.lower().endswith(e))
     fd, tmp = tempfile.mkstemp(prefix=_replace.TEMP_PREFIX + "dask-", suffix=ext, dir=directory)
     os.close(fd)
     try:
         # np.zeros of this size maps untouched zero pages: the writer's reads cost no memory.
         staged = io.prepare_write(tmp, dict(target.options, fsync=False))
         staged.write(np.zeros(info.full_shape, dtype=info.dtype), info)
-        bounds = [np.cumsum((0,) + tuple(c)).tolist() for c in array.chunks]
-        blocks = array.to_delayed()
-        import dask
-
-        tasks = []
-        for idx in itertools.product(*(range(len(c)) for c in array.chunks)):
-            box = [(bounds[a][i], bounds[a][i + 1], 1) for a, i in enumerate(idx)]
-            tasks.append(dask.delayed(_write_region, pure=False)(tmp, box, blocks[idx]))
-        dask.compute(*tasks)
+        _write_chunks(array, _write_region, tmp)
         with _replace.durability(target.fsync):
             if _replace._durable.get():
                 fd = os.open(tmp, os.O_RDONLY)
@@ -262,3 +309,55 @@ def save(array: Any, path: Any, like: Any, **save_options: Any) -> None:
         except OSError:
             pass
         raise
+
+
+def _write_staged(stored: _regions.Stored, box: list, pixels: np.ndarray) -> int:
+    """A task: write one chunk at its offsets in the staging file (C order of the image)."""
+    _write_box(stored, box, np.ascontiguousarray(pixels, dtype=stored.dtype))
+    return int(pixels.nbytes)
+
+
+def _save_staged(array, target: io.Target, info: ImageInfo, directory: str) -> None:
+    info.dtype = info.dtype.newbyteorder("=")  # writers take native-order pixels
+    shape = info.full_shape
+    nbytes = int(np.prod(shape, dtype=np.int64)) * info.dtype.itemsize
+    fd, raw = tempfile.mkstemp(prefix=_replace.TEMP_PREFIX + "dask-", suffix=".raw",
+                               dir=directory)
+    try:
+        try:
+            _reserve(fd, nbytes)
+        finally:
+            os.close(fd)
+        piece = Piece(src=raw, label=raw, start=0, nbytes=nbytes)
+        _write_chunks(array, _write_staged, _regions.Stored([piece], info.dtype, shape))
+        # A read-only map of our own private file (nobody else knows its name, so nobody
+        # truncates it): the writers take an ndarray and read it in pieces, and the page cache,
+        # not this process's heap, holds what they have read.
+        pixels = np.memmap(raw, dtype=info.dtype, mode="r", shape=shape)
+        try:
+            target.write(pixels, info)
+        finally:
+            mm = getattr(pixels, "_mmap", None)
+            del pixels
+            if mm is not None:
+                with contextlib.suppress(BufferError):  # a traceback may still hold a view
+                    mm.close()
+    finally:
+        try:
+            os.unlink(raw)
+        except OSError:
+            pass
+
+
+def _reserve(fd: int, nbytes: int) -> None:
+    """Give the staging file its size, allocated where the system can (a full disk fails here,
+    before any chunk is computed)."""
+    allocate = getattr(os, "posix_fallocate", None)
+    if allocate is not None:
+        try:
+            allocate(fd, 0, nbytes)
+            return
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+                raise
+    os.ftruncate(fd, nbytes)
