@@ -13,7 +13,7 @@ import pytest
 import mitk
 from mitk.io import _parallel_deflate, _regions
 
-# 16 MiB of int16: the smallest payload mitk writes with a block index (4 MiB blocks).
+# 16 MiB of int16: the smallest payload mitk writes with a block index (1 MiB blocks by default).
 SHAPE = (128, 256, 256)
 BLOCK = _parallel_deflate.DEFLATE_BLOCK
 
@@ -44,7 +44,7 @@ def test_indexed_streams_inflate_only_the_blocks_touched(tmp_path, volume, name,
     path = tmp_path / name
     mitk.Image(volume).save(path, **options)
     lz = mitk.open(path)
-    # A z-slice of 128 KiB lies in one or two 4 MiB blocks, never the whole 16 MiB stream.
+    # A z-slice of 128 KiB lies in one or two blocks, never the whole 16 MiB stream.
     cost = lz.read_cost((64,))
     assert BLOCK <= cost <= 2 * BLOCK
     assert lz.read_cost((slice(None), 3)) >= volume.nbytes  # a y-plane touches every block

@@ -136,8 +136,9 @@ def test_gzip_headers_of_other_writers_are_skipped_exactly():
 
 
 def test_block_sizes_keep_the_index_in_a_gzip_header():
-    assert _blocks.block_size(80 << 20) == _blocks.DEFLATE_BLOCK
-    assert _blocks.block_count(80 << 20) == 20
+    assert _blocks.block_size(80 << 20) == _blocks.DEFLATE_BLOCK == 1 << 20
+    assert _blocks.block_count(80 << 20) == 80
+    assert _blocks.block_count(80 << 20, 4 << 20) == 20
     assert _blocks.block_count(1 << 20) == 0  # below PARALLEL_MIN: one plain stream
     for total in (64 << 30, (1 << 40) + 1):
         assert _blocks.block_count(total) <= _blocks.MAX_INDEXED_BLOCKS

@@ -71,7 +71,7 @@ def compression_block_size(value: Any, codec: str | None) -> int | None:
 
     Smaller blocks make region reads of the file cheaper (a region inflates only the blocks it
     touches) at no measurable cost in size or full-read speed down to 1 MiB; None keeps the
-    default (4 MiB).
+    default (1 MiB).
     """
     if value is None:
         return None

@@ -42,7 +42,7 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
         1 (fastest, the default) to 9; only with a compression.
     compression_block_size : int, optional
         gzip payloads of 16 MiB and more: uncompressed bytes per independent deflate block
-        (64 KiB to 64 MiB, default 4 MiB); smaller blocks make region reads cheaper.
+        (64 KiB to 64 MiB, default 1 MiB); smaller blocks make region reads cheaper.
 
     Raises
     ------
