@@ -78,7 +78,7 @@ nitpick_ignore_regex = [
                  r"mitk\._image_geometry\.ImageGeometry|mitk\._image_transport\.ImageTransport|"
                  r"mitk\._image_views\.ImageViews|"
                  r"Vector3D|integer -- .*)"),
-    ("py:func", r"(mitk\.accessors\.)?check_timeout"),
+    ("py:func", r"(mitk\.image_accessors\.)?check_timeout"),
     ("py:meth", r"copy"),
     ("py:mod", r"(mitk\._threads|contextvars)"),
     ("py:mod", r"mitk\.io"),

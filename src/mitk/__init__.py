@@ -36,8 +36,8 @@ if _TYPE_CHECKING:
     from ._threads import get_num_threads as get_num_threads
     from ._threads import num_threads as num_threads
     from ._threads import set_num_threads as set_num_threads
-    from .accessors import ImageReadAccessor as ImageReadAccessor
-    from .accessors import ImageWriteAccessor as ImageWriteAccessor
+    from .image_accessors import ImageReadAccessor as ImageReadAccessor
+    from .image_accessors import ImageWriteAccessor as ImageWriteAccessor
     from .geometry import BaseGeometry as BaseGeometry
     from .geometry import Geometry3D as Geometry3D
     from .image import Image as Image
@@ -57,8 +57,8 @@ __version__ = "0.1.0"
 # Public name -> module that defines it, imported on first attribute access.
 _LAZY = {
     "Image": "mitk.image",
-    "ImageReadAccessor": "mitk.accessors",
-    "ImageWriteAccessor": "mitk.accessors",
+    "ImageReadAccessor": "mitk.image_accessors",
+    "ImageWriteAccessor": "mitk.image_accessors",
     "IOUtil": "mitk.ioutil",
     "PixelType": "mitk.pixel_type",
     "make_pixel_type": "mitk.pixel_type",

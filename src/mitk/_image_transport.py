@@ -17,7 +17,7 @@ from ._core.buffer import PixelBuffer
 from ._core.buffer import _rebuild as _rebuild_buffer
 from ._parallel_copy import copy_pixels
 from ._typing import MatrixLike, Vector3Like
-from .accessors import ImageReadAccessor
+from .image_accessors import ImageReadAccessor
 
 if TYPE_CHECKING:
     from .image import Image

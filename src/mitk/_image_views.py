@@ -3,7 +3,7 @@
 :class:`ImageViews` is a mixin of ``Image``.  Direct views (``as_numpy()``, ``img.array``,
 ``np.asarray(img)``) are zero-copy and take no lock; ``read()``/``write()`` and
 ``as_numpy(use_accessor=True)`` hold the image's lock through an accessor
-(:mod:`mitk.accessors`).
+(:mod:`mitk.image_accessors`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from ._core.buffer import PixelBuffer
 from ._time_rules import check_time_step
-from .accessors import ImageReadAccessor, ImageWriteAccessor
+from .image_accessors import ImageReadAccessor, ImageWriteAccessor
 from .errors import ArgumentError
 
 __all__ = ["ImageViews"]
@@ -62,7 +62,7 @@ class ImageViews:
             ``(z, y, x[, c])``; for 2D/3D images only 0 (the same as None).
         timeout : float or None
             Lock wait for accessor views (None: forever, 0: try once; validated as
-            :func:`mitk.accessors.check_timeout`); ignored by direct views.
+            :func:`mitk.image_accessors.check_timeout`); ignored by direct views.
 
         Returns
         -------
@@ -139,7 +139,7 @@ class ImageViews:
         ----------
         timeout : float or None
             Seconds to wait: ``None`` waits forever, ``0`` tries once; negative, NaN or beyond
-            the float range is ArgumentError (:func:`mitk.accessors.check_timeout`).
+            the float range is ArgumentError (:func:`mitk.image_accessors.check_timeout`).
         time_step : int or None
             ``None``: ``acc.array`` is the whole image; ``k``: exactly frame ``k`` of a 4D image
             (the lock still covers the whole image).

@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from ._core.accessor import ReadAccessor, WriteAccessor
 from ._core.buffer import PixelBuffer
-from ._core.pixeltype import check_dtype
+from ._core.component_types import check_dtype
 from ._image_geometry import ImageGeometry, extent_xyz, make_time_geometry
 from ._image_transport import ImageTransport
 from ._image_views import ImageViews
@@ -341,7 +341,7 @@ class Image(ImageGeometry, ImageViews, ImageTransport):
             try:
                 self._release_cached_views()
                 if old is not None:
-                    self._installing = old  # before the count: see accessors._acquire
+                    self._installing = old  # before the count: see image_accessors._acquire
                     others = old.exports - 1  # the guard is one export itself
                     if others:
                         raise BufferError(

@@ -49,6 +49,6 @@ def make_pixel_type(dtype: object, components: int = 1) -> PixelType:
     ArgumentError
         ``components < 1``.
     """
-    from ._core.pixeltype import check_dtype
+    from ._core.component_types import check_dtype
 
     return PixelType(check_dtype(dtype, "dtype"), check_components(components, "components"))

@@ -5,7 +5,7 @@ Public Python names are re-exported here; the Cython API is ``mitk/_core/buffer.
 
 from .accessor import ReadAccessor, WriteAccessor
 from .buffer import CAPI_VERSION, PixelBuffer, buffer_cache
-from .pixeltype import SUPPORTED, check_dtype, pep3118_format
+from .component_types import SUPPORTED, check_dtype, pep3118_format
 
 __all__ = [
     "CAPI_VERSION",

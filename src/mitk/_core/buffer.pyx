@@ -19,7 +19,7 @@ from mitk._core._check cimport check, raise_status
 from mitk._core._owner cimport thread_owner
 from mitk._core._atomic cimport mitk_atomic_add, mitk_atomic_load
 from mitk._core._export cimport fill_buffer
-from mitk._core.pixeltype cimport check_dtype, format_of
+from mitk._core.component_types cimport check_dtype, format_of
 
 import pickle
 

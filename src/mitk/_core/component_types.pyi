@@ -1,4 +1,4 @@
-"""Type stub of the compiled ``mitk._core.pixeltype`` (see ``pixeltype.pyx``)."""
+"""Type stub of the compiled ``mitk._core.component_types`` (see ``component_types.pyx``)."""
 
 from typing import Any
 
