@@ -157,6 +157,128 @@ def test_staged_save_of_a_block_indexed_gzip_file(tmp_path):
     assert np.array_equal(mitk.Image(tmp_path / "big.nii.gz").array, data)
 
 
+def test_save_of_a_2d_itk_metaimage_keeps_its_2d_fields(tmp_path):
+    # ITK writes "CenterOfRotation = 0 0" for 2-D images; the format's checks must see a 2-D
+    # image, as Image.save does, not a 3-D probe.
+    data = np.arange(12, dtype=np.int16).reshape(3, 4)
+    header = ("ObjectType = Image\nNDims = 2\nBinaryData = True\nBinaryDataByteOrderMSB = False"
+              "\nCompressedData = False\nTransformMatrix = 1 0 0 1\nOffset = 0 0\n"
+              "CenterOfRotation = 0 0\nElementSpacing = 1 1\nDimSize = 4 3\n"
+              "ElementType = MET_SHORT\nElementDataFile = LOCAL\n")
+    (tmp_path / "itk.mha").write_bytes(header.encode() + data.tobytes())
+    like = mitk.Image(tmp_path / "itk.mha")
+    for name, options in (("o.mha", {}), ("z.mha", {"compression": "gzip"}), ("o.mhd", {}),
+                          ("o.nii.gz", {})):
+        mitk.dask.save(da.from_array(data, chunks=2), tmp_path / name, like=like, **options)
+        assert np.array_equal(mitk.Image(tmp_path / name).array, data), name
+
+
+def test_save_chooses_the_nifti_version_of_the_whole_image(tmp_path):
+    # One axis longer than NIfTI-1 allows: Image.save writes NIfTI-2, and so must dask.save
+    # (its early checks run on a small probe that must not look like a NIfTI-1 image).
+    like = mitk.Image(np.zeros((1, 2, 40000), np.uint8))
+    like.properties["nifti.slice_end"] = 39999
+    arr = da.from_array(np.ones((1, 2, 40000), np.uint8), chunks=(1, 2, 10000))
+    for name in ("long.nii", "long.nii.gz"):
+        mitk.dask.save(arr, tmp_path / name, like=like)
+        back = mitk.Image(tmp_path / name)
+        assert back.properties["nifti.version"] == 2 and int(back.array.sum()) == 80000
+    with pytest.raises(mitk.UnsupportedFormatError, match="40000"):
+        mitk.dask.save(arr, tmp_path / "v1.nii", like=like, nifti_version=1)
+    assert not (tmp_path / "v1.nii").exists()
+
+
+@pytest.mark.parametrize("name, options", [("n.nrrd", {}), ("n.nii.gz", {}),
+                                           ("n.mha", {"compression": "gzip"})])
+def test_save_writes_chunks_in_the_files_dtype(tmp_path, name, options):
+    data = frames((2, 3, 4), seed=3)
+    like = mitk.Image(data)
+    # a big-endian Dask array: written as native int16, as mitk.Image(array) would hold it
+    mitk.dask.save(da.from_array(data.astype(">i2"), chunks=1), tmp_path / name, like=like,
+                   **options)
+    back = mitk.Image(tmp_path / name)
+    assert back.dtype == np.int16 and np.array_equal(back.array, data)
+    # chunks of another type than the array declares are cast, never reinterpreted
+    lying = da.from_array(data, chunks=1).map_blocks(lambda b: b.astype(np.float64),
+                                                     dtype=np.int16)
+    mitk.dask.save(lying, tmp_path / name, like=like, **options)
+    assert np.array_equal(mitk.Image(tmp_path / name).array, data)
+
+
+@pytest.mark.parametrize("options", [{}, {"compression": "gzip"}])
+def test_save_keeps_mode_and_follows_symlinks_as_image_save(tmp_path, options):
+    data = frames((2, 3, 4), seed=4)
+    like = mitk.Image(data)
+    arr = da.from_array(data, chunks=1)
+    (tmp_path / "sub").mkdir()
+    real = tmp_path / "sub" / "real.nrrd"
+    real.write_bytes(b"old")
+    os.chmod(real, 0o640)
+    os.symlink(real, tmp_path / "link.nrrd")
+    mitk.dask.save(arr, tmp_path / "link.nrrd", like=like, **options)
+    assert os.path.islink(tmp_path / "link.nrrd")
+    assert np.array_equal(mitk.Image(real).array, data)
+    assert (os.stat(real).st_mode & 0o777) == 0o640
+    mitk.dask.save(arr, tmp_path / "new.nrrd", like=like, **options)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (os.stat(tmp_path / "new.nrrd").st_mode & 0o777) == 0o666 & ~umask
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.nrrd", "new.nrrd", "sub"]
+    # a detached pair through a link into another directory: refused before any chunk
+    os.symlink(tmp_path / "sub" / "pair.nhdr", tmp_path / "pair.nhdr")
+    computed = []
+    with pytest.raises(mitk.UnsupportedFormatError, match="another directory"):
+        mitk.dask.save(arr.map_blocks(lambda b: computed.append(b.shape) or b, dtype=arr.dtype),
+                       tmp_path / "pair.nhdr", like=like)
+    assert [s for s in computed if s == (1, 3, 4)] == []
+
+
+def test_a_failed_staged_write_leaves_usable_views_and_no_temporaries(tmp_path, monkeypatch):
+    from mitk.io import _streams
+
+    data = frames((4, 30, 40), seed=6)
+    like = mitk.Image(data)
+    (tmp_path / "keep.nrrd").write_bytes(b"old")
+    real = _streams.compress_from
+
+    def full_disk(f, payload, *args, **kwargs):
+        if sum(len(p) for p in (payload if isinstance(payload, list) else [payload])) > 1000:
+            raise OSError(28, "No space left on device")  # the probe's 8 bytes pass
+        return real(f, payload, *args, **kwargs)
+
+    monkeypatch.setattr(_streams, "compress_from", full_disk)
+    with pytest.raises(OSError, match="No space") as caught:
+        mitk.dask.save(da.from_array(data, chunks=2), tmp_path / "keep.nrrd", like=like,
+                       compression="gzip")
+    # Debuggers and error reporters read the frames' locals: the staged pixels must still be
+    # readable there (not unmapped under them).
+    seen = 0
+    tb = caught.value.__traceback__
+    while tb is not None:
+        for value in tb.tb_frame.f_locals.values():
+            if isinstance(value, np.ndarray) and value.size == data.size:
+                assert int(value.astype(np.int64).sum()) == int(data.astype(np.int64).sum())
+                seen += 1
+        tb = tb.tb_next
+    assert seen > 0
+    assert (tmp_path / "keep.nrrd").read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.nrrd"]
+
+
+def test_probe_errors_name_the_users_file(tmp_path):
+    data = frames((2, 3, 4))
+    like = mitk.Image(data)
+    arr = da.from_array(data, chunks=1).astype(np.float16)
+    with pytest.raises(mitk.UnsupportedFormatError) as caught:
+        mitk.dask.save(arr, tmp_path / "half.nrrd", like=like, compression="gzip")
+    assert str(tmp_path / "half.nrrd") in str(caught.value)
+    assert ".mitk-tmp" not in str(caught.value)
+    with pytest.raises(FileNotFoundError) as missing:
+        mitk.dask.save(arr, tmp_path / "nope" / "x.nrrd", like=like)
+    assert ".mitk-tmp" not in str(missing.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_save_refuses_what_it_cannot_write_and_keeps_the_old_file(tmp_path):
     data = frames((2, 3, 4))
     like = mitk.Image(data)

@@ -8,7 +8,6 @@ graph reads no pixels and nothing large is ever pickled.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import errno
 import itertools
@@ -175,8 +174,14 @@ def _write_box(stored: _regions.Stored, box: Sequence[tuple], data: np.ndarray) 
             os.close(fd)
 
 
-def _write_region(tmp: str, box: list, pixels: np.ndarray) -> int:
-    """A task: write one chunk of pixels at its offsets in the temporary file."""
+def _write_region(tmp: str, dtype: str, box: list, pixels: np.ndarray) -> int:
+    """A task: write one chunk of pixels at its offsets in the temporary file.
+
+    The chunk is cast to the file's native ``dtype`` first: a chunk may differ from what the
+    Dask array declares (a ``map_blocks`` without the right ``dtype=``), and its bytes must
+    never be written as if they were of another type.
+    """
+    pixels = np.asarray(pixels, dtype=np.dtype(dtype))
     d = _describe(tmp, {})
     _write_box(d.stored, stored_box(d, box), to_stored(d, box, pixels))
     return int(pixels.nbytes)
@@ -201,10 +206,11 @@ def save(array: Any, path: Any, like: Any, **save_options: Any) -> None:
     Raises
     ------
     ArgumentError
-        ``array`` does not have the shape of ``like``.
+        ``array`` does not have the shape of ``like``, or a bad option value.
     UnsupportedFormatError
-        An extension no writer has, DICOM, or pixels or options the format refuses (found before
-        any chunk is computed).
+        An extension no writer has, DICOM, pixels or geometry the format cannot store, or a
+        detached pair through a symlink into another directory (all found before any chunk is
+        computed).
     TypeError
         ``like`` is neither an Image nor a LazyImage, or an unknown option.
 
@@ -220,8 +226,12 @@ def save(array: Any, path: Any, like: Any, **save_options: Any) -> None:
     into a temporary raw file in the target's directory the same way, which then needs the
     array's ``nbytes`` of free space there; then this process writes the target from it with
     the format's own writer (gzip and zlib payloads of 16 MiB or more as independent deflate
-    blocks with their block index, on :func:`mitk.get_num_threads` threads), reading the staged
-    pixels through a read-only memory map of that private file, and removes it.
+    blocks with their block index, on :func:`mitk.get_num_threads` threads, as ``Image.save``
+    does), reading the staged pixels through a read-only memory map of that private file, and
+    removes it.
+
+    Chunks are cast to the native-order dtype of ``array``; the result keeps the mode and owner
+    of a file it replaces, and a symlink at ``path`` is followed, as with ``Image.save``.
 
     Either way a failure removes the temporary files and leaves ``path`` as it was, and the
     format's checks of pixel type, geometry and options run on a one-voxel-per-frame probe
@@ -236,14 +246,22 @@ def save(array: Any, path: Any, like: Any, **save_options: Any) -> None:
     if tuple(array.shape) != tuple(like.shape):
         raise ArgumentError(f"array of shape {tuple(array.shape)} does not match like's shape "
                             f"{tuple(like.shape)}")
-    info = _like_info(like, array.dtype, target.format.NAME)
-    directory = os.path.dirname(os.path.abspath(target.path))
+    # Files hold native-order pixels, as mitk.Image holds them: chunks are cast on the way.
+    info = _like_info(like, array.dtype.newbyteorder("="), target.format.NAME)
+    # A symlink is followed (the file it leads to is replaced, the link stays), as by
+    # Image.save; a detached pair through a link into another directory is refused now.
+    final = _replace.target_of(target.path)
+    if target.path.lower().endswith((".nhdr", ".mhd", ".hdr", ".img")):
+        _replace.pair_target(target.path, target.format.NAME)
+    directory = os.path.dirname(os.path.abspath(final))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), target.path)
     _probe(target, info, directory)
     low = target.path.lower()
     in_place = (any(low.endswith(e) for e in IN_PLACE_EXTENSIONS)
                 and target.options.get("compression") in (None, "raw"))
     if in_place:
-        _save_in_place(array, target, info, directory)
+        _save_in_place(array, target, final, info, directory)
     else:
         _save_staged(array, target, info, directory)
 
@@ -253,20 +271,48 @@ def save(array: Any, path: Any, like: Any, **save_options: Any) -> None:
 IN_PLACE_EXTENSIONS = (".nrrd", ".nii", ".mha")
 
 
+def _probe_shape(info: ImageInfo) -> tuple:
+    """The shape of the probe: 1 along every axis of space (the time axis kept, for the time
+    geometry), except the first axis too long for NIfTI-1, which keeps its length (up to 2^20),
+    so that the probe's NIfTI version and size checks, and their messages, are the image's."""
+    shape, long_kept = [], False
+    for a, n in enumerate(info.shape):
+        if len(info.shape) == 4 and a == 0:
+            shape.append(n)
+        elif n > 32767 and not long_kept:
+            shape.append(min(n, 1 << 20))
+            long_kept = True
+        else:
+            shape.append(1)
+    return tuple(shape)
+
+
 def _probe(target: io.Target, info: ImageInfo, directory: str) -> None:
     """Let the format check ``info`` and the options on a tiny image of the same kind.
 
-    One voxel per frame (time steps, channels, pixel type, geometry and properties kept), written
-    with the target's own name in a temporary directory beside it and removed: an error the
-    writer would raise at the end is raised before any chunk is computed.
+    One voxel per frame (see :func:`_probe_shape`; time steps, channels, pixel type, geometry and
+    properties kept), written with the target's own name in a temporary directory beside it and
+    removed: an error the writer would raise at the end is raised before any chunk is computed,
+    naming the user's path.
     """
-    shape = ((info.shape[0],) if len(info.shape) == 4 else ()) + (1, 1, 1)
-    tiny = dataclasses.replace(info, shape=shape, properties=dict(info.properties))
+    tiny = dataclasses.replace(info, shape=_probe_shape(info), properties=dict(info.properties))
     scratch = tempfile.mkdtemp(prefix=_replace.TEMP_PREFIX + "probe-", dir=directory)
     try:
         probe = io.prepare_write(os.path.join(scratch, os.path.basename(target.path)),
                                  dict(target.options, fsync=False))
         probe.write(np.zeros(tiny.full_shape, dtype=tiny.dtype), tiny)
+    except (ArgumentError, UnsupportedFormatError, CorruptFileError, TypeError,
+            ValueError) as exc:
+        text = str(exc)
+        named = text.replace(os.path.join(scratch, ""),
+                             os.path.join(os.path.dirname(os.path.abspath(target.path)), ""))
+        if named == text:
+            raise
+        try:
+            renamed = type(exc)(named)
+        except Exception:  # an exception class with other arguments: keep the original
+            raise exc from None
+        raise renamed from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -284,15 +330,19 @@ def _write_chunks(array, write, *args) -> None:
     dask.compute(*tasks)
 
 
-def _save_in_place(array, target: io.Target, info: ImageInfo, directory: str) -> None:
+def _save_in_place(array, target: io.Target, final: str, info: ImageInfo,
+                   directory: str) -> None:
     ext = next(e for e in IN_PLACE_EXTENSIONS if target.path.lower().endswith(e))
     fd, tmp = tempfile.mkstemp(prefix=_replace.TEMP_PREFIX + "dask-", suffix=ext, dir=directory)
     os.close(fd)
     try:
-        # np.zeros of this size maps untouched zero pages: the writer's reads cost no memory.
+        # The mode (and owner) the replaced file has, or a new file's: mkstemp's is 0600.
+        _replace._give_attributes(tmp, final)
+        # np.zeros of this size maps untouched zero pages: the writer reads them (or copies
+        # slabs of them, for NIfTI channels) without the whole payload in memory.
         staged = io.prepare_write(tmp, dict(target.options, fsync=False))
         staged.write(np.zeros(info.full_shape, dtype=info.dtype), info)
-        _write_chunks(array, _write_region, tmp)
+        _write_chunks(array, _write_region, tmp, info.dtype.str)
         with _replace.durability(target.fsync):
             if _replace._durable.get():
                 fd = os.open(tmp, os.O_RDONLY)
@@ -300,7 +350,7 @@ def _save_in_place(array, target: io.Target, info: ImageInfo, directory: str) ->
                     os.fsync(fd)
                 finally:
                     os.close(fd)
-            os.replace(tmp, target.path)
+            os.replace(tmp, final)
             if _replace._durable.get():
                 _replace._fsync_directory(directory)
     except BaseException:
@@ -318,7 +368,6 @@ def _write_staged(stored: _regions.Stored, box: list, pixels: np.ndarray) -> int
 
 
 def _save_staged(array, target: io.Target, info: ImageInfo, directory: str) -> None:
-    info.dtype = info.dtype.newbyteorder("=")  # writers take native-order pixels
     shape = info.full_shape
     nbytes = int(np.prod(shape, dtype=np.int64)) * info.dtype.itemsize
     fd, raw = tempfile.mkstemp(prefix=_replace.TEMP_PREFIX + "dask-", suffix=".raw",
@@ -332,16 +381,11 @@ def _save_staged(array, target: io.Target, info: ImageInfo, directory: str) -> N
         _write_chunks(array, _write_staged, _regions.Stored([piece], info.dtype, shape))
         # A read-only map of our own private file (nobody else knows its name, so nobody
         # truncates it): the writers take an ndarray and read it in pieces, and the page cache,
-        # not this process's heap, holds what they have read.
+        # not this process's heap, holds what they have read.  It is never closed here: views
+        # of it may live on in a traceback, and reference counting unmaps it after the last.
         pixels = np.memmap(raw, dtype=info.dtype, mode="r", shape=shape)
-        try:
-            target.write(pixels, info)
-        finally:
-            mm = getattr(pixels, "_mmap", None)
-            del pixels
-            if mm is not None:
-                with contextlib.suppress(BufferError):  # a traceback may still hold a view
-                    mm.close()
+        target.write(pixels, info)
+        del pixels
     finally:
         try:
             os.unlink(raw)

@@ -1326,3 +1326,26 @@ def test_huge_but_regular_sform_is_not_singular(tmp_path):
     refuse = pytest.raises(CorruptFileError, match="singular")
     with refuse:
         load(nifti_file(tmp_path / "flat.nii", data, version=2, **flat))
+
+
+@pytest.mark.parametrize("name", ["slabs.nii", "slabs.nii.gz", "slabs.hdr"])
+def test_channels_are_written_a_slab_at_a_time(tmp_path, monkeypatch, name):
+    # NIfTI stores each component as one volume (the 5th dimension); the writer copies it out of
+    # the interleaved image a slab of rows at a time, never a whole component volume.
+    import mitk
+    from mitk.io.nifti import _writer
+
+    monkeypatch.setattr(_writer, "_SLAB", 4096)
+    data = np.random.default_rng(8).random((2, 6, 20, 30, 3)).astype(np.float32)
+    parts = []
+    real = _writer._volumes
+
+    def recorded(array, comps):
+        for part in real(array, comps):
+            parts.append(len(part))
+            yield part
+
+    monkeypatch.setattr(_writer, "_volumes", recorded)
+    mitk.Image(data, channels=3).save(tmp_path / name)
+    assert max(parts) <= 4096 and sum(parts) == data.nbytes
+    assert np.array_equal(mitk.Image(tmp_path / name).array, data)

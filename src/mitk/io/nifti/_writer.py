@@ -144,13 +144,26 @@ def _header(path: str, info: ImageInfo, kind: str, requested: int | None) -> byt
     return hdr.tobytes() + b"\0\0\0\0"  # extension flag: none
 
 
+#: Bytes of one component copied at a time when channels are written as NIfTI's 5th dimension.
+_SLAB = 4 << 20
+
+
 def _volumes(array: np.ndarray, comps: int):
-    """Byte views of the data in file order, one component volume (a copy) at a time."""
+    """Byte views of the data in file order.
+
+    One component is one whole volume in the file (the 5th dimension), while the image holds the
+    components of a pixel together: each volume is copied out a slab of rows (about
+    :data:`_SLAB` bytes) at a time, so a save holds no more than one slab besides the image.
+    """
     if comps == 1:
         yield memoryview(array).cast("B")
         return
+    width = array.shape[-2]
+    per_slab = max(1, _SLAB // (width * array.dtype.itemsize))
     for k in range(comps):
-        yield memoryview(np.ascontiguousarray(array[..., k])).cast("B")
+        rows = array[..., k].reshape(-1, width)  # a view: the image is C-contiguous
+        for r0 in range(0, rows.shape[0], per_slab):
+            yield memoryview(np.ascontiguousarray(rows[r0:r0 + per_slab])).cast("B")
 
 
 def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | None = None,
