@@ -88,7 +88,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 from ...errors import CorruptFileError
 from .. import _options, _replace, _streams
@@ -154,8 +154,25 @@ def read(path: str, allocate: Allocator, *, apply_scaling: bool = True,
         return _read_open(f, hdr_path, data_path, kind, apply_scaling, allocate)
 
 
-def _read_open(f, hdr_path: str, data_path: str, kind: str, apply_scaling: bool,
-               allocate: Allocator) -> ImageInfo:
+class Checked(NamedTuple):
+    """A NIfTI header that passed every check made before the data are looked at."""
+
+    hdr: Any
+    version: int
+    order: str
+    layout: dict
+    offset: int
+    data_path: str
+    kind: str
+
+
+def check_header(f, hdr_path: str, data_path: str, kind: str) -> Checked:
+    """Parse and check the header in ``f``: magic against the file kind, layout, vox_offset.
+
+    A single-file header under a ``.hdr`` name (as nifti1_io accepts) turns the pair into that
+    file: the returned ``data_path`` and ``kind`` say where the data are.  The pair's data file
+    is stat-checked here (FileNotFoundError, or CorruptFileError for a directory or FIFO).
+    """
     hdr, version, order = _parse_header(_read_header_bytes(f, hdr_path, kind == "gz"), hdr_path)
     magic = bytes(hdr["magic"])[:3]
     if kind == "pair":
@@ -178,28 +195,25 @@ def _read_open(f, hdr_path: str, data_path: str, kind: str, apply_scaling: bool,
         raise CorruptFileError(f"{hdr_path}: NIfTI field 'vox_offset' is {offset}, inside the "
                                f"{hdr.dtype.itemsize}-byte header; expected at least "
                                f"{hdr.dtype.itemsize} (normally {hdr.dtype.itemsize + 4})")
-    if kind == "pair":
-        # Missing: FileNotFoundError; a directory, FIFO or device: CorruptFileError.
-        stat_data_file(data_path, hdr_path, "NIfTI/Analyze", "image data (.img)",
-                       os.path.basename(data_path))
-    data_file = f if data_path == hdr_path else open(data_path, "rb", buffering=0)
-    with data_file:
-        return _read_data(data_file, hdr, version, order, layout, offset, hdr_path, data_path,
-                          kind, apply_scaling, allocate)
+    return Checked(hdr, version, order, layout, offset, data_path, kind)
 
 
-def _read_data(f, hdr, version: int, order: str, layout: dict, offset: int, hdr_path: str,
-               data_path: str, kind: str, apply_scaling: bool, allocate: Allocator
-               ) -> ImageInfo:
-    nbytes = layout["nbytes"]
-    file_size = os.fstat(f.fileno()).st_size
-    if kind == "gz":
+def check_data_size(checked: Checked, file_size: int, hdr_path: str) -> None:
+    """CorruptFileError when the data file (of ``file_size`` bytes) cannot hold the pixels."""
+    nbytes, offset, data_path = checked.layout["nbytes"], checked.offset, checked.data_path
+    if checked.kind == "gz":
         _streams.check_compressed_size(offset + nbytes, file_size, "gzip", path=data_path)
     elif file_size < offset + nbytes:
         of = f" (of header {hdr_path})" if data_path != hdr_path else ""
         raise CorruptFileError(f"{data_path}: NIfTI image data{of} is truncated: vox_offset "
                                f"{offset} + {nbytes} bytes of pixels needed, the file has "
                                f"{file_size}")
+
+
+def image_info(checked: Checked, hdr_path: str, apply_scaling: bool) -> tuple[ImageInfo, Any]:
+    """The ImageInfo of a checked header (its dtype: what the image holds) and the scaling still
+    to apply to the stored values (None: none, or left to the ``nifti.scl_*`` properties)."""
+    hdr, version, layout = checked.hdr, checked.version, checked.layout
     geometry = _geometry(hdr, version, layout, hdr_path)
     scaling = _scaling(hdr, version, layout["rgb"])
     props = _properties(hdr, version, geometry["units_known"])
@@ -208,11 +222,28 @@ def _read_data(f, hdr, version: int, order: str, layout: dict, offset: int, hdr_
         props["nifti.scl_slope"], props["nifti.scl_inter"] = scaling
         scaling = None
     out_dtype = native if scaling is None else _scaled_dtype(native)
-    layout["stored"] = layout["stored"].newbyteorder(order)
-    f.seek(0)
-    _read_pixels(f, layout, out_dtype, scaling, allocate, gz=kind == "gz", offset=offset,
-                 data_path=data_path)
-    return ImageInfo(dtype=out_dtype, shape=layout["shape"], channels=layout["channels"],
+    info = ImageInfo(dtype=out_dtype, shape=layout["shape"], channels=layout["channels"],
                      spacing=geometry["spacing"], origin=geometry["origin"],
                      direction=geometry["direction"], time_origin=geometry["time_origin"],
                      time_spacing=geometry["time_spacing"], properties=props)
+    return info, scaling
+
+
+def _read_open(f, hdr_path: str, data_path: str, kind: str, apply_scaling: bool,
+               allocate: Allocator) -> ImageInfo:
+    checked = check_header(f, hdr_path, data_path, kind)
+    data_path = checked.data_path
+    if checked.kind == "pair":
+        # Missing: FileNotFoundError; a directory, FIFO or device: CorruptFileError.
+        stat_data_file(data_path, hdr_path, "NIfTI/Analyze", "image data (.img)",
+                       os.path.basename(data_path))
+    data_file = f if data_path == hdr_path else open(data_path, "rb", buffering=0)
+    with data_file:
+        check_data_size(checked, os.fstat(data_file.fileno()).st_size, hdr_path)
+        info, scaling = image_info(checked, hdr_path, apply_scaling)
+        layout = checked.layout
+        layout["stored"] = layout["stored"].newbyteorder(checked.order)
+        data_file.seek(0)
+        _read_pixels(data_file, layout, info.dtype, scaling, allocate, gz=checked.kind == "gz",
+                     offset=checked.offset, data_path=data_path)
+        return info
