@@ -246,6 +246,17 @@ def pair_lock(directory: str, exclusive: bool) -> Iterator[None]:
             os.close(fd)  # closing the last descriptor of the open file drops the lock
 
 
+@contextlib.contextmanager
+def open_for_load(path: str, pair: bool, buffering: int = -1) -> Iterator[IO[bytes]]:
+    """Open the file a load reads its header from, as every format's ``read`` and ``describe``
+    do: one open file, so header and attached data are of one generation, and for a detached
+    pair (``pair``) under the shared :func:`pair_lock` of its directory, so that a save by mitk
+    never shows this load one pair's header with another's data."""
+    with pair_lock(os.path.dirname(os.path.abspath(path)), exclusive=False) if pair \
+            else contextlib.nullcontext(), open(path, "rb", buffering=buffering) as f:
+        yield f
+
+
 def fresh_data_name(directory: str, stem: str, suffix: str) -> str:
     """A data file name for a detached pair that no file in ``directory`` has, reserved.
 

@@ -86,7 +86,6 @@ Writing
 
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import Any
 
@@ -123,8 +122,7 @@ def read(path: str, allocate: Allocator, *, allow_external_data: bool = False,
     # A detached pair is read under the pair lock (a save by mitk replaces it whole meanwhile,
     # never half); the header and LOCAL data are read through one open file.
     detached = path.lower().endswith(".mhd")
-    with _replace.pair_lock(os.path.dirname(os.path.abspath(path)), exclusive=False) \
-            if detached else contextlib.nullcontext(), open(path, "rb") as f:
+    with _replace.open_for_load(path, detached) as f:
         file_size = os.fstat(f.fileno()).st_size
         h = _read_header(f, path)
         L = _parse(h)

@@ -85,7 +85,6 @@ Writing
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 from typing import Any, NamedTuple
@@ -148,9 +147,7 @@ def read(path: str, allocate: Allocator, *, apply_scaling: bool = True,
                                 hdr_path)
     # A pair is read under the pair lock (a save by mitk replaces it whole meanwhile, never
     # half); a single file is read through one open file: header and data of one generation.
-    pair = kind == "pair"
-    with _replace.pair_lock(os.path.dirname(os.path.abspath(hdr_path)), exclusive=False) \
-            if pair else contextlib.nullcontext(), open(hdr_path, "rb", buffering=0) as f:
+    with _replace.open_for_load(hdr_path, kind == "pair", buffering=0) as f:
         return _read_open(f, hdr_path, data_path, kind, apply_scaling, allocate)
 
 

@@ -7,7 +7,6 @@ The file stores ``x`` fastest, then ``y``, ``z``, ``t`` and the component volume
 
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import Any
 
@@ -34,8 +33,7 @@ def describe(path: str, *, apply_scaling: bool = True, **unknown: Any) -> Descri
                                 hdr_path)
     # As read() does: a pair under the pair lock, a single file's header and size from one
     # open file (whose identity is recorded, so a later region read notices any other).
-    with _replace.pair_lock(os.path.dirname(os.path.abspath(hdr_path)), exclusive=False) \
-            if kind == "pair" else contextlib.nullcontext(), open(hdr_path, "rb", buffering=0) as f:
+    with _replace.open_for_load(hdr_path, kind == "pair", buffering=0) as f:
         return _describe(f, hdr_path, data_path, kind, apply_scaling)
 
 

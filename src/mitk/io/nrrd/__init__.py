@@ -87,7 +87,6 @@ Writing
 
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import Any
 
@@ -130,8 +129,7 @@ def read(path: str, allocate: Allocator, *, allow_external_data: bool = False,
     # A detached pair is read under the pair lock (a save by mitk replaces it whole meanwhile,
     # never half); the header and attached data are read through one open file.
     detached = path.lower().endswith(".nhdr")
-    with _replace.pair_lock(os.path.dirname(os.path.abspath(path)), exclusive=False) \
-            if detached else contextlib.nullcontext(), open(path, "rb") as f:
+    with _replace.open_for_load(path, detached) as f:
         return _read_open(path, f, allocate, allow_external)
 
 

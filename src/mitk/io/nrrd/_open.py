@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import Any
 
@@ -26,8 +25,7 @@ def describe(path: str, *, allow_external_data: bool = False, **unknown: Any) ->
     # As read() does: a detached pair under the pair lock, header and plan from one open file
     # (the identity recorded is that file's, so a later region read notices any other).
     detached = path.lower().endswith(".nhdr")
-    with _replace.pair_lock(os.path.dirname(os.path.abspath(path)), exclusive=False) \
-            if detached else contextlib.nullcontext(), open(path, "rb") as f:
+    with _replace.open_for_load(path, detached) as f:
         h = _read_header(f, path)
         L = _parse(h)
         pieces = plan(h, L, allow_external, f)
