@@ -16,13 +16,11 @@ Without pydicom (the ``dicom`` extra) the cases report that and measure nothing.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 
 from .results import Result
-from .timing import best_time
+from .timing import best_time, peak_growth
 
 __all__ = ["CASES", "write_ct", "write_series_folder"]
 
@@ -196,18 +194,6 @@ def scan_series(quick: bool) -> list:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-_PEAK = """
-import mitk, mitk.dicom, mitk.io.dicom, pydicom
-def hwm():
-    for line in open('/proc/self/status'):
-        if line.startswith('VmHWM:'):
-            return int(line.split()[1]) * 1024
-before = hwm()
-img = mitk.Image({folder!r})
-print(hwm() - before)
-"""
-
-
 def peak_memory(quick: bool) -> list:
     """Peak resident memory growth of reading the CT series, over the volume's size."""
     import shutil
@@ -219,9 +205,8 @@ def peak_memory(quick: bool) -> list:
     try:
         folder = os.path.join(tmp, "ct")
         volume = write_ct(folder, slices)
-        res = subprocess.run([sys.executable, "-P", "-c", _PEAK.format(folder=folder)],
-                             capture_output=True, text=True, check=True)
-        grown = int(res.stdout.split()[-1])
+        grown, = peak_growth("import mitk, mitk.dicom, mitk.io.dicom, pydicom",
+                             f"img = mitk.Image({folder!r})")
         return [Result("dicom.peak_memory", "dicom",
                        f"peak memory growth of Image(dir), {slices}-slice CT",
                        grown / 1e6, "MB", "the volume", volume.nbytes / 1e6, "MB", "<= 1.1x")]

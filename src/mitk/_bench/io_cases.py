@@ -37,7 +37,7 @@ from mitk.io._streams import deflate_backend
 
 from . import upstream
 from .results import Result
-from .timing import best_time
+from .timing import best_time, peak_growth
 
 MiB = 1 << 20
 
@@ -463,18 +463,6 @@ def _plain_readinto_scaling(paths: list, nbytes: int, repeat: int) -> Result:
                   "GB/s")
 
 
-_PEAK = """
-import numpy
-def hwm():
-    for line in open('/proc/self/status'):
-        if line.startswith('VmHWM:'):
-            return int(line.split()[1]) * 1024
-{setup}
-before = hwm()
-{load}
-print(hwm() - before)
-"""
-
 _PEER_MODULES = {"SimpleITK": "SimpleITK", "nibabel": "nibabel", "pynrrd": "nrrd"}
 _PEER_PEAK = {
     "SimpleITK": ("import SimpleITK as sitk",
@@ -486,15 +474,11 @@ _PEER_PEAK = {
 
 
 def _peak_bytes(setup: str, load: str, exe: str = sys.executable) -> int:
-    res = subprocess.run([exe, "-P", "-c", _PEAK.format(setup=setup, load=load)],
-                         capture_output=True, text=True, check=True)
-    return int(res.stdout.split()[-1])
+    return peak_growth(setup, load, exe=exe)[0]
 
 
 def peak_memory(quick: bool, peers: bool = False) -> list:
     """Peak resident memory growth of one read in a fresh interpreter, over the payload."""
-    # VmHWM (the high-water mark of resident memory) is exact when read, unlike getrusage's
-    # ru_maxrss, which Linux updates lazily.  Linux only.
     if not os.path.exists("/proc/self/status"):
         return [Result("io.peak_memory", "io", "peak memory: needs Linux /proc", float("nan"), "")]
     import mitk

@@ -20,15 +20,13 @@ import contextlib
 import gzip
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import zlib
 
 import numpy as np
 
 from .results import Result
-from .timing import best_time, per_call
+from .timing import best_time, peak_growth, per_call
 
 MiB = 1 << 20
 
@@ -240,19 +238,6 @@ def compressed_regions(quick: bool, peers: bool = False) -> list:
     return out
 
 
-_PEAK = """
-import numpy, mitk, mitk.lazy, mitk.io.nifti, mitk.io._regions
-def hwm():
-    for line in open('/proc/self/status'):
-        if line.startswith('VmHWM:'):
-            return int(line.split()[1]) * 1024
-before = hwm()
-lz = mitk.open({path!r})
-a = lz[{key}]
-print(hwm() - before, a.nbytes)
-"""
-
-
 def peak_memory(quick: bool, peers: bool = False) -> list:
     """Peak resident growth of one region read (fresh interpreter) over the region + 16 MiB."""
     if not os.path.exists("/proc/self/status"):
@@ -268,9 +253,9 @@ def peak_memory(quick: bool, peers: bool = False) -> list:
             path = os.path.join(tmp, name)
             if not os.path.exists(path):
                 mitk.Image(_volume(n)).save(path)
-            res = subprocess.run([sys.executable, "-P", "-c", _PEAK.format(path=path, key=key)],
-                                 capture_output=True, text=True, check=True)
-            grown, region = (int(v) for v in res.stdout.split()[-2:])
+            grown, region = peak_growth("import mitk, mitk.lazy, mitk.io.nifti, mitk.io._regions",
+                                        f"lz = mitk.open({path!r})\na = lz[{key}]",
+                                        report=["a.nbytes"])
             out.append(Result(f"regions.peak_memory.{name}[{key}]", "regions",
                               f"peak memory growth of mitk.open and lz[{key}] of a {n}^3 {name}",
                               grown / 1e6, "MB", "the region + 16 MiB",

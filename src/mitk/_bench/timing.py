@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 
 def best_time(fn: Callable[[], object], *, repeat: int = 5, number: int = 1,
@@ -46,3 +48,31 @@ def calibrated_number(fn: Callable[[], object], target: float = 0.05) -> int:
 def per_call(fn: Callable[[], object], *, repeat: int = 7, target: float = 0.05) -> float:
     """Best seconds per call of a fast ``fn`` (number of calls calibrated to ~``target`` s)."""
     return best_time(fn, repeat=repeat, number=calibrated_number(fn, target))
+
+
+_PEAK = """
+import numpy
+def hwm():
+    for line in open('/proc/self/status'):
+        if line.startswith('VmHWM:'):
+            return int(line.split()[1]) * 1024
+{setup}
+before = hwm()
+{load}
+print(hwm() - before, {report})
+"""
+
+
+def peak_growth(setup: str, load: str, *, report: Sequence[str] = (),
+                exe: str = sys.executable) -> list[int]:
+    """Peak resident memory growth, in bytes, of running ``load`` after ``setup`` in a fresh
+    interpreter ``exe`` (``-P``: the working directory is not imported), then the value of each
+    expression in ``report`` evaluated there.
+
+    VmHWM (the high-water mark of resident memory) is exact when read, unlike getrusage's
+    ru_maxrss, which Linux updates lazily.  Linux only (``/proc``).
+    CalledProcessError when the child fails.
+    """
+    script = _PEAK.format(setup=setup, load=load, report=", ".join(report))
+    res = subprocess.run([exe, "-P", "-c", script], capture_output=True, text=True, check=True)
+    return [int(v) for v in res.stdout.split()[-1 - len(report):]]
