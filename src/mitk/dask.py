@@ -174,15 +174,14 @@ def _write_box(stored: _regions.Stored, box: Sequence[tuple], data: np.ndarray) 
             os.close(fd)
 
 
-def _write_region(tmp: str, dtype: str, box: list, pixels: np.ndarray) -> int:
-    """A task: write one chunk of pixels at its offsets in the temporary file.
+def _write_region(d: _regions.Described, box: list, pixels: np.ndarray) -> int:
+    """A task: write one chunk of pixels at its offsets in the temporary file ``d`` describes.
 
-    The chunk is cast to the file's native ``dtype`` first: a chunk may differ from what the
-    Dask array declares (a ``map_blocks`` without the right ``dtype=``), and its bytes must
-    never be written as if they were of another type.
+    The chunk is cast to the file's native dtype first: a chunk may differ from what the Dask
+    array declares (a ``map_blocks`` without the right ``dtype=``), and its bytes must never be
+    written as if they were of another type.
     """
-    pixels = np.asarray(pixels, dtype=np.dtype(dtype))
-    d = _describe(tmp, {})
+    pixels = np.asarray(pixels, dtype=d.info.dtype)
     _write_box(d.stored, stored_box(d, box), to_stored(d, box, pixels))
     return int(pixels.nbytes)
 
@@ -342,7 +341,8 @@ def _save_in_place(array, target: io.Target, final: str, info: ImageInfo,
         # slabs of them, for NIfTI channels) without the whole payload in memory.
         staged = io.prepare_write(tmp, dict(target.options, fsync=False))
         staged.write(np.zeros(info.full_shape, dtype=info.dtype), info)
-        _write_chunks(array, _write_region, tmp, info.dtype.str)
+        # Described once here; every task gets the description, not the header to parse again.
+        _write_chunks(array, _write_region, _describe(tmp, {}))
         with _replace.durability(target.fsync):
             if _replace._durable.get():
                 fd = os.open(tmp, os.O_RDONLY)
