@@ -31,14 +31,17 @@ def fast_switching():
 
 
 @pytest.mark.thread_unsafe  # patches mitk.Image
-def test_initialize_holds_the_pixels_until_the_new_ones_are_installed(monkeypatch):
+# No timeout is the short path of Image.write() (_core.accessor._new_locked): it must check for a
+# replaced buffer as the general path does.
+@pytest.mark.parametrize("timeout", [JOIN_TIMEOUT, None])
+def test_initialize_holds_the_pixels_until_the_new_ones_are_installed(monkeypatch, timeout):
     img = mitk.Image(np.zeros((4, 4), np.uint8))
     started = threading.Event()
     second_write: list = []
 
     def writer():
         started.set()
-        with img.write(timeout=JOIN_TIMEOUT) as acc:
+        with img.write(timeout) as acc:
             acc.array[...] = 7
             try:
                 img.write(timeout=0)  # the same thread: must never get a second write lock
@@ -62,6 +65,31 @@ def test_initialize_holds_the_pixels_until_the_new_ones_are_installed(monkeypatc
     join_all(threads)
     assert second_write == ["LockError"]
     assert np.all(img.array == 7), "the write went to the pixels initialize() replaced"
+
+
+@pytest.mark.thread_unsafe  # patches mitk.Image
+@pytest.mark.parametrize("timeout", [JOIN_TIMEOUT, None])
+def test_a_reader_waiting_through_initialize_gets_the_new_pixels(monkeypatch, timeout):
+    img = mitk.Image(np.full((4, 4), 9, np.uint8))
+    seen: list = []
+    threads: list = []
+
+    def reader():
+        with img.read(timeout) as acc:
+            seen.append((acc.pixel_buffer is img.pixel_buffer, acc.array.dtype, acc.array.sum()))
+
+    install = mitk.Image._install
+
+    def install_during_reader(self, *args):
+        if not threads:
+            threads.append(start_thread(reader))
+            threads[0].join(0.2)  # the reader gets the old pixels here unless they are held
+        install(self, *args)
+
+    monkeypatch.setattr(mitk.Image, "_install", install_during_reader)
+    img.initialize(np.int16, (4, 4))
+    join_all(threads)
+    assert seen == [(True, np.dtype(np.int16), 0)]
 
 
 def test_initialize_refuses_while_another_thread_holds_an_accessor():

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from ._core.accessor import ReadAccessor, WriteAccessor
 from ._core.buffer import PixelBuffer
 from ._time_rules import check_time_step
-from .image_accessors import ImageReadAccessor, ImageWriteAccessor
+from .image_accessors import ImageReadAccessor, ImageWriteAccessor, _acquire
 from .errors import ArgumentError
 
 __all__ = ["ImageViews"]
@@ -166,7 +167,7 @@ class ImageViews:
         never while such an array is alive.  Waiting releases the GIL and checks signals every
         100 ms.
         """
-        return ImageReadAccessor(self, timeout, time_step)
+        return _acquire(ImageReadAccessor, ReadAccessor, self, timeout, time_step)
 
     def write(self, timeout: float | None = None,
               time_step: int | None = None) -> ImageWriteAccessor:
@@ -201,4 +202,4 @@ class ImageViews:
         Exclusive: no reader or other writer holds the lock meanwhile (direct views ignore
         locks).  Released as for :meth:`read`.  Waiting releases the GIL.
         """
-        return ImageWriteAccessor(self, timeout, time_step)
+        return _acquire(ImageWriteAccessor, WriteAccessor, self, timeout, time_step)

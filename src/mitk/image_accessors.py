@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from ._core.accessor import ReadAccessor, WriteAccessor
+from ._core.accessor import ReadAccessor, WriteAccessor, _new_locked
 from ._time_rules import check_time_step
 from .errors import ArgumentError, LockTimeout
 
@@ -89,6 +89,15 @@ def _frame_of(image: Image, time_step: object) -> int | None:
 
 def _acquire(cls: type[_A], base: Any, image: Image, timeout: object, time_step: object) -> _A:
     """Lock the image's current buffer; retry if ``initialize()`` replaced it meanwhile."""
+    if timeout is None and time_step is None:
+        # The common request, in few steps: threads that share the image contend for every
+        # Python-level reference to it and to its buffer on free-threaded builds.
+        buf = image._buf
+        if buf is not None:
+            acc = _new_locked(cls, buf, base is WriteAccessor)
+            if image._buf is buf and image._installing is not buf:  # as below
+                return acc  # type: ignore[no-any-return]
+            acc.release()
     wait = check_timeout(timeout)
     deadline = None if wait is None or math.isinf(wait) else time.monotonic() + wait
     while True:

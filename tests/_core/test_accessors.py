@@ -202,3 +202,38 @@ def test_accessor_in_a_reference_cycle_unlocks_when_collected():
     assert img.pixel_buffer.exports == 0
     with img.write(timeout=0):
         pass
+
+
+def test_new_locked_makes_the_subclass_and_holds_the_lock():
+    # The short path of Image.read()/write(): one call, the same lock and errors as the
+    # constructors.
+    from mitk._core.accessor import _new_locked
+
+    class Mine(ReadAccessor):
+        def __init__(self, *args):
+            raise AssertionError("__init__ must not run")
+
+    buf = _buffer()
+    acc = _new_locked(Mine, buf, False)
+    assert type(acc) is Mine and acc.mode == "read"
+    assert buf.lock_state() == (1, False, 0) and buf.exports == 1
+    with pytest.raises(mitk.LockError, match="deadlock"):
+        _new_locked(WriteAccessor, buf, True)
+    acc.release()
+    w = _new_locked(WriteAccessor, buf, True)
+    assert buf.lock_state() == (0, True, 0) and w.array.flags.writeable
+    w.release()
+    assert buf.lock_state() == (0, False, 0) and buf.exports == 0
+
+
+def test_new_locked_refuses_what_the_constructors_refuse():
+    from mitk._core.accessor import _new_locked
+
+    with pytest.raises(TypeError):
+        _new_locked(WriteAccessor, _buffer(), False)  # not a ReadAccessor type
+    with pytest.raises(TypeError):
+        _new_locked(ReadAccessor, None, False)
+    src = np.zeros((2, 2), np.uint8)
+    src.flags.writeable = False
+    with pytest.raises(mitk.ArgumentError, match="read-only"):
+        _new_locked(WriteAccessor, PixelBuffer.adopt(src), True)

@@ -5,10 +5,16 @@ reports the N-thread throughput against the 1-thread one, so the ratio is the sp
 thread's results are checked against values computed up front; a wrong result fails the case.
 
 - ``threads.slices_N``: N threads each run a Python loop over the slices of one shared image,
-  taking a read accessor per slice and reducing the slice (sum and maximum, converted to Python
-  floats).  Per-slice work is small, so the interpreter, not NumPy, is the bottleneck: with the
-  GIL the threads take turns (a ratio of at most 1.0x), on free-threaded CPython they run at
-  once.  Target (free-threaded builds with at least 2 CPUs): ``>= 1.8x`` with 2 threads.
+  taking a read accessor per slice and reducing the slice in Python (its values as Python floats,
+  then ``sum`` and ``max`` of each row).  The interpreter is the bottleneck: with the GIL the
+  threads take turns (a ratio of at most 1.0x), on free-threaded CPython they run at once.
+  Target (free-threaded builds with at least 2 CPUs): ``>= 1.8x`` with 2 threads.
+- ``threads.numpy_slices_N``: the same loop with NumPy's ``sum()`` and ``max()`` of each slice,
+  and ``threads.numpy_only_2`` the same NumPy calls on slices of one shared plain array, with no
+  mitk involved.  On free-threaded CPython every thread updates the reference counts of objects
+  they all share (the array, its dtype, NumPy's ufuncs) in each such call, so small NumPy calls
+  scale less than Python work: the ``numpy_only`` row shows that limit, which the mitk row
+  cannot pass.
 - ``threads.python_loop_2``: the same measurement for a pure-Python loop that touches nothing of
   mitk: the parallelism the interpreter and this machine give at the moment (on a machine whose
   cores are busy with other work it is well below 2x, and so is everything else).
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import sys
 import sysconfig
 import tempfile
@@ -79,19 +86,26 @@ def _run_threads(work: Callable[[int], object], n: int) -> tuple[float, list]:
 
 def _scaling(work: Callable[[int], object], check: Callable[[object], bool], units: float,
              counts: tuple, rounds: int) -> dict:
-    """Best throughput (units per second) of 1 thread and of each count in ``counts``.
+    """Median throughputs (units per second): ``{n: (n threads, 1 thread)}`` for each count.
 
-    Rounds alternate between the thread counts, so that a noisy neighbour slows all of them
-    alike.  Raises AssertionError if any thread's result fails ``check``.
+    Each count has its own block of rounds, and each round runs one thread, then ``n`` threads,
+    back to back: a row's reference is measured next to it, and runs of more threads than the
+    machine has CPUs (which unsettle the timing of whatever runs next on a small virtual
+    machine) do not mix into the two-thread row.  Medians, not best values: a lucky one-thread run
+    would otherwise set every ratio.  Raises AssertionError if any thread's result fails
+    ``check``.
     """
-    best = {n: 0.0 for n in (1, *counts)}
-    for _ in range(rounds):
-        for n in best:
-            elapsed, results = _run_threads(work, n)
-            if not all(check(r) for r in results):
-                raise AssertionError(f"a thread computed a wrong result ({n} threads)")
-            best[n] = max(best[n], n * units / elapsed)
-    return best
+    out = {}
+    for n in counts:
+        one, many = [], []
+        for _ in range(rounds):
+            for count, into in ((1, one), (n, many)):
+                elapsed, results = _run_threads(work, count)
+                if not all(check(r) for r in results):
+                    raise AssertionError(f"a thread computed a wrong result ({count} threads)")
+                into.append(count * units / elapsed)
+        out[n] = (statistics.median(many), statistics.median(one))
+    return out
 
 
 def _calibrate(work: Callable[[int], object], seconds: float) -> int:
@@ -102,6 +116,37 @@ def _calibrate(work: Callable[[int], object], seconds: float) -> int:
     return max(1, int(seconds / one))
 
 
+def _python_reduction(rows: list) -> tuple[float, float]:
+    """Sum and maximum of a slice given as nested lists, in Python."""
+    total, peak = 0.0, float("-inf")
+    for row in rows:
+        total += sum(row)
+        top = max(row)
+        if top > peak:
+            peak = top
+    return total, peak
+
+
+def _scaling_rows(prefix: str, what: str, one_pass: Callable[[int], list], expected: list,
+                  quick: bool, counts: tuple, target: str = "") -> list[Result]:
+    """Rows ``{prefix}_{n}``: n threads each running ``one_pass`` again and again, over one."""
+    one_pass(0)  # warm up (lazy imports, caches)
+    passes = _calibrate(one_pass, 0.05 if quick else 0.25)
+
+    def work(i: int) -> bool:
+        ok = True
+        for _ in range(passes):
+            ok = one_pass(i) == expected and ok
+        return ok
+
+    rates = _scaling(work, bool, passes * len(expected), counts, 5 if quick else 9)
+    build = "free-threaded" if free_threaded() else "GIL"
+    return [Result(f"{prefix}_{n}", "threads", f"{n} threads: {what} ({build})",
+                   rates[n][0] / 1e3, "k slices/s", "1 thread", rates[n][1] / 1e3, "k slices/s",
+                   target if n == 2 else "")
+            for n in counts]
+
+
 def python_slices(quick: bool) -> list[Result]:
     """N threads, each a Python loop over one shared image's slices through read accessors."""
     import mitk
@@ -109,11 +154,18 @@ def python_slices(quick: bool) -> list[Result]:
     rng = np.random.default_rng(19)
     # 16 x 16 slices: 256 pixels, below the size at which NumPy releases the GIL for a
     # reduction, so with the GIL every step of a slice's work holds it.
-    img = mitk.Image(rng.random((256, 16, 16), dtype=np.float32))
-    expected = [(float(s.sum()), float(s.max())) for s in img.array]
-    nslices = len(expected)
+    plain = rng.random((256, 16, 16), dtype=np.float32)
+    img = mitk.Image(plain)
+    nslices = len(plain)
 
-    def one_pass() -> list:
+    def in_python(i: int) -> list:
+        out = []
+        for k in range(nslices):
+            with img.read() as acc:
+                out.append(_python_reduction(acc.array[k].tolist()))
+        return out
+
+    def in_numpy(i: int) -> list:
         out = []
         for k in range(nslices):
             with img.read() as acc:
@@ -121,14 +173,12 @@ def python_slices(quick: bool) -> list[Result]:
                 out.append((float(s.sum()), float(s.max())))
         return out
 
-    one_pass()  # warm up (lazy imports, caches)
-    passes = _calibrate(lambda i: one_pass(), 0.05 if quick else 0.25)
-
-    def work(i: int) -> bool:
-        ok = True
-        for _ in range(passes):
-            ok = one_pass() == expected and ok
-        return ok
+    def numpy_only(i: int) -> list:
+        out = []
+        for k in range(nslices):
+            s = plain[k]
+            out.append((float(s.sum()), float(s.max())))
+        return out
 
     def loop(i: int) -> bool:
         n = loop_length
@@ -137,23 +187,30 @@ def python_slices(quick: bool) -> list[Result]:
             total += j * j
         return total == (n - 1) * n * (2 * n - 1) // 6
 
+    build = "free-threaded" if free_threaded() else "GIL"
+    target = ">= 1.8x" if free_threaded() and _cpus() >= 2 else ""
+    by_python = [_python_reduction(s.tolist()) for s in plain]
+    by_numpy = [(float(s.sum()), float(s.max())) for s in plain]
+    rows = [
+        *_scaling_rows("threads.slices", "per-slice Python work on one image via read accessors",
+                       in_python, by_python, quick, THREAD_COUNTS, target),
+        *_scaling_rows("threads.numpy_slices",
+                       "per-slice NumPy sum and max on one image via read accessors",
+                       in_numpy, by_numpy, quick, THREAD_COUNTS),
+        *_scaling_rows("threads.numpy_only", "per-slice NumPy sum and max of a plain array, "
+                       "no mitk (NumPy's own limit)", numpy_only, by_numpy, quick, (2,)),
+    ]
+    # Measured last, so that it is not the first thing the machine runs (which, on a small
+    # virtual machine, can catch it still settling), and shown first.
     loop_length = 1000
     loop_length *= _calibrate(loop, 0.05 if quick else 0.25)
-
-    rounds = 3 if quick else 5
-    best = _scaling(work, bool, passes * nslices, THREAD_COUNTS, rounds)
-    baseline = _scaling(loop, bool, 1, (2,), rounds)
-    build = "free-threaded" if free_threaded() else "GIL"
-    out = [Result("threads.python_loop_2", "threads",
-                  f"2 threads: a pure-Python loop, no mitk (parallelism available now; {build})",
-                  baseline[2], "loops/s", "1 thread", baseline[1], "loops/s")]
-    for n in THREAD_COUNTS:
-        target = ">= 1.8x" if n == 2 and free_threaded() and _cpus() >= 2 else ""
-        out.append(Result(
-            f"threads.slices_{n}", "threads",
-            f"{n} threads: per-slice Python work on one image via read accessors ({build})",
-            best[n] / 1e3, "k slices/s", "1 thread", best[1] / 1e3, "k slices/s", target))
-    return out
+    baseline = _scaling(loop, bool, 1, (2,), 5 if quick else 9)
+    return [
+        Result("threads.python_loop_2", "threads",
+               f"2 threads: a pure-Python loop, no mitk (parallelism available now; {build})",
+               baseline[2][0], "loops/s", "1 thread", baseline[2][1], "loops/s"),
+        *rows,
+    ]
 
 
 def file_loads(quick: bool) -> list[Result]:
@@ -185,7 +242,7 @@ def file_loads(quick: bool) -> list[Result]:
                 ok = load(i) and ok
             return ok
 
-        best = _scaling(work, bool, repeats, THREAD_COUNTS, 3 if quick else 5)
+        rates = _scaling(work, bool, repeats, THREAD_COUNTS, 5 if quick else 9)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     mib = arrays[0].nbytes / (1 << 20)
@@ -193,7 +250,7 @@ def file_loads(quick: bool) -> list[Result]:
     return [
         Result(f"threads.load_files_{n}", "threads",
                f"{n} threads each loading its own {mib:.0f} MiB gzip NRRD ({build})",
-               best[n], "files/s", "1 thread, 1 file", best[1], "files/s")
+               rates[n][0], "files/s", "1 thread, 1 file", rates[n][1], "files/s")
         for n in THREAD_COUNTS
     ]
 

@@ -2,7 +2,7 @@
 
 import sys
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -11,6 +11,8 @@ from typing_extensions import Self, disjoint_base
 from .buffer import PixelBuffer
 
 __all__ = ["ReadAccessor", "WriteAccessor"]
+
+_A = TypeVar("_A", bound="_Accessor")
 
 @disjoint_base
 class _Accessor:
@@ -44,3 +46,5 @@ class WriteAccessor(_Accessor):
     def __init__(self, buffer: PixelBuffer, timeout: float | None = None,
                  frame: int | None = None) -> None: ...
     def __setitem__(self, key: Any, value: Any, /) -> None: ...
+
+def _new_locked(cls: type[_A], buffer: PixelBuffer, write: bool) -> _A: ...

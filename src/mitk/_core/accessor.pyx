@@ -412,6 +412,45 @@ cdef class ReadAccessor(_Accessor):
         self._acquire(buffer, timeout, frame, False)
 
 
+def _new_locked(cls, PixelBuffer buffer, bint write):
+    """Make an accessor of class ``cls`` that holds ``buffer``'s lock, waiting as long as it takes.
+
+    The fast path of ``Image.read()`` and ``Image.write()`` without a timeout or a frame: one call
+    instead of ``cls.__new__`` and ``__init__`` through Python, which matters where many threads
+    take accessors of one image (on free-threaded builds every Python-level reference to the shared
+    image and buffer is an atomic operation that the threads contend for).
+
+    Parameters
+    ----------
+    cls : type
+        ReadAccessor, WriteAccessor or a subclass of the one ``write`` selects.
+    buffer : PixelBuffer
+    write : bool
+        Take the write lock (else the read lock).
+
+    Returns
+    -------
+    ReadAccessor or WriteAccessor
+        An instance of ``cls``; its ``__init__`` is not called.
+
+    Raises
+    ------
+    LockError, ArgumentError, TypeError
+        As ReadAccessor and WriteAccessor raise them.
+
+    Notes
+    -----
+    Waiting releases the GIL, as for the constructors.
+    """
+    cdef _Accessor acc
+    if write:
+        acc = <_Accessor> WriteAccessor.__new__(cls)
+    else:
+        acc = <_Accessor> ReadAccessor.__new__(cls)
+    acc._acquire(buffer, None, None, write)
+    return acc
+
+
 cdef class WriteAccessor(_Accessor):
     """Hold the write (exclusive) lock of a PixelBuffer and export its pixels writable.
 
