@@ -24,7 +24,7 @@ from ._image_io import _time_geometry
 from .errors import ArgumentError, CorruptFileError, UnsupportedFormatError
 from .geometry import Geometry3D
 from .image import Image
-from .io import _regions
+from .io import _raw_runs, _regions
 from .time_geometry import ProportionalTimeGeometry, TimeGeometry
 
 __all__ = ["LazyImage", "open"]
@@ -438,7 +438,7 @@ def _box_cost(stored: _regions.Stored, box: list, points: dict | None = None) ->
     for p, s, ln, _d in _regions._split(stored, starts, length):
         piece = stored.pieces[p]
         if piece.encoding == "raw":
-            for lo, hi in _regions._groups(s, ln):
+            for lo, hi in _raw_runs.groups(s, ln):
                 total += int(s[hi - 1] + ln[hi - 1] - s[lo])
             continue
         if piece.encoding in ("ascii", "hex"):

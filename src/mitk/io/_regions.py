@@ -3,8 +3,8 @@
 A format describes its pixels (``_open`` in its package) as a :class:`Stored` array whose bytes
 are the concatenation of its :class:`~mitk.io._data_files.Piece` objects; :func:`read_box` fills
 the part a box selects (one ``(start, stop, step)`` per stored axis; ``mitk.lazy`` works out its
-cost from the same runs).  Raw runs closer than :data:`GAP` are read as one span, a lone run
-straight into the result (``os.preadv``: no shared offset, no map, GIL released).  mitk's
+cost from the same runs).  Raw runs are read by :mod:`mitk.io._raw_runs` (positioned reads,
+no shared offset, no map, GIL released; runs close together as one span).  mitk's
 block-indexed gzip/zlib streams inflate only the blocks touched, on ``threads_for(n)`` threads,
 and keep a lone block in a :class:`BlockCache`; other streams are read once up to the last byte
 needed, leaving :class:`Checkpoints` (zlib decoder snapshots) for later regions; ASCII is a full
@@ -30,15 +30,11 @@ from .. import _threads
 from ..errors import CorruptFileError
 from . import _codecs, _parallel_deflate
 from ._data_files import Piece, fill
+from ._raw_runs import gather as _gather, pread as _pread, read_raw
 
 __all__ = ["BlockCache", "Checkpoints", "Described", "Stored", "identities", "identity",
            "read_box"]
 
-#: Runs whose gap is at most this many bytes are read as one span (a syscall costs about what
-#: copying this many bytes from the page cache does).
-GAP = 64 << 10
-#: The largest span read into scratch memory at once (a region read's memory besides its result).
-SPAN = 4 << 20
 #: A run axis with a step whose element is smaller than this is read whole and subsampled.
 SMALL_RUN = 4 << 10
 #: Inflated blocks of indexed streams kept for later regions, per image.
@@ -201,25 +197,6 @@ def _split(stored: Stored, starts: np.ndarray, length: int):
     return out
 
 
-def _groups(starts: np.ndarray, lengths: np.ndarray) -> list[tuple[int, int]]:
-    """[lo, hi) index ranges of runs that are read as one span (gaps <= GAP, span <= SPAN)."""
-    if starts.size == 1:
-        return [(0, 1)]
-    ends = starts + lengths
-    cut = np.flatnonzero(starts[1:] - ends[:-1] > GAP) + 1
-    los, his = np.r_[0, cut], np.r_[cut, starts.size]
-    if np.all(ends[his - 1] - starts[los] <= SPAN):
-        return list(zip(los.tolist(), his.tolist()))
-    groups = []
-    for lo, hi in zip(los.tolist(), his.tolist()):
-        while lo < hi:  # bound each span's scratch memory
-            top = np.searchsorted(ends[lo:hi], starts[lo] + SPAN, side="right") + lo
-            top = max(int(top), lo + 1)
-            groups.append((lo, top))
-            lo = top
-    return groups
-
-
 def _open_checked(stored: Stored, piece: Piece) -> int:
     try:
         fd = os.open(piece.src, os.O_RDONLY | getattr(os, "O_BINARY", 0))
@@ -234,109 +211,6 @@ def _open_checked(stored: Stored, piece: Piece) -> int:
         os.close(fd)
         raise
     return fd
-
-
-def _pread(fd: int, size: int, offset: int) -> bytes:
-    if hasattr(os, "pread"):
-        return os.pread(fd, size, offset)
-    os.lseek(fd, offset, os.SEEK_SET)  # no positioned reads (Windows): the descriptor is ours
-    return os.read(fd, size)
-
-
-def _preadv(fd: int, view: memoryview, offset: int) -> int:
-    if hasattr(os, "preadv"):
-        return os.preadv(fd, [view], offset)
-    data = _pread(fd, len(view), offset)
-    view[:len(data)] = data
-    return len(data)
-
-
-def _pread_into(fd: int, view: memoryview, offset: int, label: str) -> None:
-    done = 0
-    while done < len(view):
-        n = _preadv(fd, view[done:], offset + done)
-        if n <= 0:
-            raise CorruptFileError(f"{label}: data end at byte {offset + done}, before the "
-                                   f"{len(view)} bytes from byte {offset} the header declares")
-        done += n
-
-
-def _gather(dst: np.ndarray, src: np.ndarray, rel: np.ndarray, lengths: np.ndarray,
-            dests: np.ndarray) -> None:
-    """dst[dests[k] : +lengths[k]] = src[rel[k] : +lengths[k]] for every run k."""
-    n = rel.size
-    if n == 1:
-        dst[dests[0]:dests[0] + lengths[0]] = src[rel[0]:rel[0] + lengths[0]]
-        return
-    length = int(lengths[0])
-    if np.all(lengths == length) and np.all(np.diff(dests) == length):
-        d = dst[dests[0]:dests[0] + n * length].reshape(n, length)
-        steps = np.diff(rel)
-        if np.all(steps == steps[0]) and steps[0] >= 0:
-            d[...] = np.lib.stride_tricks.as_strided(src[rel[0]:], shape=(n, length),
-                                                     strides=(int(steps[0]), 1), writeable=False)
-        else:
-            d[...] = src[rel[:, None] + np.arange(length)]
-        return
-    for r, ln, de in zip(rel.tolist(), lengths.tolist(), dests.tolist()):
-        dst[de:de + ln] = src[r:r + ln]
-
-
-def _regular(groups: list, starts, lengths, dests) -> tuple | None:
-    """(runs per group, run step, span) when every group is the same run pattern, equally
-    spaced runs of one length, filling the result back to back; else None."""
-    k = groups[0][1] - groups[0][0]
-    if k < 2 or any(hi - lo != k for lo, hi in groups):
-        return None
-    length = int(lengths[0])
-    if dests[0] != 0 or not (np.all(lengths == length) and np.all(np.diff(dests) == length)):
-        return None
-    rel = starts.reshape(len(groups), k) - starts[::k, None]
-    step = int(rel[0, 1])
-    if step < length or not np.all(rel == np.arange(k, dtype=np.int64) * step):
-        return None
-    return k, step, (k - 1) * step + length
-
-
-def _read_raw(stored: Stored, piece: Piece, starts, lengths, dests, out: np.ndarray) -> None:
-    fd = _open_checked(stored, piece)
-    try:
-        scratch = None
-        mv = memoryview(out)
-        s_list, l_list, d_list = starts.tolist(), lengths.tolist(), dests.tolist()
-        groups = _groups(starts, lengths)
-        pattern = _regular(groups, starts, lengths, dests) if len(groups) > 1 else None
-        if pattern is not None:
-            # A box: the same rows in every plane.  Planes are read into one scratch buffer a
-            # batch at a time and copied out with one strided copy per batch.
-            k, step, span = pattern
-            length = l_list[0]
-            batch = max(1, SPAN // span)
-            scratch = np.empty(min(batch, len(groups)) * span, dtype=np.uint8)
-            rows = out[:len(groups) * k * length].reshape(len(groups), k, length)
-            for g0 in range(0, len(groups), batch):
-                g1 = min(g0 + batch, len(groups))
-                for g in range(g0, g1):
-                    _pread_into(fd, memoryview(scratch[(g - g0) * span:(g - g0 + 1) * span]),
-                                piece.start + s_list[groups[g][0]], piece.label)
-                rows[g0:g1] = np.lib.stride_tricks.as_strided(
-                    scratch, (g1 - g0, k, length), (span, step, 1), writeable=False)
-            return
-        for lo, hi in groups:
-            if hi - lo == 1:
-                d, n = d_list[lo], l_list[lo]
-                off = piece.start + s_list[lo]
-                if _preadv(fd, mv[d:d + n], off) != n:  # short: finish or fail
-                    _pread_into(fd, mv[d:d + n], off, piece.label)
-                continue
-            span_lo = s_list[lo]
-            span = s_list[hi - 1] + l_list[hi - 1] - span_lo
-            if scratch is None or scratch.size < span:
-                scratch = np.empty(max(span, 1), dtype=np.uint8)
-            _pread_into(fd, memoryview(scratch[:span]), piece.start + span_lo, piece.label)
-            _gather(out, scratch, starts[lo:hi] - span_lo, lengths[lo:hi], dests[lo:hi])
-    finally:
-        os.close(fd)
 
 
 class _Scatter:
@@ -552,7 +426,11 @@ def read_box(stored: Stored, box: Sequence[tuple], points: dict | None = None) -
     for p, s, ln, d in _split(stored, starts, length):
         piece = stored.pieces[p]
         if piece.encoding == "raw":
-            _read_raw(stored, piece, s, ln, d, flat)
+            fd = _open_checked(stored, piece)
+            try:
+                read_raw(fd, piece, s, ln, d, flat)
+            finally:
+                os.close(fd)
         elif piece.encoding in ("gzip", "zlib", "bzip2", "deflate"):
             cp = cache = None
             if points is not None:

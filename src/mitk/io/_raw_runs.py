@@ -1,0 +1,181 @@
+"""Raw byte runs of one data file, read with positioned reads straight into a region's result.
+
+A region of raw pixels is a list of byte runs (``mitk.io._regions`` works them out).  Runs closer
+than :data:`GAP` are read as one span into scratch memory and copied out; lone runs are read
+straight into the result; all of them through :func:`read_runs`, which hands the whole list to
+the compiled ``mitk._core._positioned.read_runs`` (one call, GIL released), or reads run by run
+where the platform has no ``pread``.  No file offset is used, so threads may share a descriptor;
+no memory map, so a file truncated meanwhile is :class:`~mitk.errors.CorruptFileError`, never
+SIGBUS.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .._core import _positioned
+from ..errors import CorruptFileError
+from ._data_files import Piece
+
+__all__ = ["GAP", "SPAN", "gather", "groups", "pread", "read_raw", "read_runs"]
+
+#: Runs whose gap is at most this many bytes are read as one span (a syscall costs about what
+#: copying this many bytes from the page cache does).
+GAP = 64 << 10
+#: The largest span read into scratch memory at once (a region read's memory besides its result).
+SPAN = 4 << 20
+
+
+def pread(fd: int, size: int, offset: int) -> bytes:
+    """Up to ``size`` bytes from ``offset`` (fewer at the end of the file); no offset moved
+    where the platform has ``os.pread``."""
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # no positioned reads (Windows): the descriptor is ours
+    return os.read(fd, size)
+
+
+def _short(label: str, offset: int, length: int, done: int) -> CorruptFileError:
+    return CorruptFileError(f"{label}: data end at byte {offset + done}, before the {length} "
+                            f"bytes from byte {offset} the header declares")
+
+
+def _pread_into(fd: int, view: memoryview, offset: int, label: str) -> None:
+    done = 0
+    while done < len(view):
+        data = pread(fd, len(view) - done, offset + done)
+        if not data:
+            raise _short(label, offset, len(view), done)
+        view[done:done + len(data)] = data
+        done += len(data)
+
+
+def read_runs(fd: int, offsets: np.ndarray, lengths: np.ndarray, dests: np.ndarray,
+              out: np.ndarray, label: str) -> None:
+    """``out[dests[k]:+lengths[k]] = file[offsets[k]:+lengths[k]]`` for every run ``k``.
+
+    Parameters
+    ----------
+    fd : int
+        Open data file.
+    offsets, lengths, dests : numpy.ndarray
+        Byte offsets in the file, run lengths and offsets in ``out`` (int64, one per run).
+    out : numpy.ndarray
+        C-contiguous uint8 result (or scratch) the runs lie in.
+    label : str
+        The file, for errors.
+
+    Raises
+    ------
+    CorruptFileError
+        The file ends before a run's last byte.
+
+    Notes
+    -----
+    One compiled call that releases the GIL for all the reads, where ``pread`` exists.
+    """
+    offsets, lengths, dests = (np.ascontiguousarray(a, dtype=np.int64)
+                               for a in (offsets, lengths, dests))
+    if _positioned.HAVE_PREAD:
+        short = _positioned.read_runs(fd, offsets, lengths, dests, out)
+        if short is not None:
+            k, done = short
+            raise _short(label, int(offsets[k]), int(lengths[k]), done)
+        return
+    mv = memoryview(out)
+    for off, n, d in zip(offsets.tolist(), lengths.tolist(), dests.tolist()):
+        _pread_into(fd, mv[d:d + n], off, label)
+
+
+def groups(starts: np.ndarray, lengths: np.ndarray) -> list[tuple[int, int]]:
+    """[lo, hi) index ranges of runs that are read as one span (gaps <= GAP, span <= SPAN)."""
+    if starts.size == 1:
+        return [(0, 1)]
+    ends = starts + lengths
+    cut = np.flatnonzero(starts[1:] - ends[:-1] > GAP) + 1
+    los, his = np.r_[0, cut], np.r_[cut, starts.size]
+    if np.all(ends[his - 1] - starts[los] <= SPAN):
+        return list(zip(los.tolist(), his.tolist()))
+    found = []
+    for lo, hi in zip(los.tolist(), his.tolist()):
+        while lo < hi:  # bound each span's scratch memory
+            top = np.searchsorted(ends[lo:hi], starts[lo] + SPAN, side="right") + lo
+            top = max(int(top), lo + 1)
+            found.append((lo, top))
+            lo = top
+    return found
+
+
+def gather(dst: np.ndarray, src: np.ndarray, rel: np.ndarray, lengths: np.ndarray,
+           dests: np.ndarray) -> None:
+    """dst[dests[k] : +lengths[k]] = src[rel[k] : +lengths[k]] for every run k."""
+    n = rel.size
+    if n == 1:
+        dst[dests[0]:dests[0] + lengths[0]] = src[rel[0]:rel[0] + lengths[0]]
+        return
+    length = int(lengths[0])
+    if np.all(lengths == length) and np.all(np.diff(dests) == length):
+        d = dst[dests[0]:dests[0] + n * length].reshape(n, length)
+        steps = np.diff(rel)
+        if np.all(steps == steps[0]) and steps[0] >= 0:
+            d[...] = np.lib.stride_tricks.as_strided(src[rel[0]:], shape=(n, length),
+                                                     strides=(int(steps[0]), 1), writeable=False)
+        else:
+            d[...] = src[rel[:, None] + np.arange(length)]
+        return
+    for r, ln, de in zip(rel.tolist(), lengths.tolist(), dests.tolist()):
+        dst[de:de + ln] = src[r:r + ln]
+
+
+def _regular(found: list, starts, lengths, dests) -> tuple | None:
+    """(runs per group, run step, span) when every group is the same run pattern, equally
+    spaced runs of one length, filling the result back to back; else None."""
+    k = found[0][1] - found[0][0]
+    if k < 2 or any(hi - lo != k for lo, hi in found):
+        return None
+    length = int(lengths[0])
+    if dests[0] != 0 or not (np.all(lengths == length) and np.all(np.diff(dests) == length)):
+        return None
+    rel = starts.reshape(len(found), k) - starts[::k, None]
+    step = int(rel[0, 1])
+    if step < length or not np.all(rel == np.arange(k, dtype=np.int64) * step):
+        return None
+    return k, step, (k - 1) * step + length
+
+
+def read_raw(fd: int, piece: Piece, starts, lengths, dests, out: np.ndarray) -> None:
+    """Read the runs (``starts`` within ``piece``, ``lengths``, ``dests`` in ``out``) of one raw
+    piece into the uint8 result ``out``.  CorruptFileError if the file ends before a run."""
+    spans = groups(starts, lengths)
+    pattern = _regular(spans, starts, lengths, dests) if len(spans) > 1 else None
+    firsts = np.array([lo for lo, _ in spans], dtype=np.int64)
+    if pattern is not None:
+        # A box: the same rows in every plane.  Planes are read into one scratch buffer a batch
+        # at a time and copied out with one strided copy per batch.
+        k, step, span = pattern
+        length = int(lengths[0])
+        batch = max(1, SPAN // span)
+        scratch = np.empty(min(batch, len(spans)) * span, dtype=np.uint8)
+        rows = out[:len(spans) * k * length].reshape(len(spans), k, length)
+        for g0 in range(0, len(spans), batch):
+            g1 = min(g0 + batch, len(spans))
+            read_runs(fd, piece.start + starts[firsts[g0:g1]], np.full(g1 - g0, span),
+                      np.arange(g1 - g0, dtype=np.int64) * span, scratch, piece.label)
+            rows[g0:g1] = np.lib.stride_tricks.as_strided(
+                scratch, (g1 - g0, k, length), (span, step, 1), writeable=False)
+        return
+    lone = np.array([hi - lo == 1 for lo, hi in spans], dtype=bool)
+    if lone.any():  # straight into the result, all in one call
+        idx = firsts[lone]
+        read_runs(fd, piece.start + starts[idx], lengths[idx], dests[idx], out, piece.label)
+    scratch = None
+    for lo, hi in (span for span, alone in zip(spans, lone.tolist()) if not alone):
+        span_lo = int(starts[lo])
+        size = int(starts[hi - 1] + lengths[hi - 1]) - span_lo
+        if scratch is None or scratch.size < size:
+            scratch = np.empty(max(size, 1), dtype=np.uint8)
+        read_runs(fd, np.array([piece.start + span_lo]), np.array([size]), np.zeros(1, np.int64),
+                  scratch, piece.label)
+        gather(out, scratch, starts[lo:hi] - span_lo, lengths[lo:hi], dests[lo:hi])

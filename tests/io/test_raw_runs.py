@@ -1,0 +1,107 @@
+"""Raw byte runs: the compiled positioned-read loop and the Python fallback give the same bytes,
+refuse runs outside the result, and report a file that ends early as CorruptFileError."""
+
+import os
+import types
+
+import numpy as np
+import pytest
+
+import mitk
+from mitk._core import _positioned
+from mitk.io import _raw_runs
+
+needs_pread = pytest.mark.skipif(not _positioned.HAVE_PREAD, reason="no pread on this platform")
+
+
+def _file(tmp_path, size=1 << 16, seed=0):
+    data = np.random.default_rng(seed).integers(0, 256, size, dtype=np.uint8)
+    path = tmp_path / "data.raw"
+    path.write_bytes(data.tobytes())
+    return path, data
+
+
+def _random_runs(rng, size, out_size, n):
+    lengths = rng.integers(0, 300, n)
+    offsets = np.array([rng.integers(0, size - ln + 1) for ln in lengths], dtype=np.int64)
+    dests = np.cumsum(np.r_[0, lengths[:-1]]).astype(np.int64)
+    assert dests[-1] + lengths[-1] <= out_size
+    return offsets, lengths.astype(np.int64), dests
+
+
+@pytest.fixture(params=["compiled", "fallback"])
+def positioned(request, monkeypatch):
+    if request.param == "compiled":
+        if not _positioned.HAVE_PREAD:
+            pytest.skip("no pread on this platform")
+    else:  # what a platform without pread runs
+        monkeypatch.setattr(_raw_runs, "_positioned", types.SimpleNamespace(HAVE_PREAD=False))
+    return request.param
+
+
+def test_runs_land_where_they_belong(tmp_path, positioned):
+    path, data = _file(tmp_path)
+    rng = np.random.default_rng(1)
+    offsets, lengths, dests = _random_runs(rng, data.size, 1 << 16, 200)
+    out = np.zeros(1 << 16, np.uint8)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        _raw_runs.read_runs(fd, offsets, lengths, dests, out, "data.raw")
+    finally:
+        os.close(fd)
+    expected = np.zeros_like(out)
+    for o, n, d in zip(offsets, lengths, dests):
+        expected[d:d + n] = data[o:o + n]
+    assert np.array_equal(out, expected)
+
+
+def test_a_file_that_ends_early_is_corrupt(tmp_path, positioned):
+    path, data = _file(tmp_path, size=1000)
+    out = np.zeros(300, np.uint8)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with pytest.raises(mitk.CorruptFileError,
+                           match=r"data\.raw: data end at byte 1000, before the 100 bytes "
+                                 r"from byte 950"):
+            _raw_runs.read_runs(fd, np.array([0, 950, 10]), np.array([100, 100, 100]),
+                                np.array([0, 100, 200]), out, "data.raw")
+    finally:
+        os.close(fd)
+    assert np.array_equal(out[:100], data[:100])
+    assert np.array_equal(out[100:150], data[950:1000])
+
+
+@needs_pread
+def test_the_compiled_loop_checks_every_run_before_reading(tmp_path):
+    path, _ = _file(tmp_path, size=1000)
+    out = np.zeros(100, np.uint8)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        i64 = lambda *v: np.array(v, dtype=np.int64)  # noqa: E731
+        bad = [
+            (i64(0, 0), i64(10, 91), i64(0, 10)),   # past the end of the result
+            (i64(-1), i64(10), i64(0)),             # negative offset
+            (i64(0), i64(-5), i64(0)),              # negative length
+            (i64(0), i64(10), i64(-1)),             # negative destination
+            (i64(0, 1), i64(10), i64(0, 10)),       # lists of different lengths
+        ]
+        for offsets, lengths, dests in bad:
+            with pytest.raises(ValueError, match="read_runs"):
+                _positioned.read_runs(fd, offsets, lengths, dests, out)
+        assert not out.any(), "nothing is read when a run is refused"
+        assert _positioned.read_runs(fd, i64(5, 0), i64(0, 0), i64(100, 100), out) is None
+        assert _positioned.read_runs(fd, i64(0, 990), i64(10, 20), i64(0, 10), out) == (1, 10)
+    finally:
+        os.close(fd)
+    with pytest.raises(OSError):
+        _positioned.read_runs(fd, np.zeros(1, np.int64), np.ones(1, np.int64),
+                              np.zeros(1, np.int64), out)  # closed descriptor: EBADF
+
+
+@pytest.mark.parametrize("key", [(5,), (slice(None), 7), (slice(None), slice(None), 3),
+                                 (slice(2, 30, 3), slice(4, 20), slice(1, 28, 2)),
+                                 (slice(None, None, -2), 9, slice(3, 9))])
+def test_regions_of_a_raw_file_both_ways(tmp_path, positioned, key):
+    arr = np.random.default_rng(2).integers(-999, 999, (32, 33, 34), dtype=np.int16)
+    mitk.Image(arr).save(tmp_path / "a.nrrd")
+    assert np.array_equal(mitk.open(tmp_path / "a.nrrd")[key], arr[key])
