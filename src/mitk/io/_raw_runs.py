@@ -148,6 +148,9 @@ def _regular(found: list, starts, lengths, dests) -> tuple | None:
 def read_raw(fd: int, piece: Piece, starts, lengths, dests, out: np.ndarray) -> None:
     """Read the runs (``starts`` within ``piece``, ``lengths``, ``dests`` in ``out``) of one raw
     piece into the uint8 result ``out``.  CorruptFileError if the file ends before a run."""
+    if starts.size == 1:  # one run (a slice of the slowest axis): straight into the result
+        read_runs(fd, piece.start + starts, lengths, dests, out, piece.label)
+        return
     spans = groups(starts, lengths)
     pattern = _regular(spans, starts, lengths, dests) if len(spans) > 1 else None
     firsts = np.array([lo for lo, _ in spans], dtype=np.int64)
