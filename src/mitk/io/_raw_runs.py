@@ -28,6 +28,11 @@ GAP = 64 << 10
 SPAN = 4 << 20
 
 
+#: Run lists this short are read from Python (``os.preadv``), whose call costs less than
+#: handing arrays to the compiled loop.
+_FEW = 2
+
+
 def pread(fd: int, size: int, offset: int) -> bytes:
     """Up to ``size`` bytes from ``offset`` (fewer at the end of the file); no offset moved
     where the platform has ``os.pread``."""
@@ -45,11 +50,15 @@ def _short(label: str, offset: int, length: int, done: int) -> CorruptFileError:
 def _pread_into(fd: int, view: memoryview, offset: int, label: str) -> None:
     done = 0
     while done < len(view):
-        data = pread(fd, len(view) - done, offset + done)
-        if not data:
+        if hasattr(os, "preadv"):
+            got = os.preadv(fd, [view[done:]], offset + done)
+        else:
+            data = pread(fd, len(view) - done, offset + done)
+            got = len(data)
+            view[done:done + got] = data
+        if not got:
             raise _short(label, offset, len(view), done)
-        view[done:done + len(data)] = data
-        done += len(data)
+        done += got
 
 
 def read_runs(fd: int, offsets: np.ndarray, lengths: np.ndarray, dests: np.ndarray,
@@ -74,11 +83,12 @@ def read_runs(fd: int, offsets: np.ndarray, lengths: np.ndarray, dests: np.ndarr
 
     Notes
     -----
-    One compiled call that releases the GIL for all the reads, where ``pread`` exists.
+    One compiled call that releases the GIL for all the reads, where ``pread`` exists and
+    there are more than a few runs; else ``os.preadv`` per run (which releases it too).
     """
-    offsets, lengths, dests = (np.ascontiguousarray(a, dtype=np.int64)
-                               for a in (offsets, lengths, dests))
-    if _positioned.HAVE_PREAD:
+    if len(offsets) > _FEW and _positioned.HAVE_PREAD:
+        offsets, lengths, dests = (np.ascontiguousarray(a, dtype=np.int64)
+                                   for a in (offsets, lengths, dests))
         short = _positioned.read_runs(fd, offsets, lengths, dests, out)
         if short is not None:
             k, done = short
