@@ -34,8 +34,9 @@ def positioned(request, monkeypatch):
     if request.param == "compiled":
         if not _positioned.HAVE_PREAD:
             pytest.skip("no pread on this platform")
-    else:  # what a platform without pread runs
+    else:  # what a platform without pread (and preadv) runs
         monkeypatch.setattr(_raw_runs, "_positioned", types.SimpleNamespace(HAVE_PREAD=False))
+        monkeypatch.setattr(_raw_runs, "_HAVE_PREADV", False)
     return request.param
 
 

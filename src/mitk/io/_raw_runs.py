@@ -31,6 +31,7 @@ SPAN = 4 << 20
 #: Run lists this short are read from Python (``os.preadv``), whose call costs less than
 #: handing arrays to the compiled loop.
 _FEW = 2
+_HAVE_PREADV = hasattr(os, "preadv")
 
 
 def pread(fd: int, size: int, offset: int) -> bytes:
@@ -50,7 +51,7 @@ def _short(label: str, offset: int, length: int, done: int) -> CorruptFileError:
 def _pread_into(fd: int, view: memoryview, offset: int, label: str) -> None:
     done = 0
     while done < len(view):
-        if hasattr(os, "preadv"):
+        if _HAVE_PREADV:
             got = os.preadv(fd, [view[done:]], offset + done)
         else:
             data = pread(fd, len(view) - done, offset + done)
@@ -169,7 +170,8 @@ def read_raw(fd: int, piece: Piece, starts, lengths, dests, out: np.ndarray) -> 
     """Read the runs (``starts`` within ``piece``, ``lengths``, ``dests`` in ``out``) of one raw
     piece into the uint8 result ``out``.  CorruptFileError if the file ends before a run."""
     if starts.size == 1:  # one run (a slice of the slowest axis): straight into the result
-        read_runs(fd, piece.start + starts, lengths, dests, out, piece.label)
+        d, n = int(dests[0]), int(lengths[0])
+        _pread_into(fd, memoryview(out)[d:d + n], piece.start + int(starts[0]), piece.label)
         return
     los, his = spans(starts, lengths)
     pattern = _regular(los, his, starts, lengths, dests) if los.size > 1 else None
