@@ -17,8 +17,8 @@ pytestmark = pytest.mark.thread_unsafe  # each case starts and times its own thr
 def test_python_slices_rows():
     rows = {r.case: r for r in cases.python_slices(quick=True)}
     assert list(rows) == ["threads.python_loop_2", "threads.slices_2", "threads.slices_4",
-                          "threads.numpy_slices_2", "threads.numpy_slices_4",
-                          "threads.numpy_only_2"]
+                          "threads.python_only_2", "threads.numpy_slices_2",
+                          "threads.numpy_slices_4", "threads.numpy_only_2"]
     for r in rows.values():
         assert math.isfinite(r.value) and r.value > 0
         assert math.isfinite(r.reference_value) and r.reference_value > 0
