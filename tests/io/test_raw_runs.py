@@ -36,7 +36,8 @@ def positioned(request, monkeypatch):
             pytest.skip("no pread on this platform")
     else:  # what a platform without pread (and preadv) runs
         monkeypatch.setattr(_raw_runs, "_positioned", types.SimpleNamespace(HAVE_PREAD=False))
-        monkeypatch.setattr(_raw_runs, "_HAVE_PREADV", False)
+        monkeypatch.delattr(os, "pread", raising=False)
+        monkeypatch.delattr(os, "preadv", raising=False)
     return request.param
 
 

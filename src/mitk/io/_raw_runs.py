@@ -31,7 +31,6 @@ SPAN = 4 << 20
 #: Run lists this short are read from Python (``os.preadv``), whose call costs less than
 #: handing arrays to the compiled loop.
 _FEW = 2
-_HAVE_PREADV = hasattr(os, "preadv")
 
 
 def pread(fd: int, size: int, offset: int) -> bytes:
@@ -51,7 +50,7 @@ def _short(label: str, offset: int, length: int, done: int) -> CorruptFileError:
 def _pread_into(fd: int, view: memoryview, offset: int, label: str) -> None:
     done = 0
     while done < len(view):
-        if _HAVE_PREADV:
+        if hasattr(os, "preadv"):
             got = os.preadv(fd, [view[done:]], offset + done)
         else:
             data = pread(fd, len(view) - done, offset + done)
