@@ -16,8 +16,9 @@
 #                 tests of compressed transfer syntaxes skip, naming it.
 #   dcm2niix    - no cp313t wheel: the tests that use the converter as an oracle skip.
 #   mypy        - its ast-serialize dependency has no cp313t wheel and builds with Rust crates
-#                 downloaded at build time: tests/test_typing.py skips, naming mypy (the type
-#                 checks are the same on every interpreter and run in the GIL builds' sections).
+#                 downloaded at build time: the two mypy tests of tests/test_typing.py skip,
+#                 naming mypy (the type checks are the same on every interpreter and run in the
+#                 GIL builds' sections).
 # Installed differently: --prefer-binary, because the newest releases of some test extras have
 # no cp313t wheel and their source builds download more sources (hypothesis: a Rust extension
 # from crates.io; matplotlib: freetype); pip then takes the newest version that has a wheel,

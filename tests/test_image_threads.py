@@ -73,8 +73,10 @@ def test_a_reader_waiting_through_initialize_gets_the_new_pixels(monkeypatch, ti
     img = mitk.Image(np.full((4, 4), 9, np.uint8))
     seen: list = []
     threads: list = []
+    asking = threading.Event()
 
     def reader():
+        asking.set()
         with img.read(timeout) as acc:
             seen.append((acc.pixel_buffer is img.pixel_buffer, acc.array.dtype, acc.array.sum()))
 
@@ -83,7 +85,9 @@ def test_a_reader_waiting_through_initialize_gets_the_new_pixels(monkeypatch, ti
     def install_during_reader(self, *args):
         if not threads:
             threads.append(start_thread(reader))
+            assert asking.wait(JOIN_TIMEOUT)
             threads[0].join(0.2)  # the reader gets the old pixels here unless they are held
+            assert threads[0].is_alive(), "the reader was not kept waiting"
         install(self, *args)
 
     monkeypatch.setattr(mitk.Image, "_install", install_during_reader)

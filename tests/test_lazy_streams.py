@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import gzip
 import os
+import types
 
 import numpy as np
 import pytest
 
 import mitk
-from mitk.io import _parallel_deflate, _regions
+from mitk.io import _parallel_deflate, _raw_runs, _regions
 
 # 16 MiB of int16: the smallest payload mitk writes with a block index (1 MiB blocks by default).
 SHAPE = (128, 256, 256)
@@ -157,6 +158,8 @@ def test_without_positioned_reads(tmp_path, volume, monkeypatch):
     mitk.Image(volume).save(big, compression="gzip")  # indexed
     monkeypatch.delattr(os, "pread", raising=False)
     monkeypatch.delattr(os, "preadv", raising=False)
+    # ... nor the compiled positioned reads of raw runs.
+    monkeypatch.setattr(_raw_runs, "_positioned", types.SimpleNamespace(HAVE_PREAD=False))
     for name in ("w.nii", "w.nii.gz", "w.mha"):
         lz = mitk.open(tmp_path / name)
         for key in _keys(small.shape):

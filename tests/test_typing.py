@@ -21,18 +21,18 @@ import pytest
 import mitk
 
 
+DATA = Path(__file__).resolve().parent / "typing"
+# The directory holding the mitk package: site-packages for a normal install, the source tree
+# for an editable one (whose import hook mypy and jedi cannot follow).
+PACKAGE_ROOT = Path(mitk.__file__).resolve().parent.parent
+_ERROR = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): error: (?P<message>.*)$")
+
 
 @pytest.fixture
 def mypy():
     """The two tests that run mypy skip without it (no cp313t wheel); the others need only jedi
     or nothing."""
     return pytest.importorskip("mypy", reason="mypy is part of the test extra")
-
-DATA = Path(__file__).resolve().parent / "typing"
-# The directory holding the mitk package: site-packages for a normal install, the source tree
-# for an editable one (whose import hook mypy and jedi cannot follow).
-PACKAGE_ROOT = Path(mitk.__file__).resolve().parent.parent
-_ERROR = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): error: (?P<message>.*)$")
 
 
 def _env() -> dict:

@@ -96,7 +96,7 @@ def _acquire(cls: type[_A], base: Any, image: Image, timeout: object, time_step:
         if buf is not None:
             acc = _new_locked(cls, buf, base is WriteAccessor)
             if image._buf is buf and image._installing is not buf:  # as below
-                return acc  # type: ignore[no-any-return]
+                return acc
             acc.release()
     wait = check_timeout(timeout)
     deadline = None if wait is None or math.isinf(wait) else time.monotonic() + wait

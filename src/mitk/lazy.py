@@ -56,8 +56,8 @@ class LazyImage:
     -----
     No file is open between calls, and nothing is locked: every read opens its files, checks
     that they are unchanged since :func:`mitk.open` (size, mtime, inode; otherwise
-    :class:`~mitk.errors.CorruptFileError`) and reads with positioned reads (``pread``: raw
-    runs all in one compiled call), which release the GIL and share no file offset.  Any
+    :class:`~mitk.errors.CorruptFileError`) and reads with positioned reads (``pread``; raw
+    runs far apart in one compiled call), which release the GIL and share no file offset.  Any
     number of threads may read one LazyImage at once; the only shared state, the checkpoints
     of a foreign compressed stream, has its own lock.  Pickling sends (path, options, file
     identities), never pixels.

@@ -100,10 +100,29 @@ def test_the_compiled_loop_checks_every_run_before_reading(tmp_path):
                               np.zeros(1, np.int64), out)  # closed descriptor: EBADF
 
 
-@pytest.mark.parametrize("key", [(5,), (slice(None), 7), (slice(None), slice(None), 3),
-                                 (slice(2, 30, 3), slice(4, 20), slice(1, 28, 2)),
-                                 (slice(None, None, -2), 9, slice(3, 9))])
-def test_regions_of_a_raw_file_both_ways(tmp_path, positioned, key):
-    arr = np.random.default_rng(2).integers(-999, 999, (32, 33, 34), dtype=np.int16)
-    mitk.Image(arr).save(tmp_path / "a.nrrd")
-    assert np.array_equal(mitk.open(tmp_path / "a.nrrd")[key], arr[key])
+# Planes of 300 x 300 int16 (176 KiB) are further apart than GAP, so these keys read many runs:
+# a row of every plane, or the same box in every plane (a batch of spans).  An x-column's runs
+# are close together: one span, like a run of whole planes.
+MANY_RUNS = [(slice(None), 7), (slice(None), 150, slice(10, 290)),
+             (slice(0, 8, 3), slice(4, 200, 7), slice(1, 280, 2)),
+             (slice(None, None, -2), slice(9, 40), slice(3, 9)),
+             (slice(1, 7), slice(100, 140), slice(100, 140))]
+FEW_RUNS = [(5,), (slice(2, 4),), (slice(None, 1), slice(0, 10)), (slice(None), slice(None), 3)]
+
+
+@pytest.mark.parametrize("key", MANY_RUNS + FEW_RUNS)
+def test_regions_of_a_raw_file_both_ways(tmp_path, positioned, monkeypatch, key):
+    arr = np.random.default_rng(2).integers(-999, 999, (8, 300, 300), dtype=np.int16)
+    for name in ("a.nrrd", "a.nii", "a.mha"):
+        mitk.Image(arr).save(tmp_path / name)
+    calls = []
+    if positioned == "compiled":
+        real = _positioned.read_runs
+        monkeypatch.setattr(_positioned, "read_runs",
+                            lambda *args: calls.append(len(args[1])) or real(*args))
+    for name in ("a.nrrd", "a.nii", "a.mha"):
+        assert np.array_equal(mitk.open(tmp_path / name)[key], arr[key]), name
+    if positioned == "compiled":
+        # The compiled loop reads every list of more than one run (and only those).
+        assert bool(calls) == (key in MANY_RUNS), calls
+        assert all(n > 1 for n in calls), calls

@@ -1,8 +1,11 @@
 """Type stub of the compiled ``mitk._core._positioned`` (see ``_positioned.pyx``)."""
 
-from typing_extensions import Buffer
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 HAVE_PREAD: bool
 
-def read_runs(fd: int, offsets: Buffer, lengths: Buffer, dests: Buffer,
-              out: Buffer) -> tuple[int, int] | None: ...
+def read_runs(fd: int, offsets: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64],
+              dests: npt.NDArray[np.int64], out: npt.NDArray[Any]) -> tuple[int, int] | None: ...

@@ -7,6 +7,7 @@ meanwhile.  The file offset is neither used nor moved, so threads may share the 
 """
 
 cimport cython
+from cpython.exc cimport PyErr_CheckSignals
 from libc.errno cimport errno, EINTR
 from libc.stdint cimport int64_t
 
@@ -43,8 +44,9 @@ HAVE_PREAD = bool(MITK_HAVE_PREAD)
 @cython.wraparound(False)
 def read_runs(int fd, const int64_t[::1] offsets not None, const int64_t[::1] lengths not None,
               const int64_t[::1] dests not None, unsigned char[::1] out not None):
-    """Read run ``k`` (``lengths[k]`` bytes from file offset ``offsets[k]``) into
-    ``out[dests[k]:dests[k] + lengths[k]]``, for every ``k`` in order.
+    """Read every run ``k`` of a file into ``out[dests[k]:dests[k] + lengths[k]]``, in order.
+
+    Run ``k`` is ``lengths[k]`` bytes from file offset ``offsets[k]``.
 
     Parameters
     ----------
@@ -65,15 +67,20 @@ def read_runs(int fd, const int64_t[::1] offsets not None, const int64_t[::1] le
     ValueError
         Arrays of different lengths, a negative offset or length, or a run outside ``out``.
     OSError
-        A read failed (interrupted reads are retried).  ``ENOSYS`` where there is no ``pread``.
+        A read failed.  ``ENOSYS`` where there is no ``pread``.
+    KeyboardInterrupt (or what a signal handler raises)
+        A read was interrupted by a signal whose handler raised; runs before it are read.
 
     Notes
     -----
-    Releases the GIL for all the reads.  Writes only into ``out``; no lock is taken.
+    Releases the GIL for the reads.  A read interrupted by a signal takes the GIL back to run the
+    Python signal handlers (as ``os.preadv`` does), then goes on.  Writes only into ``out``; no
+    lock is taken.
     """
-    cdef Py_ssize_t n = offsets.shape[0], k, short_run = -1
+    cdef Py_ssize_t n = offsets.shape[0], k = 0, short_run = -1
     cdef int64_t size = out.shape[0], done = 0, got
     cdef int err = 0
+    cdef bint interrupted
     cdef unsigned char *base = &out[0] if size > 0 else NULL
     if lengths.shape[0] != n or dests.shape[0] != n:
         raise ValueError(f"read_runs: {n} offsets, {lengths.shape[0]} lengths and "
@@ -82,22 +89,32 @@ def read_runs(int fd, const int64_t[::1] offsets not None, const int64_t[::1] le
         if offsets[k] < 0 or lengths[k] < 0 or dests[k] < 0 or dests[k] > size - lengths[k]:
             raise ValueError(f"read_runs: run {k} ({lengths[k]} bytes from file offset "
                              f"{offsets[k]} to {dests[k]}) is outside a result of {size} bytes")
-    with nogil:
-        for k in range(n):
-            done = 0
-            while done < lengths[k]:
-                got = mitk_pread(fd, base + dests[k] + done, <size_t> (lengths[k] - done),
-                                 offsets[k] + done)
-                if got > 0:
-                    done += got
-                elif got == 0:
-                    short_run = k
+    k = 0
+    while True:
+        interrupted = False
+        with nogil:
+            while k < n:
+                while done < lengths[k]:
+                    got = mitk_pread(fd, base + dests[k] + done, <size_t> (lengths[k] - done),
+                                     offsets[k] + done)
+                    if got > 0:
+                        done += got
+                    elif got == 0:
+                        short_run = k
+                        break
+                    elif errno == EINTR:
+                        interrupted = True
+                        break
+                    else:
+                        err = errno
+                        break
+                if short_run >= 0 or err != 0 or interrupted:
                     break
-                elif errno != EINTR:
-                    err = errno
-                    break
-            if short_run >= 0 or err != 0:
-                break
+                k += 1
+                done = 0
+        if not interrupted:
+            break
+        PyErr_CheckSignals()  # raises what a handler raised; else go on where the read stopped
     if err != 0:
         raise OSError(err, os.strerror(err))
     if short_run >= 0:

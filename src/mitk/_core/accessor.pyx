@@ -412,13 +412,37 @@ cdef class ReadAccessor(_Accessor):
         self._acquire(buffer, timeout, frame, False)
 
 
+cdef class WriteAccessor(_Accessor):
+    """Hold the write (exclusive) lock of a PixelBuffer and export its pixels writable.
+
+    Parameters are those of :class:`ReadAccessor`.
+
+    Raises
+    ------
+    LockTimeout, LockError, ArgumentError
+        As for ReadAccessor; LockError also when this thread holds a read lock of the buffer;
+        ArgumentError for a read-only buffer.
+
+    Notes
+    -----
+    Waits release the GIL.  ``acc[...] = value`` writes through the locked view.
+    """
+
+    def __init__(self, PixelBuffer buffer, timeout=None, frame=None):
+        self._acquire(buffer, timeout, frame, True)
+
+    def __setitem__(self, key, value):
+        self.array[key] = value
+
+
 def _new_locked(cls, PixelBuffer buffer, bint write):
     """Make an accessor of class ``cls`` that holds ``buffer``'s lock, waiting as long as it takes.
 
-    The fast path of ``Image.read()`` and ``Image.write()`` without a timeout or a frame: one call
-    instead of ``cls.__new__`` and ``__init__`` through Python, which matters where many threads
-    take accessors of one image (on free-threaded builds every Python-level reference to the shared
-    image and buffer is an atomic operation that the threads contend for).
+    The fast path of ``Image.read()`` and ``Image.write()`` without a timeout or a frame: one
+    Python-level call instead of the class's ``__new__`` and ``__init__`` with the timeout and
+    frame checks of ``mitk.image_accessors._acquire``.  About half the time per accessor, and
+    fewer Python-level references to the shared image and buffer, which threads contend for on
+    free-threaded builds (each one is an atomic operation on a shared reference count).
 
     Parameters
     ----------
@@ -449,26 +473,3 @@ def _new_locked(cls, PixelBuffer buffer, bint write):
         acc = <_Accessor> ReadAccessor.__new__(cls)
     acc._acquire(buffer, None, None, write)
     return acc
-
-
-cdef class WriteAccessor(_Accessor):
-    """Hold the write (exclusive) lock of a PixelBuffer and export its pixels writable.
-
-    Parameters are those of :class:`ReadAccessor`.
-
-    Raises
-    ------
-    LockTimeout, LockError, ArgumentError
-        As for ReadAccessor; LockError also when this thread holds a read lock of the buffer;
-        ArgumentError for a read-only buffer.
-
-    Notes
-    -----
-    Waits release the GIL.  ``acc[...] = value`` writes through the locked view.
-    """
-
-    def __init__(self, PixelBuffer buffer, timeout=None, frame=None):
-        self._acquire(buffer, timeout, frame, True)
-
-    def __setitem__(self, key, value):
-        self.array[key] = value

@@ -2,11 +2,13 @@
 
 A region of raw pixels is a list of byte runs (``mitk.io._regions`` works them out).  Runs closer
 than :data:`GAP` are read as one span into scratch memory and copied out; lone runs are read
-straight into the result; all of them through :func:`read_runs`, which hands the whole list to
-the compiled ``mitk._core._positioned.read_runs`` (one call, GIL released), or reads run by run
-where the platform has no ``pread``.  No file offset is used, so threads may share a descriptor;
-no memory map, so a file truncated meanwhile is :class:`~mitk.errors.CorruptFileError`, never
-SIGBUS.
+straight into the result.  :func:`read_runs` hands a list of several runs to the compiled
+``mitk._core._positioned.read_runs`` (one call, GIL released): the lone runs of a region, or the
+planes of a box a batch at a time.  A single run or span is one ``os.preadv``.  Where the
+platform has no ``pread``, runs are read one by one.  No file offset is used, so threads may
+share a descriptor; no memory map, so a file truncated meanwhile is
+:class:`~mitk.errors.CorruptFileError`, never SIGBUS.  :func:`pread` and :func:`gather` also
+serve the stream and text paths of ``_regions``.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ GAP = 64 << 10
 SPAN = 4 << 20
 
 
-#: Run lists this short are read from Python (``os.preadv``), whose call costs less than
-#: handing arrays to the compiled loop.
-_FEW = 2
+#: Run lists this short are read from Python (``os.preadv``): for one run, making the arrays
+#: for the compiled loop costs more than the loop saves.
+_FEW = 1
 
 
 def pread(fd: int, size: int, offset: int) -> bytes:
@@ -84,7 +86,7 @@ def read_runs(fd: int, offsets: np.ndarray, lengths: np.ndarray, dests: np.ndarr
     Notes
     -----
     One compiled call that releases the GIL for all the reads, where ``pread`` exists and
-    there are more than a few runs; else ``os.preadv`` per run (which releases it too).
+    there is more than one run; else ``os.preadv`` (which releases it too).
     """
     if len(offsets) > _FEW and _positioned.HAVE_PREAD:
         offsets, lengths, dests = (np.ascontiguousarray(a, dtype=np.int64)
