@@ -439,8 +439,8 @@ def _box_cost(stored: _regions.Stored, box: list, points: dict | None = None) ->
     for p, s, ln, _d in _regions._split(stored, starts, length):
         piece = stored.pieces[p]
         if piece.encoding == "raw":
-            for lo, hi in _raw_runs.groups(s, ln):
-                total += int(s[hi - 1] + ln[hi - 1] - s[lo])
+            los, his = _raw_runs.spans(s, ln)
+            total += int(np.sum(s[his - 1] + ln[his - 1] - s[los]))
             continue
         if piece.encoding in ("ascii", "hex"):
             total += int(piece.limit or os.stat(piece.src).st_size - piece.start)

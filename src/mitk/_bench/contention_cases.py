@@ -53,6 +53,11 @@ def free_threaded() -> bool:
         and not is_enabled()
 
 
+def _build() -> str:
+    """The build named in row descriptions: "free-threaded" (GIL off now) or "GIL"."""
+    return "free-threaded" if free_threaded() else "GIL"
+
+
 def _cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -147,7 +152,7 @@ def _scaling_rows(prefix: str, what: str, one_pass: Callable[[int], list], expec
         return ok
 
     rates = _scaling(work, bool, passes * len(expected), counts, 5 if quick else 15)
-    build = "free-threaded" if free_threaded() else "GIL"
+    build = _build()
     return [Result(f"{prefix}_{n}", "threads", f"{n} threads: {what} ({build})",
                    rates[n][0] / 1e3, "k slices/s", "1 thread", rates[n][1] / 1e3, "k slices/s",
                    target if n == 2 else "")
@@ -197,7 +202,7 @@ def python_slices(quick: bool) -> list[Result]:
             total += j * j
         return total == (n - 1) * n * (2 * n - 1) // 6
 
-    build = "free-threaded" if free_threaded() else "GIL"
+    build = _build()
     target = ">= 1.8x" if free_threaded() and _cpus() >= 2 else ""
     by_python = [_python_reduction(s.tolist()) for s in plain]
     by_numpy = [(float(s.sum()), float(s.max())) for s in plain]
@@ -258,7 +263,7 @@ def file_loads(quick: bool) -> list[Result]:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     mib = arrays[0].nbytes / (1 << 20)
-    build = "free-threaded" if free_threaded() else "GIL"
+    build = _build()
     return [
         Result(f"threads.load_files_{n}", "threads",
                f"{n} threads each loading its own {mib:.0f} MiB gzip NRRD ({build})",

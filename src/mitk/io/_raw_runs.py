@@ -21,18 +21,13 @@ from .._core import _positioned
 from ..errors import CorruptFileError
 from ._data_files import Piece
 
-__all__ = ["GAP", "SPAN", "gather", "groups", "pread", "read_raw", "read_runs", "spans"]
+__all__ = ["GAP", "SPAN", "gather", "pread", "read_raw", "read_runs", "spans"]
 
 #: Runs whose gap is at most this many bytes are read as one span (a syscall costs about what
 #: copying this many bytes from the page cache does).
 GAP = 64 << 10
 #: The largest span read into scratch memory at once (a region read's memory besides its result).
 SPAN = 4 << 20
-
-
-#: Run lists this short are read from Python (``os.preadv``): for one run, making the arrays
-#: for the compiled loop costs more than the loop saves.
-_FEW = 1
 
 
 def pread(fd: int, size: int, offset: int) -> bytes:
@@ -88,7 +83,8 @@ def read_runs(fd: int, offsets: np.ndarray, lengths: np.ndarray, dests: np.ndarr
     One compiled call that releases the GIL for all the reads, where ``pread`` exists and
     there is more than one run; else ``os.preadv`` (which releases it too).
     """
-    if len(offsets) > _FEW and _positioned.HAVE_PREAD:
+    # One run is cheaper through os.preadv than through the arrays the compiled loop takes.
+    if len(offsets) > 1 and _positioned.HAVE_PREAD:
         offsets, lengths, dests = (np.ascontiguousarray(a, dtype=np.int64)
                                    for a in (offsets, lengths, dests))
         short = _positioned.read_runs(fd, offsets, lengths, dests, out)
@@ -122,12 +118,6 @@ def spans(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarr
             lo = top
     both = np.array(found, dtype=np.int64)
     return both[:, 0], both[:, 1]
-
-
-def groups(starts: np.ndarray, lengths: np.ndarray) -> list[tuple[int, int]]:
-    """:func:`spans` as a list of (lo, hi) pairs."""
-    los, his = spans(starts, lengths)
-    return list(zip(los.tolist(), his.tolist()))
 
 
 def gather(dst: np.ndarray, src: np.ndarray, rel: np.ndarray, lengths: np.ndarray,
