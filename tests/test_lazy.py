@@ -228,6 +228,35 @@ def test_nrrd_list_and_pattern_data_files(tmp_path):
         assert lz.read_cost((2,)) == data[0].nbytes
 
 
+def test_a_region_checks_the_header_and_only_the_data_files_it_reads(tmp_path, monkeypatch):
+    data = sample("<i4", (4, 5, 6), seed=14)
+    names = _write_slices(tmp_path, data, "sl")
+    (tmp_path / "list.nhdr").write_text(
+        "NRRD0004\ntype: int32\ndimension: 3\nsizes: 6 5 4\nendian: little\nencoding: raw\n"
+        "data file: LIST\n" + "\n".join(names) + "\n")
+    lz = mitk.open(tmp_path / "list.nhdr")
+    stats = []
+    real_stat = os.stat
+    monkeypatch.setattr(os, "stat", lambda name, *a, **k: stats.append(os.fspath(name))
+                        or real_stat(name, *a, **k))
+    assert np.array_equal(lz[1], data[1])
+    assert stats == [str(tmp_path / "list.nhdr")]  # one stat, not one per slice file
+    monkeypatch.undo()
+    os.truncate(tmp_path / names[3], 8)
+    # the other slices are still what the files hold; the changed one, or a full load, is not
+    assert np.array_equal(lz[:3], data[:3])
+    for key in [(3,), (slice(2, 4),), (..., 0)]:
+        with pytest.raises(mitk.CorruptFileError, match="sl03"):
+            lz[key]
+    with pytest.raises(mitk.CorruptFileError):
+        lz.load()
+    with pytest.raises(mitk.CorruptFileError):
+        lz[4:]  # empty: reads nothing, but the change is reported
+    (tmp_path / "list.nhdr").write_text("NRRD0004\n")
+    with pytest.raises(mitk.CorruptFileError, match="list.nhdr"):
+        lz[0]  # the header is always checked
+
+
 def test_metaimage_list_pattern_big_endian_and_ascii(tmp_path):
     data = sample(">f8", (3, 4, 5), seed=13)
     names = _write_slices(tmp_path, data, "m")

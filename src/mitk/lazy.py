@@ -14,7 +14,6 @@ import importlib
 import itertools
 import operator
 import os
-import threading
 from typing import Any, Iterator
 
 import numpy as np
@@ -54,10 +53,11 @@ class LazyImage:
 
     Notes
     -----
-    No file is open between calls, and nothing is locked: every read opens its files, checks
-    that they are unchanged since :func:`mitk.open` (size, mtime, inode; otherwise
-    :class:`~mitk.errors.CorruptFileError`) and reads with positioned reads (``pread``; raw
-    runs far apart in one compiled call), which release the GIL and share no file offset.  Any
+    No file is open between calls, and nothing is locked: every read checks that the header
+    files, and the data files it opens, are unchanged since :func:`mitk.open` (size, mtime,
+    inode; otherwise :class:`~mitk.errors.CorruptFileError`) and reads with positioned reads
+    (``pread``; raw runs far apart in one compiled call), which release the GIL and share no
+    file offset.  Data files a region does not touch are not looked at.  Any
     number of threads may read one LazyImage at once; the only shared state, the checkpoints
     of a foreign compressed stream, has its own lock.  Pickling sends (path, options, file
     identities), never pixels.
@@ -69,8 +69,20 @@ class LazyImage:
         self._d = _describe(self._path, self._options)
         self._info = self._d.info
         self._tg = _time_geometry(self._info, self._path)
+        # Per-image state of the region reads (checkpoints, the block cache): made once and
+        # never replaced; what lies in it locks itself.
         self._points: dict = {}
-        self._lock = threading.Lock()
+        d = self._d
+        order = [s for s in d.axes if s is not None]
+        if d.complex_axis is not None:
+            order.append(d.complex_axis)
+        # Stored axes in the order the image's axes come (size-1 stored axes the image lacks
+        # first), or None when that is the stored order already.
+        perm = [s for s in range(len(d.stored.shape)) if s not in order] + order
+        self._perm = None if perm == sorted(perm) else perm
+        # A region read checks each data file it reads when it opens it (and only those: a
+        # slice of a LIST of a thousand files is one stat, not a thousand); the headers first.
+        self._data_files = frozenset(p.src for p in d.stored.pieces)
 
     # -- attributes --------------------------------------------------------------------------
 
@@ -154,8 +166,11 @@ class LazyImage:
 
     # -- regions -----------------------------------------------------------------------------
 
-    def _check_files(self) -> None:
+    def _check_files(self, skip: frozenset = frozenset()) -> None:
+        """CorruptFileError if a file (but those in ``skip``) changed since :func:`open`."""
         for name, expected in self._d.stored.identities.items():
+            if name in skip:
+                continue
             try:
                 found = _regions.identity(os.stat(name))
             except FileNotFoundError:
@@ -170,14 +185,9 @@ class LazyImage:
     def _read_box(self, box: list) -> np.ndarray:
         """The image values of ``box`` (one positive-step range per axis of ``shape``)."""
         d = self._d
-        with self._lock:
-            points = self._points
-        arr = _regions.read_box(d.stored, self._stored_box(box), points)
-        order = [s for s in d.axes if s is not None]
-        if d.complex_axis is not None:
-            order.append(d.complex_axis)
-        rest = [s for s in range(arr.ndim) if s not in order]
-        arr = arr.transpose(rest + order)
+        arr = _regions.read_box(d.stored, self._stored_box(box), self._points)
+        if self._perm is not None:
+            arr = arr.transpose(self._perm)
         counts = [len(range(*b)) for b in box]
         if d.complex_axis is not None:
             arr = np.ascontiguousarray(arr).view(
@@ -211,17 +221,20 @@ class LazyImage:
         IndexError
             An index out of range, too many indices, or advanced (array, bool) indexing.
         CorruptFileError
-            A file changed since :func:`mitk.open`, or is truncated or corrupt where the region is.
+            A header file, or a data file the region reads, changed since :func:`mitk.open`
+            (any file, for an empty region); or a file is truncated or corrupt where the
+            region is.
 
         Notes
         -----
         Copies from the file; locks nothing; the GIL is released in the reads and codecs.
         """
         box, post = _normalize(key, self.shape)
-        self._check_files()
         if any(b[0] >= b[1] for b in box):
+            self._check_files()  # nothing is read, but a changed file is still reported
             return np.empty(np.empty([len(range(*b)) for b in box], np.uint8)[post].shape,
                             dtype=self.dtype)
+        self._check_files(self._data_files)
         arr = self._read_box(box)
         if all(p == slice(None) for p in post):
             return arr
@@ -242,9 +255,7 @@ class LazyImage:
         box, _ = _normalize(key, self.shape)
         if any(b[0] >= b[1] for b in box):
             return 0
-        with self._lock:
-            points = self._points
-        return _box_cost(self._d.stored, self._stored_box(box), points)
+        return _box_cost(self._d.stored, self._stored_box(box), self._points)
 
     def crop(self, key: Any) -> Image:
         """An image of the pixels ``key`` selects, placed where they were in the world.
@@ -498,6 +509,12 @@ def to_stored(d: _regions.Described, box: list, pixels: np.ndarray) -> np.ndarra
 def _normalize(key: Any, shape: tuple) -> tuple[list, tuple]:
     """(box, post): positive-step (start, stop, step) per axis, then the index that turns the
     box into ``arr[key]`` (0 for an int, ``::-1`` for a negative step, None for newaxis)."""
+    if type(key) is int and shape and -shape[0] <= key < shape[0]:
+        # One index of the slowest axis (a slice of a volume, a frame): the commonest key,
+        # spared the general walk below, which costs more than reading such a slice.
+        i = key % shape[0]
+        return ([(i, i + 1, 1)] + [(0, n, 1) for n in shape[1:]],
+                (0,) + (slice(None),) * (len(shape) - 1))
     parts = key if isinstance(key, tuple) else (key,)
     if sum(1 for k in parts if k is Ellipsis) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")

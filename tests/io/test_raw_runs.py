@@ -126,3 +126,37 @@ def test_regions_of_a_raw_file_both_ways(tmp_path, positioned, monkeypatch, key)
         # The compiled loop reads every list of more than one run (and only those).
         assert bool(calls) == (key in MANY_RUNS), calls
         assert all(n > 1 for n in calls), calls
+
+
+# Keys that select one run of bytes (whole planes, whole rows of one plane): read with one
+# positioned read, without the general plan.  The others are several runs.
+ONE_RUN = [(5,), (-1,), (slice(2, 4),), (3, 7), (slice(None, 1), slice(0, 10)), (0, 299, ...)]
+NOT_ONE_RUN = [(slice(1, 3), 5), (slice(None, None, 2),), (2, slice(None), 4), (slice(None),
+                                                                               slice(1, 300))]
+
+
+@pytest.mark.parametrize("key", ONE_RUN + NOT_ONE_RUN)
+def test_one_run_keys_take_one_read(tmp_path, positioned, monkeypatch, key):
+    from mitk.io import _regions
+
+    arr = np.random.default_rng(3).integers(-999, 999, (8, 300, 300), dtype=np.int16)
+    names = ("a.nrrd", "a.nii", "a.mha")
+    for name in names:
+        mitk.Image(arr).save(tmp_path / name)
+    # the same pixels big-endian, with a byte skip, one file per plane
+    for k in range(8):
+        (tmp_path / f"p{k}.raw").write_bytes(b"\0" * 3 + arr[k].astype(">i2").tobytes())
+    (tmp_path / "planes.nhdr").write_text(
+        "NRRD0004\ntype: int16\ndimension: 3\nsizes: 300 300 8\nendian: big\nencoding: raw\n"
+        "byte skip: 3\ndata file: p%d.raw 0 7 1\n")
+    plans = []
+    real = _regions._one_run
+    monkeypatch.setattr(_regions, "_one_run", lambda *a: plans.append(real(*a)) or plans[-1])
+    for name in (*names, "planes.nhdr"):
+        got = mitk.open(tmp_path / name)[key]
+        assert got.tobytes() == np.ascontiguousarray(arr[key]).tobytes(), name
+        assert got.shape == arr[key].shape and got.flags.writeable, name
+    assert len(plans) == 4
+    # two planes are two files of planes.nhdr: two runs there
+    expected = [key in ONE_RUN] * 3 + [key in ONE_RUN and key != (slice(2, 4),)]
+    assert [plan is not None for plan in plans] == expected, plans

@@ -21,7 +21,7 @@ from .._core import _positioned
 from ..errors import CorruptFileError
 from ._data_files import Piece
 
-__all__ = ["GAP", "SPAN", "gather", "pread", "read_raw", "read_runs", "spans"]
+__all__ = ["GAP", "SPAN", "gather", "pread", "pread_into", "read_raw", "read_runs", "spans"]
 
 #: Runs whose gap is at most this many bytes are read as one span (a syscall costs about what
 #: copying this many bytes from the page cache does).
@@ -44,7 +44,10 @@ def _short(label: str, offset: int, length: int, done: int) -> CorruptFileError:
                             f"bytes from byte {offset} the header declares")
 
 
-def _pread_into(fd: int, view: memoryview, offset: int, label: str) -> None:
+def pread_into(fd: int, view: memoryview, offset: int, label: str) -> None:
+    """Fill ``view`` (bytes) from ``offset`` of ``fd`` with positioned reads (``os.preadv``,
+    which releases the GIL; a seek and read where the platform has none).  CorruptFileError,
+    naming ``label``, if the file ends first."""
     done = 0
     while done < len(view):
         if hasattr(os, "preadv"):
@@ -94,7 +97,7 @@ def read_runs(fd: int, offsets: np.ndarray, lengths: np.ndarray, dests: np.ndarr
         return
     mv = memoryview(out)
     for off, n, d in zip(offsets.tolist(), lengths.tolist(), dests.tolist()):
-        _pread_into(fd, mv[d:d + n], off, label)
+        pread_into(fd, mv[d:d + n], off, label)
 
 
 def spans(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -162,7 +165,7 @@ def read_raw(fd: int, piece: Piece, starts, lengths, dests, out: np.ndarray) -> 
     piece into the uint8 result ``out``.  CorruptFileError if the file ends before a run."""
     if starts.size == 1:  # one run (a slice of the slowest axis): straight into the result
         d, n = int(dests[0]), int(lengths[0])
-        _pread_into(fd, memoryview(out)[d:d + n], piece.start + int(starts[0]), piece.label)
+        pread_into(fd, memoryview(out)[d:d + n], piece.start + int(starts[0]), piece.label)
         return
     los, his = spans(starts, lengths)
     pattern = _regular(los, his, starts, lengths, dests) if los.size > 1 else None
