@@ -509,27 +509,27 @@ def to_stored(d: _regions.Described, box: list, pixels: np.ndarray) -> np.ndarra
 def _normalize(key: Any, shape: tuple) -> tuple[list, tuple]:
     """(box, post): positive-step (start, stop, step) per axis, then the index that turns the
     box into ``arr[key]`` (0 for an int, ``::-1`` for a negative step, None for newaxis)."""
-    if type(key) is int and shape and -shape[0] <= key < shape[0]:
-        # One index of the slowest axis (a slice of a volume, a frame): the commonest key,
-        # spared the general walk below, which costs more than reading such a slice.
-        i = key % shape[0]
-        return ([(i, i + 1, 1)] + [(0, n, 1) for n in shape[1:]],
-                (0,) + (slice(None),) * (len(shape) - 1))
     parts = key if isinstance(key, tuple) else (key,)
-    if sum(1 for k in parts if k is Ellipsis) > 1:
+    # The commonest keys (ints and slices: a slice of a volume, a frame, a block) skip the
+    # expansion of ... and None, which costs more than reading a slice.
+    plain = all(type(k) is int or type(k) is slice for k in parts)
+    if not plain and sum(1 for k in parts if k is Ellipsis) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
-    used = sum(1 for k in parts if k is not None and k is not Ellipsis)
+    used = len(parts) if plain else sum(1 for k in parts if k is not None and k is not Ellipsis)
     if used > len(shape):
         raise IndexError(f"too many indices for an image of {len(shape)} axes: {used} were "
                          "indexed")
     expanded: list = []
-    for k in parts:
-        if k is Ellipsis:
+    if plain:
+        expanded = [*parts, *[slice(None)] * (len(shape) - used)]
+    else:
+        for k in parts:
+            if k is Ellipsis:
+                expanded += [slice(None)] * (len(shape) - used)
+            else:
+                expanded.append(k)
+        if not any(k is Ellipsis for k in parts):
             expanded += [slice(None)] * (len(shape) - used)
-        else:
-            expanded.append(k)
-    if not any(k is Ellipsis for k in parts):
-        expanded += [slice(None)] * (len(shape) - used)
     box, post = [], []
     axis = 0
     for k in expanded:
@@ -538,7 +538,13 @@ def _normalize(key: Any, shape: tuple) -> tuple[list, tuple]:
             continue
         n = shape[axis]
         if isinstance(k, slice):
-            r = range(*k.indices(n))
+            start, stop, step = k.indices(n)
+            if step == 1:  # the commonest slice, without the range below
+                box.append((start, stop, 1) if start < stop else (0, 0, 1))
+                post.append(slice(None))
+                axis += 1
+                continue
+            r = range(start, stop, step)
             if len(r) == 0:
                 box.append((0, 0, 1))
                 post.append(slice(None))
@@ -549,15 +555,18 @@ def _normalize(key: Any, shape: tuple) -> tuple[list, tuple]:
                 box.append((r[-1], r[0] + 1, -r.step))
                 post.append(slice(None, None, -1))
         else:
-            if isinstance(k, (bool, np.bool_)):
+            if type(k) is int:
+                i = k
+            elif isinstance(k, (bool, np.bool_)):
                 raise IndexError("boolean indices are advanced indexing; LazyImage takes "
                                  "integers, slices, ... and None")
-            try:
-                i = operator.index(k)
-            except TypeError:
-                raise IndexError("only integers, slices (`:`), ellipsis (`...`) and None are "
-                                 f"valid indices of a LazyImage, not {type(k).__name__}"
-                                 ) from None
+            else:
+                try:
+                    i = operator.index(k)
+                except TypeError:
+                    raise IndexError("only integers, slices (`:`), ellipsis (`...`) and None "
+                                     f"are valid indices of a LazyImage, not {type(k).__name__}"
+                                     ) from None
             if not -n <= i < n:
                 raise IndexError(f"index {i} is out of bounds for axis {axis} with size {n}")
             i %= n

@@ -160,3 +160,71 @@ def test_one_run_keys_take_one_read(tmp_path, positioned, monkeypatch, key):
     # two planes are two files of planes.nhdr: two runs there
     expected = [key in ONE_RUN] * 3 + [key in ONE_RUN and key != (slice(2, 4),)]
     assert [plan is not None for plan in plans] == expected, plans
+
+
+def _spans_reference(starts, lengths, gap, most):
+    """Spans by the definition: cut at gaps over ``gap``, then greedily at ``most`` bytes."""
+    ends = starts + lengths
+    groups, lo = [], 0
+    for k in range(1, starts.size + 1):
+        if k == starts.size or starts[k] - ends[k - 1] > gap:
+            groups.append((lo, k))
+            lo = k
+    out = []
+    for lo, hi in groups:
+        while lo < hi:
+            top = lo + 1
+            while top < hi and ends[top] - starts[lo] <= most:
+                top += 1
+            out.append((lo, top))
+            lo = top
+    return [a for a, _ in out], [b for _, b in out]
+
+
+def _regular_reference(los, his, starts, lengths, dests):
+    k = int(his[0] - los[0])
+    if k < 2 or any(h - lo != k for lo, h in zip(los, his)):
+        return None
+    length = int(lengths[0])
+    if any(int(d) != i * length for i, d in enumerate(dests)) or any(lengths != length):
+        return None
+    rel = starts.reshape(len(los), k) - starts[::k, None]
+    step = int(rel[0, 1])
+    if step < length or not np.array_equal(rel, np.broadcast_to(np.arange(k) * step, rel.shape)):
+        return None
+    return k, step, (k - 1) * step + length
+
+
+def test_span_plan_matches_its_definition():
+    from mitk._core import _run_plan
+
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        n = int(rng.integers(1, 60))
+        lengths = rng.integers(0, 400, n).astype(np.int64)
+        gaps = rng.choice([0, 1, 50, 99, 100, 101, 3000], n).astype(np.int64)
+        starts = np.cumsum(np.r_[0, lengths[:-1] + gaps[:-1]]).astype(np.int64)
+        gap, most = int(rng.choice([0, 100])), int(rng.choice([300, 1000, 1 << 20]))
+        los, his = _run_plan.spans(starts, lengths, gap, most)
+        assert (los.tolist(), his.tolist()) == _spans_reference(starts, lengths, gap, most)
+        assert los.dtype == his.dtype == np.int64
+        dests = np.cumsum(np.r_[0, lengths[:-1]]).astype(np.int64)
+        assert _run_plan.regular(los, his, starts, lengths, dests) == \
+            _regular_reference(los, his, starts, lengths, dests)
+    # boxes: k rows of one length, equally spaced, in planes far apart; then one flaw each
+    k, step, length = 5, 300, 80
+    starts = (np.arange(4)[:, None] * 100000 + np.arange(k) * step).reshape(-1).astype(np.int64)
+    lengths = np.full(starts.size, length, np.int64)
+    dests = np.arange(starts.size, dtype=np.int64) * length
+    los, his = _run_plan.spans(starts, lengths, 1000, 1 << 20)
+    assert his.tolist() == [5, 10, 15, 20]
+    assert _run_plan.regular(los, his, starts, lengths, dests) == (k, step, (k - 1) * step + length)
+    flawed = [(starts + np.isin(np.arange(20), [7]) * 8, lengths, dests),   # one row moved
+              (starts, lengths - np.isin(np.arange(20), [12]), dests),      # one row shorter
+              (starts, lengths, dests + np.isin(np.arange(20), [19]) * 8)]  # one row elsewhere
+    for s, ln, d in flawed:
+        assert _run_plan.regular(los, his, s, ln, d) is None
+    with pytest.raises(ValueError):
+        _run_plan.spans(starts[:0], lengths[:0], 1000, 1 << 20)
+    with pytest.raises(ValueError):
+        _run_plan.spans(starts, lengths[:3], 1000, 1 << 20)

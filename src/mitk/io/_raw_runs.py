@@ -5,7 +5,9 @@ than :data:`GAP` are read as one span into scratch memory and copied out; lone r
 straight into the result.  :func:`read_runs` hands a list of several runs to the compiled
 ``mitk._core._positioned.read_runs`` (one call, GIL released): the lone runs of a region, or the
 planes of a box a batch at a time.  A single run or span is one ``os.preadv``.  Where the
-platform has no ``pread``, runs are read one by one.  No file offset is used, so threads may
+platform has no ``pread``, runs are read one by one.  Which runs make a span, and whether
+every span holds the same rows (a box), is one compiled pass (``mitk._core._run_plan``).  No file
+offset is used, so threads may
 share a descriptor; no memory map, so a file truncated meanwhile is
 :class:`~mitk.errors.CorruptFileError`, never SIGBUS.  :func:`pread` and :func:`gather` also
 serve the stream and text paths of ``_regions``.
@@ -17,7 +19,7 @@ import os
 
 import numpy as np
 
-from .._core import _positioned
+from .._core import _positioned, _run_plan
 from ..errors import CorruptFileError
 from ._data_files import Piece
 
@@ -102,25 +104,9 @@ def read_runs(fd: int, offsets: np.ndarray, lengths: np.ndarray, dests: np.ndarr
 
 def spans(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(los, his): the [lo, hi) index ranges of runs that are read as one span (gaps <= GAP,
-    span <= SPAN), as two int64 arrays."""
-    if starts.size == 1:
-        return np.zeros(1, np.int64), np.ones(1, np.int64)
-    ends = starts + lengths
-    cut = np.flatnonzero(starts[1:] - ends[:-1] > GAP) + 1
-    los = np.empty(cut.size + 1, dtype=np.int64)
-    his = np.empty(cut.size + 1, dtype=np.int64)
-    los[0], los[1:], his[:-1], his[-1] = 0, cut, cut, starts.size  # (np.r_ costs 10 us)
-    if np.all(ends[his - 1] - starts[los] <= SPAN):
-        return los, his
-    found = []
-    for lo, hi in zip(los.tolist(), his.tolist()):
-        while lo < hi:  # bound each span's scratch memory
-            top = np.searchsorted(ends[lo:hi], starts[lo] + SPAN, side="right") + lo
-            top = max(int(top), lo + 1)
-            found.append((lo, top))
-            lo = top
-    both = np.array(found, dtype=np.int64)
-    return both[:, 0], both[:, 1]
+    span <= SPAN), as two int64 arrays (one compiled pass over the runs)."""
+    return _run_plan.spans(np.ascontiguousarray(starts, dtype=np.int64),
+                           np.ascontiguousarray(lengths, dtype=np.int64), GAP, SPAN)
 
 
 def gather(dst: np.ndarray, src: np.ndarray, rel: np.ndarray, lengths: np.ndarray,
@@ -144,22 +130,6 @@ def gather(dst: np.ndarray, src: np.ndarray, rel: np.ndarray, lengths: np.ndarra
         dst[de:de + ln] = src[r:r + ln]
 
 
-def _regular(los: np.ndarray, his: np.ndarray, starts, lengths, dests) -> tuple | None:
-    """(runs per span, run step, span bytes) when every span is the same run pattern, equally
-    spaced runs of one length, filling the result back to back; else None."""
-    k = int(his[0] - los[0])
-    if k < 2 or np.any(his - los != k):
-        return None
-    length = int(lengths[0])
-    if dests[0] != 0 or not (np.all(lengths == length) and np.all(np.diff(dests) == length)):
-        return None
-    rel = starts.reshape(los.size, k) - starts[::k, None]
-    step = int(rel[0, 1])
-    if step < length or not np.all(rel == np.arange(k, dtype=np.int64) * step):
-        return None
-    return k, step, (k - 1) * step + length
-
-
 def read_raw(fd: int, piece: Piece, starts, lengths, dests, out: np.ndarray) -> None:
     """Read the runs (``starts`` within ``piece``, ``lengths``, ``dests`` in ``out``) of one raw
     piece into the uint8 result ``out``.  CorruptFileError if the file ends before a run."""
@@ -168,7 +138,7 @@ def read_raw(fd: int, piece: Piece, starts, lengths, dests, out: np.ndarray) -> 
         pread_into(fd, memoryview(out)[d:d + n], piece.start + int(starts[0]), piece.label)
         return
     los, his = spans(starts, lengths)
-    pattern = _regular(los, his, starts, lengths, dests) if los.size > 1 else None
+    pattern = _run_plan.regular(los, his, starts, lengths, dests) if los.size > 1 else None
     if pattern is not None:
         # A box: the same rows in every plane.  Planes are read into one scratch buffer a batch
         # at a time and copied out with one strided copy per batch.
