@@ -379,6 +379,24 @@ def test_a_file_changed_after_open_is_corrupt(tmp_path, name, options):
         pickle.loads(pickle.dumps(lz))
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+@pytest.mark.parametrize("name, data", [("f.nii", "f.nii"), ("f.nhdr", "f.raw")])
+def test_a_data_file_replaced_by_a_fifo_is_corrupt_not_a_hang(tmp_path, name, data):
+    mitk.Image(sample("int16", (6, 7, 8))).save(tmp_path / name)
+    lz = mitk.open(tmp_path / name)
+    os.replace(tmp_path / data, tmp_path / "old")
+    os.mkfifo(tmp_path / data)
+    errors: list = []
+    reader = start_thread(lambda: errors.append(pytest.raises(mitk.CorruptFileError,
+                                                              lz.__getitem__, 0)))
+    reader.join(20)
+    if reader.is_alive():  # blocked opening the FIFO: a writer lets it go, then fail
+        os.close(os.open(tmp_path / data, os.O_WRONLY))
+        reader.join(20)
+        pytest.fail("reading a region waited for a writer of the FIFO")
+    assert len(errors) == 1, errors
+
+
 def test_truncation_between_the_check_and_the_read_is_caught(tmp_path, monkeypatch):
     path = tmp_path / "r.nii"
     mitk.Image(sample("float32", (6, 7, 8))).save(path)

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import importlib
 import itertools
-import operator
 import os
 from typing import Any, Iterator
 
 import numpy as np
 
-from . import io
+from . import _lazy_keys, io
 from ._image_io import _time_geometry
 from .errors import ArgumentError, CorruptFileError, UnsupportedFormatError
 from .geometry import Geometry3D
@@ -229,7 +228,7 @@ class LazyImage:
         -----
         Copies from the file; locks nothing; the GIL is released in the reads and codecs.
         """
-        box, post = _normalize(key, self.shape)
+        box, post = _lazy_keys.normalize(key, self.shape)
         if any(b[0] >= b[1] for b in box):
             self._check_files()  # nothing is read, but a changed file is still reported
             return np.empty(np.empty([len(range(*b)) for b in box], np.uint8)[post].shape,
@@ -252,7 +251,7 @@ class LazyImage:
         byte; an indexed stream only the blocks it touches; raw data the spans read (gaps
         shorter than 64 KiB between runs are read through); ASCII the whole text.
         """
-        box, _ = _normalize(key, self.shape)
+        box, _ = _lazy_keys.normalize(key, self.shape)
         if any(b[0] >= b[1] for b in box):
             return 0
         return _box_cost(self._d.stored, self._stored_box(box), self._points)
@@ -289,8 +288,8 @@ class LazyImage:
             if not (isinstance(k, slice) or k is Ellipsis):
                 raise TypeError(f"crop takes slices (and ...), not {type(k).__name__}: "
                                 "use slice(i, i + 1) to keep one index")
-        box, post = _normalize(key, self.shape)
-        ranges = [range(*s.indices(n)) for s, n in zip(_slices(post, box), self.shape)]
+        box, post = _lazy_keys.normalize(key, self.shape)
+        ranges = [range(*s.indices(n)) for s, n in zip(_lazy_keys.slices(post, box), self.shape)]
         if any(len(r) == 0 for r in ranges):
             raise ArgumentError(f"crop {key!r} selects no pixels of an image of shape "
                                 f"{self.shape}")
@@ -502,93 +501,6 @@ def to_stored(d: _regions.Described, box: list, pixels: np.ndarray) -> np.ndarra
     rest = [s for s in range(len(d.stored.shape)) if s not in order]
     arr = arr.reshape([1] * len(rest) + kept)
     return np.ascontiguousarray(arr.transpose(np.argsort(rest + order)))
-
-
-# -- keys ---------------------------------------------------------------------------------------
-
-def _normalize(key: Any, shape: tuple) -> tuple[list, tuple]:
-    """(box, post): positive-step (start, stop, step) per axis, then the index that turns the
-    box into ``arr[key]`` (0 for an int, ``::-1`` for a negative step, None for newaxis)."""
-    parts = key if isinstance(key, tuple) else (key,)
-    # The commonest keys (ints and slices: a slice of a volume, a frame, a block) skip the
-    # expansion of ... and None, which costs more than reading a slice.
-    plain = all(type(k) is int or type(k) is slice for k in parts)
-    if not plain and sum(1 for k in parts if k is Ellipsis) > 1:
-        raise IndexError("an index can only have a single ellipsis ('...')")
-    used = len(parts) if plain else sum(1 for k in parts if k is not None and k is not Ellipsis)
-    if used > len(shape):
-        raise IndexError(f"too many indices for an image of {len(shape)} axes: {used} were "
-                         "indexed")
-    expanded: list = []
-    if plain:
-        expanded = [*parts, *[slice(None)] * (len(shape) - used)]
-    else:
-        for k in parts:
-            if k is Ellipsis:
-                expanded += [slice(None)] * (len(shape) - used)
-            else:
-                expanded.append(k)
-        if not any(k is Ellipsis for k in parts):
-            expanded += [slice(None)] * (len(shape) - used)
-    box, post = [], []
-    axis = 0
-    for k in expanded:
-        if k is None:
-            post.append(None)
-            continue
-        n = shape[axis]
-        if isinstance(k, slice):
-            start, stop, step = k.indices(n)
-            if step == 1:  # the commonest slice, without the range below
-                box.append((start, stop, 1) if start < stop else (0, 0, 1))
-                post.append(slice(None))
-                axis += 1
-                continue
-            r = range(start, stop, step)
-            if len(r) == 0:
-                box.append((0, 0, 1))
-                post.append(slice(None))
-            elif r.step > 0:
-                box.append((r[0], r[-1] + 1, r.step))
-                post.append(slice(None))
-            else:
-                box.append((r[-1], r[0] + 1, -r.step))
-                post.append(slice(None, None, -1))
-        else:
-            if type(k) is int:
-                i = k
-            elif isinstance(k, (bool, np.bool_)):
-                raise IndexError("boolean indices are advanced indexing; LazyImage takes "
-                                 "integers, slices, ... and None")
-            else:
-                try:
-                    i = operator.index(k)
-                except TypeError:
-                    raise IndexError("only integers, slices (`:`), ellipsis (`...`) and None "
-                                     f"are valid indices of a LazyImage, not {type(k).__name__}"
-                                     ) from None
-            if not -n <= i < n:
-                raise IndexError(f"index {i} is out of bounds for axis {axis} with size {n}")
-            i %= n
-            box.append((i, i + 1, 1))
-            post.append(0)
-        axis += 1
-    return box, tuple(post)
-
-
-def _slices(post: tuple, box: list) -> list:
-    """The slice of each axis that the (box, post) pair selects (ints as one-wide slices)."""
-    out, b = [], iter(box)
-    for p in post:
-        if p is None:
-            continue
-        start, stop, step = next(b)
-        if p == slice(None, None, -1):
-            last = start + (len(range(start, stop, step)) - 1) * step
-            out.append(slice(last, start - 1 if start else None, -step))
-        else:
-            out.append(slice(start, stop, step))
-    return out
 
 
 def _auto_chunk(shape: tuple, itemsize: int, target: int = AUTO_CHUNK_BYTES) -> list:

@@ -228,3 +228,5 @@ def test_span_plan_matches_its_definition():
         _run_plan.spans(starts[:0], lengths[:0], 1000, 1 << 20)
     with pytest.raises(ValueError):
         _run_plan.spans(starts, lengths[:3], 1000, 1 << 20)
+    with pytest.raises(TypeError):
+        _run_plan.spans(starts, lengths, 1000.5, 1 << 20)

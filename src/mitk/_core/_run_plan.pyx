@@ -9,13 +9,15 @@ operations costing more than the pass itself; here each is one loop (``mitk.io._
 cimport cython
 from libc.stdint cimport int64_t
 
+import operator
+
 import numpy as np
 
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
 def spans(const int64_t[::1] starts not None, const int64_t[::1] lengths not None,
-          int64_t gap, int64_t most):
+          gap, most):
     """Group sorted, non-overlapping runs into spans read at once.
 
     Run ``k`` joins the span of run ``k - 1`` when the gap between them is at most ``gap`` bytes
@@ -38,12 +40,16 @@ def spans(const int64_t[::1] starts not None, const int64_t[::1] lengths not Non
     ------
     ValueError
         Arrays of different lengths, or none.
+    TypeError
+        ``gap`` or ``most`` is not an integer.
 
     Notes
     -----
     Holds the GIL (a short loop); locks nothing.
     """
     cdef Py_ssize_t n = starts.shape[0], k, count = 1
+    # Python ints only (operator.index): a float would be cut silently by the C conversion.
+    cdef int64_t gap_ = operator.index(gap), most_ = operator.index(most)
     if lengths.shape[0] != n or n == 0:
         raise ValueError("starts and lengths must be one or more runs each, of one length")
     los_arr = np.empty(n, dtype=np.int64)
@@ -52,8 +58,8 @@ def spans(const int64_t[::1] starts not None, const int64_t[::1] lengths not Non
     cdef int64_t first = starts[0]
     los[0] = 0
     for k in range(1, n):
-        if starts[k] - (starts[k - 1] + lengths[k - 1]) > gap or \
-                starts[k] + lengths[k] - first > most:
+        if starts[k] - (starts[k - 1] + lengths[k - 1]) > gap_ or \
+                starts[k] + lengths[k] - first > most_:
             his[count - 1] = k
             los[count] = k
             count += 1

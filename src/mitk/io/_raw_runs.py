@@ -5,11 +5,10 @@ than :data:`GAP` are read as one span into scratch memory and copied out; lone r
 straight into the result.  :func:`read_runs` hands a list of several runs to the compiled
 ``mitk._core._positioned.read_runs`` (one call, GIL released): the lone runs of a region, or the
 planes of a box a batch at a time.  A single run or span is one ``os.preadv``.  Where the
-platform has no ``pread``, runs are read one by one.  Which runs make a span, and whether
-every span holds the same rows (a box), is one compiled pass (``mitk._core._run_plan``).  No file
-offset is used, so threads may
-share a descriptor; no memory map, so a file truncated meanwhile is
-:class:`~mitk.errors.CorruptFileError`, never SIGBUS.  :func:`pread` and :func:`gather` also
+platform has no ``pread``, runs are read one by one.  Which runs make a span, and whether every
+span holds the same rows (a box), is one compiled pass (``mitk._core._run_plan``).  No file
+offset is used, so threads may share a descriptor; no memory map, so a file truncated meanwhile
+is :class:`~mitk.errors.CorruptFileError`, never SIGBUS.  :func:`pread` and :func:`gather` also
 serve the stream and text paths of ``_regions``.
 """
 
@@ -47,9 +46,29 @@ def _short(label: str, offset: int, length: int, done: int) -> CorruptFileError:
 
 
 def pread_into(fd: int, view: memoryview, offset: int, label: str) -> None:
-    """Fill ``view`` (bytes) from ``offset`` of ``fd`` with positioned reads (``os.preadv``,
-    which releases the GIL; a seek and read where the platform has none).  CorruptFileError,
-    naming ``label``, if the file ends first."""
+    """Fill ``view`` with the bytes of the file from ``offset`` on.
+
+    Parameters
+    ----------
+    fd : int
+        Open data file (its offset is not used where the platform has ``os.preadv``).
+    view : memoryview
+        Writable bytes: the result, or scratch memory.
+    offset : int
+        Byte offset in the file.
+    label : str
+        The file, for errors.
+
+    Raises
+    ------
+    CorruptFileError
+        The file ends before ``view`` is full.
+
+    Notes
+    -----
+    ``os.preadv`` (it releases the GIL), again after a short read; a seek and a read where
+    the platform has no positioned reads.  Locks nothing.
+    """
     done = 0
     while done < len(view):
         if hasattr(os, "preadv"):

@@ -60,6 +60,8 @@ class Stored:
     ``pieces`` (the format's read plan) hold consecutive parts of the stored bytes; ``dtype`` is
     native-order, ``swap`` says the bytes are in the other order (swapped after reading);
     ``identities`` is ``{file: identity}`` of the header and every data file, when described.
+    ``starts`` (int64 array) and ``bounds`` (the same as ints) are where each piece's bytes
+    begin in the stored bytes, and their total at the end.
     """
 
     pieces: list
@@ -229,16 +231,27 @@ def _split(stored: Stored, starts: np.ndarray, length: int):
     return out
 
 
+#: Opening never waits, nor adopts a terminal: a FIFO put where a data file was would block a
+#: plain open until a writer came, before the identity check could refuse it.
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+               | getattr(os, "O_NOCTTY", 0))
+
+
 def _open_checked(stored: Stored, piece: Piece) -> int:
+    """A descriptor of ``piece.src``, checked to be the file described (its identity, when
+    recorded).  CorruptFileError if it is gone, replaced, truncated or modified."""
     try:
-        fd = os.open(piece.src, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        fd = os.open(piece.src, _OPEN_FLAGS)
     except FileNotFoundError:  # a save replaced the pair and removed the old data file
         raise CorruptFileError(f"{piece.label}: the file is gone since it was opened") from None
     try:
+        st = os.fstat(fd)
         expected = stored.identities.get(piece.src)
-        if expected is not None and identity(os.fstat(fd)) != expected:
+        if expected is not None and identity(st) != expected:
             raise CorruptFileError(f"{piece.label}: the file was replaced, truncated or modified "
                                    "since it was opened; open it again")
+        if _OPEN_FLAGS & getattr(os, "O_NONBLOCK", 0):
+            os.set_blocking(fd, True)  # reads block again (a regular file's always do)
     except BaseException:
         os.close(fd)
         raise
@@ -460,7 +473,7 @@ def read_box(stored: Stored, box: Sequence[tuple], points: dict | None = None) -
         fd = _open_checked(stored, piece)
         try:
             pread_into(fd, memoryview(out.reshape(-1).view(np.uint8)), piece.start + offset,
-                        piece.label)
+                       piece.label)
         finally:
             os.close(fd)
         if stored.swap:
