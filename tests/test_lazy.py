@@ -415,6 +415,26 @@ def test_truncation_between_the_check_and_the_read_is_caught(tmp_path, monkeypat
         lz[-1]
 
 
+def test_text_data_replaced_after_the_check_is_not_read(tmp_path, monkeypatch):
+    (tmp_path / "t.nhdr").write_text("NRRD0004\ntype: int16\ndimension: 2\nsizes: 3 2\n"
+                                     "encoding: ascii\ndata file: t.txt\n")
+    (tmp_path / "t.txt").write_text("1 2 3\n4 5 6\n")
+    lz = mitk.open(tmp_path / "t.nhdr")
+    from mitk.io import _regions
+
+    real = _regions._open_checked
+
+    def replace_after_the_check(stored, piece):
+        fd = real(stored, piece)
+        (tmp_path / "new.txt").write_text("7 7 7\n7 7 7\n")
+        os.replace(tmp_path / "new.txt", tmp_path / "t.txt")
+        return fd
+
+    monkeypatch.setattr(_regions, "_open_checked", replace_after_the_check)
+    # the file that was checked is the file that is parsed
+    assert lz[1].tolist() == [4, 5, 6]
+
+
 def test_pickled_lazy_image_reads_in_a_child_process(tmp_path):
     path = tmp_path / "p.nii.gz"
     mitk.Image(sample("int16", (5, 6, 7))).save(path)

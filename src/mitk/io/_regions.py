@@ -450,10 +450,11 @@ def _read_stream(stored: Stored, piece: Piece, starts, lengths, dests, out,
 
 
 def _read_text(stored: Stored, piece: Piece, starts, lengths, dests, out) -> None:
-    fd = _open_checked(stored, piece)
-    os.close(fd)
     whole = np.empty(piece.nbytes // stored.dtype.itemsize, dtype=stored.dtype)
-    fill([piece], memoryview(whole.view(np.uint8)), whole)
+    # Parsed through the descriptor that was checked: opening the path again would read
+    # whatever file had been put there meanwhile.
+    with os.fdopen(_open_checked(stored, piece), "rb", buffering=0) as f:
+        fill([piece], memoryview(whole.view(np.uint8)), whole, opened={piece.src: f})
     _gather(out, whole.view(np.uint8), starts, lengths, dests)
 
 
