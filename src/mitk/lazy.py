@@ -72,13 +72,8 @@ class LazyImage:
         # never replaced; what lies in it locks itself.
         self._points: dict = {}
         d = self._d
-        order = [s for s in d.axes if s is not None]
-        if d.complex_axis is not None:
-            order.append(d.complex_axis)
-        # Stored axes in the order the image's axes come (size-1 stored axes the image lacks
-        # first), or None when that is the stored order already.
-        perm = [s for s in range(len(d.stored.shape)) if s not in order] + order
-        self._perm = None if perm == sorted(perm) else perm
+        perm = stored_order(d)
+        self._perm = None if perm == sorted(perm) else perm  # None: already the stored order
         # A region read checks each data file it reads when it opens it (and only those: a
         # slice of a LIST of a thousand files is one stat, not a thousand); the headers first.
         self._data_files = frozenset(p.src for p in d.stored.pieces)
@@ -490,17 +485,23 @@ def stored_box(d: _regions.Described, box: list) -> list:
 def to_stored(d: _regions.Described, box: list, pixels: np.ndarray) -> np.ndarray:
     """Image pixels of ``box`` rearranged as the stored array holds them (the inverse of the
     reordering in ``LazyImage._read_box``; no scaling)."""
-    order = [s for s in d.axes if s is not None]
+    perm = stored_order(d)
     kept = [n for n, s in zip(pixels.shape, d.axes) if s is not None]
     arr = np.ascontiguousarray(pixels)
     if d.complex_axis is not None:
         arr = arr.view(np.float32 if arr.dtype == np.complex64 else np.float64)
         kept.append(2)
+    arr = arr.reshape([1] * (len(perm) - len(kept)) + kept)
+    return np.ascontiguousarray(arr.transpose(np.argsort(perm)))
+
+
+def stored_order(d: _regions.Described) -> list:
+    """The stored axes in the order the image's axes come: first the size-1 stored axes the
+    image lacks, then one per image axis, then NRRD's complex axis."""
+    order = [s for s in d.axes if s is not None]
+    if d.complex_axis is not None:
         order.append(d.complex_axis)
-    arr = arr.reshape(kept)
-    rest = [s for s in range(len(d.stored.shape)) if s not in order]
-    arr = arr.reshape([1] * len(rest) + kept)
-    return np.ascontiguousarray(arr.transpose(np.argsort(rest + order)))
+    return [s for s in range(len(d.stored.shape)) if s not in order] + order
 
 
 def _auto_chunk(shape: tuple, itemsize: int, target: int = AUTO_CHUNK_BYTES) -> list:

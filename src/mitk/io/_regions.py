@@ -250,7 +250,7 @@ def _open_checked(stored: Stored, piece: Piece) -> int:
         if expected is not None and identity(st) != expected:
             raise CorruptFileError(f"{piece.label}: the file was replaced, truncated or modified "
                                    "since it was opened; open it again")
-        if _OPEN_FLAGS & getattr(os, "O_NONBLOCK", 0):
+        if hasattr(os, "O_NONBLOCK"):
             os.set_blocking(fd, True)  # reads block again (a regular file's always do)
     except BaseException:
         os.close(fd)
