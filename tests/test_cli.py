@@ -225,6 +225,7 @@ def test_bench_quick_json(tmp_path):
     for name in ("core.construct_copy", "core.construct_adopt", "core.view_as_numpy",
                  "locks.accessor_view", "locks.read_accessor", "locks.reader_scaling",
                  "locks.contended", "locks.cimport_read_pair", "locks.cimport_contended",
+                 "locks.cimport_shared_reads",
                  "pickle.protocol5", "import.mitk", "io.read_raw.nrrd", "io.read_raw.nhdr",
                  "io.read_raw.nii", "io.read_raw.hdr", "io.read_raw.mha", "io.read_raw.mhd",
                  "io.write_raw.nrrd", "io.write_raw_nofsync.mhd", "io.read_gzip.nii.gz",

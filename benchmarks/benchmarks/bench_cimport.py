@@ -35,3 +35,17 @@ class CimportContendedSuite:
 
     def time_pthread_rwlock_two_threads_reference(self):
         _two_threads(self.consumer.pthread_shared_write_pairs, N)
+
+
+class CimportSharedReadsSuite:
+    """Two threads taking read locks of one buffer at once, from nogil code."""
+
+    def setup(self):
+        self.consumer = build_consumer()
+        self.buf = mitk.Image(np.zeros((4, 4), np.float32)).pixel_buffer
+
+    def time_mitk_read_locks_two_threads(self):
+        _two_threads(self.consumer.mitk_read_pairs, self.buf, N)
+
+    def time_pthread_rwlock_reads_two_threads_reference(self):
+        _two_threads(self.consumer.pthread_shared_read_pairs, N)

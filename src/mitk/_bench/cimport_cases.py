@@ -115,5 +115,24 @@ def cimport_contended(quick: bool) -> Result:
                   2 * n / t_ref / 1e6, "M pairs/s")
 
 
+def cimport_shared_reads(quick: bool) -> Result:
+    """Two threads taking read locks of one buffer at once through buffer.pxd, against pthread."""
+    import numpy as np
+
+    import mitk
+
+    consumer = build_consumer()
+    buf = mitk.Image(np.zeros((4, 4), np.float32)).pixel_buffer
+    n = 200_000 if quick else 2_000_000
+    repeat = 3 if quick else 5
+    t_ours = min(_two_threads(consumer.mitk_read_pairs, buf, n) for _ in range(repeat))
+    t_ref = min(_two_threads(consumer.pthread_shared_read_pairs, n) for _ in range(repeat))
+    return Result("locks.cimport_shared_reads", "locks",
+                  "2 threads reading one buffer at once via the cimport API, nogil",
+                  2 * n / t_ours / 1e6, "M pairs/s", "pthread_rwlock rdlock+unlock, 2 threads",
+                  2 * n / t_ref / 1e6, "M pairs/s")
+
+
 CASES = [("locks.cimport_read_pair", cimport_lock),
-         ("locks.cimport_contended", cimport_contended)]
+         ("locks.cimport_contended", cimport_contended),
+         ("locks.cimport_shared_reads", cimport_shared_reads)]

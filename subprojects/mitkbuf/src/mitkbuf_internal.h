@@ -51,11 +51,23 @@ typedef struct {
     int queued;  /* 1 while counted in writers_waiting (waiting, or between write_queued calls) */
 } mitkbuf__holder;
 
+/* How many fast-path slots a lock has (rwlock.c): readers whose owner ids differ modulo this
+ * number read at the same time without the mutex. */
+#define MITKBUF__RWLOCK_SLOTS 4
+
+/* One fast-path word on a cache line of its own, so that readers in different slots write no
+ * shared line (the stride is what matters: two words 64 bytes apart never share a line). */
+typedef struct {
+    _Atomic uint64_t word;
+    char pad[64 - sizeof(uint64_t)];
+} mitkbuf__rwlock_slot;
+
 struct mitkbuf_rwlock {
-    /* The fast-path word (rwlock.c): 0 when the lock is free, one owner's read holds while only
-     * that owner reads, or RWLOCK_SLOW while the fields below are authoritative.  Changed only
-     * by compare-and-swap; only the mutex holder sets or clears RWLOCK_SLOW. */
-    _Atomic uint64_t state;
+    /* The fast-path words (rwlock.c): each is 0 while its slot is free, one owner's read holds
+     * while that owner reads through it, or RWLOCK_SLOW while the fields below are authoritative.
+     * Changed only by compare-and-swap or exchange; only the mutex holder sets or clears
+     * RWLOCK_SLOW, always in every slot before it lets the mutex go. */
+    mitkbuf__rwlock_slot slots[MITKBUF__RWLOCK_SLOTS];
     pthread_mutex_t mutex;     /* guards everything below */
     pthread_cond_t readable;   /* readers wait here (CLOCK_MONOTONIC) */
     pthread_cond_t writable;   /* writers wait here (CLOCK_MONOTONIC) */

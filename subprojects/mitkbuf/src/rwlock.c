@@ -14,17 +14,24 @@
  * reports ETIMEDOUT for a free lock.  Waits use one absolute deadline, so the remaining time is
  * recomputed implicitly on every round.
  *
- * Fast path: most locks are only ever read by one owner at a time (one thread working on an
- * image, re-entrantly at most), and for that case the mutex and the table are bypassed.  The
- * atomic word `state` is 0 while the lock is free, (owner, n) while one owner holds n reads and
- * nobody else holds or waits, and RWLOCK_SLOW otherwise.  A read by that owner, or by anyone on
- * a free lock, is one compare-and-swap; so is its unlock.  Everything else takes the mutex and
- * first moves a fast-path hold into the table (go_slow), after which the word stays RWLOCK_SLOW
- * and every fast attempt fails over to the mutex; the last operation that leaves the table empty
- * resets the word to 0 (settle).  Invariant: while the word is not RWLOCK_SLOW the table is
- * empty, so owner tracking (re-entrancy, EDEADLK, EPERM) sees every hold.  Owner ids too large
- * for the word (2^39 and up: no thread ever gets one) and hold counts that would overflow it
- * simply take the mutex.
+ * Fast path: most locks are only read, by one owner or a few at a time (threads working on an
+ * image, re-entrantly at most), and for that case the mutex and the table are bypassed.  The lock
+ * has MITKBUF__RWLOCK_SLOTS atomic words, each on a cache line of its own; an owner only ever
+ * uses the slot `owner % MITKBUF__RWLOCK_SLOTS` (its home).  A word is 0 while its slot is free,
+ * (owner, n) while that owner holds n reads through it, and RWLOCK_SLOW while the table is in
+ * charge.  A read by the slot's owner, or by anyone whose home slot is free, is one
+ * compare-and-swap on that slot alone; so is its unlock.  Two threads reading one image at once
+ * (consecutive owner ids: different homes) therefore write no shared line.  Everything else takes
+ * the mutex and first moves every fast-path hold into the table, exchanging each slot for
+ * RWLOCK_SLOW (go_slow); from then on every fast attempt fails over to the mutex, until the last
+ * operation that leaves the table empty resets the slots to 0 (settle).  Both go over all slots
+ * with the mutex held, so whoever holds it sees either every slot RWLOCK_SLOW or none.
+ * Invariant: while the slots are not RWLOCK_SLOW the table is empty, so owner tracking
+ * (re-entrancy, EDEADLK, EPERM) sees every hold, and each owner's fast holds lie in one slot.
+ * A writer is admitted only after go_slow, so a fast read either lands before its slot's exchange
+ * (and is moved into the table, where the writer sees it) or fails.  Owner ids too large for a
+ * word (2^39 and up: no thread ever gets one), hold counts that would overflow it, and an owner
+ * whose home another owner occupies simply take the mutex.
  *
  * Fork (issue 22): the internal mutex is held only for a few instructions, but a fork() at that
  * moment would leave the child with a mutex nobody will unlock, and every call that needs it
@@ -61,9 +68,10 @@ typedef mitkbuf__holder holder;
 #define FAST_COUNT_BITS 24
 #define FAST_COUNT_MAX (((uint64_t)1 << FAST_COUNT_BITS) - 1)
 #define FAST_OWNER_MAX (((uint64_t)1 << (63 - FAST_COUNT_BITS)) - 1)
-/* The table starts with room for a few rows and never shrinks, so moving the one fast-path
- * holder into it (go_slow) never allocates and cannot fail. */
-#define INITIAL_ROWS 4
+/* The table starts with room for a row per slot and never shrinks, so moving the fast-path
+ * holders into it (go_slow) never allocates and cannot fail. */
+#define SLOTS MITKBUF__RWLOCK_SLOTS
+#define INITIAL_ROWS SLOTS
 
 /* ---- owner ids ------------------------------------------------------------------------------------ */
 
@@ -170,7 +178,8 @@ int mitkbuf_rwlock_new(mitkbuf_rwlock **out)
     lock = calloc(1, sizeof *lock);
     if (lock == NULL)
         return MITKBUF_ENOMEM;
-    atomic_init(&lock->state, 0);
+    for (int i = 0; i < SLOTS; i++)
+        atomic_init(&lock->slots[i].word, 0);
     lock->holders = malloc(INITIAL_ROWS * sizeof *lock->holders);
     if (lock->holders == NULL) {
         free(lock);
@@ -293,10 +302,17 @@ static int wait_on(mitkbuf_rwlock *lock, pthread_cond_t *cond, const wait_plan *
 
 /* ---- the fast path (no mutex) -------------------------------------------------------------------- */
 
-/* One more read hold for owner, if the lock is free or only owner reads it.  1 if taken. */
+static _Atomic uint64_t *home_slot(mitkbuf_rwlock *lock, uint64_t owner)
+{
+    return &lock->slots[owner % SLOTS].word;
+}
+
+/* One more read hold for owner, if its home slot is free or already its own (and the lock is not
+ * in the table's charge: then the slot is RWLOCK_SLOW).  1 if taken. */
 static int fast_read(mitkbuf_rwlock *lock, uint64_t owner)
 {
-    uint64_t s = atomic_load_explicit(&lock->state, memory_order_relaxed), want;
+    _Atomic uint64_t *word = home_slot(lock, owner);
+    uint64_t s = atomic_load_explicit(word, memory_order_relaxed), want;
     if (owner > FAST_OWNER_MAX)
         return 0;
     if (s == 0)
@@ -305,18 +321,22 @@ static int fast_read(mitkbuf_rwlock *lock, uint64_t owner)
         want = s + 1; /* RWLOCK_SLOW never matches: its owner field exceeds FAST_OWNER_MAX */
     else
         return 0;
-    /* Acquire: what the previous writer wrote is visible to this reader. */
-    return atomic_compare_exchange_strong_explicit(&lock->state, &s, want, memory_order_acquire,
+    /* Acquire: what the previous writer wrote is visible to this reader (its unlock ends with
+     * settle's release of this very slot). */
+    return atomic_compare_exchange_strong_explicit(word, &s, want, memory_order_acquire,
                                                    memory_order_relaxed);
 }
 
 /* Release one fast-path read hold of owner.  1 if done; 0: the hold, if any, is in the table. */
 static int fast_unlock_read(mitkbuf_rwlock *lock, uint64_t owner)
 {
-    uint64_t s = atomic_load_explicit(&lock->state, memory_order_relaxed);
+    _Atomic uint64_t *word = home_slot(lock, owner);
+    uint64_t s = atomic_load_explicit(word, memory_order_relaxed);
     if (owner > FAST_OWNER_MAX || s == 0 || s >> FAST_COUNT_BITS != owner)
         return 0;
-    return atomic_compare_exchange_strong_explicit(&lock->state, &s,
+    /* Release: this reader's loads happen before the next writer's stores (go_slow's exchange of
+     * this slot acquires). */
+    return atomic_compare_exchange_strong_explicit(word, &s,
                                                    (s & FAST_COUNT_MAX) == 1 ? 0 : s - 1,
                                                    memory_order_release, memory_order_relaxed);
 }
@@ -365,38 +385,48 @@ static void drop_if_idle(mitkbuf_rwlock *lock, holder *h)
         *h = lock->holders[--lock->nholders];
 }
 
-/* Make the table authoritative: set RWLOCK_SLOW, moving a fast-path hold into the table (which is
- * empty until then, and has room for a row).  Called with the mutex held, at the start of every
- * operation and again after every wait (settle may have reset the word meanwhile). */
+/* Whether the table is in charge (mutex held: then every slot agrees with slot 0). */
+static int is_slow(mitkbuf_rwlock *lock)
+{
+    return atomic_load_explicit(&lock->slots[0].word, memory_order_acquire) == RWLOCK_SLOW;
+}
+
+/* Make the table authoritative: exchange every slot for RWLOCK_SLOW, moving its fast-path holds
+ * into the table (which is empty until then, and has a row of room per slot; the slots hold
+ * different owners, since each owner has one home).  Called with the mutex held, at the start of
+ * every operation and again after every wait (settle may have reset the slots meanwhile).  A
+ * fast read racing with this either lands before its slot's exchange, and is moved, or fails and
+ * comes to the mutex. */
 static void go_slow(mitkbuf_rwlock *lock)
 {
-    uint64_t s = atomic_load_explicit(&lock->state, memory_order_acquire);
-    while (s != RWLOCK_SLOW) {
-        if (atomic_compare_exchange_weak_explicit(&lock->state, &s, RWLOCK_SLOW,
-                                                  memory_order_acq_rel, memory_order_acquire)) {
-            if (s != 0) {
-                holder *h = &lock->holders[lock->nholders++];
-                h->owner = s >> FAST_COUNT_BITS;
-                h->reads = (long)(s & FAST_COUNT_MAX);
-                h->write = 0;
-                h->queued = 0;
-                lock->readers += h->reads;
-            }
-            return;
+    if (is_slow(lock))
+        return;
+    for (int i = 0; i < SLOTS; i++) {
+        uint64_t s = atomic_exchange_explicit(&lock->slots[i].word, RWLOCK_SLOW,
+                                              memory_order_acq_rel);
+        if (s != 0) {
+            holder *h = &lock->holders[lock->nholders++];
+            h->owner = s >> FAST_COUNT_BITS;
+            h->reads = (long)(s & FAST_COUNT_MAX);
+            h->write = 0;
+            h->queued = 0;
+            lock->readers += h->reads;
         }
     }
 }
 
 /* End of an operation (mutex held): an empty table hands the lock back to the fast path.
- * Release: the table's last writer's stores are visible to the next fast reader.  Only
- * RWLOCK_SLOW is reset: a request whose wait failed ends without another go_slow, and by then
- * the word may be back on the fast path, holding another owner's reads. */
+ * Release: the table's last writer's stores are visible to the next fast reader of each slot.
+ * Only RWLOCK_SLOW is reset: a request whose wait failed ends without another go_slow, and by
+ * then the slots may be back on the fast path, holding other owners' reads.  Plain stores do:
+ * with the mutex held, slots that are RWLOCK_SLOW are all of them, and nobody else changes them
+ * (the fast path leaves a RWLOCK_SLOW slot alone). */
 static void settle(mitkbuf_rwlock *lock)
 {
-    uint64_t slow = RWLOCK_SLOW;
-    if (lock->nholders == 0)
-        atomic_compare_exchange_strong_explicit(&lock->state, &slow, 0, memory_order_release,
-                                                memory_order_relaxed);
+    if (lock->nholders != 0 || !is_slow(lock))
+        return;
+    for (int i = 0; i < SLOTS; i++)
+        atomic_store_explicit(&lock->slots[i].word, 0, memory_order_release);
 }
 
 /* After fork, in the child (mutex held): no thread waits, so no owner stays queued.  Rows left
@@ -404,7 +434,7 @@ static void settle(mitkbuf_rwlock *lock)
 static void forget_waiters(mitkbuf_rwlock *lock)
 {
     size_t i = 0;
-    if (atomic_load_explicit(&lock->state, memory_order_acquire) != RWLOCK_SLOW)
+    if (!is_slow(lock))
         return; /* the table is empty: nobody queued */
     lock->writers_waiting = 0;
     while (i < lock->nholders) {
@@ -656,20 +686,26 @@ int mitkbuf_rwlock_unlock_write(mitkbuf_rwlock *lock, uint64_t owner)
 
 int mitkbuf_rwlock_state(mitkbuf_rwlock *lock, long *readers, int *writer, long *writers_waiting)
 {
-    uint64_t s;
+    int slow;
+    long fast_reads = 0;
     if (lock == NULL)
         return MITKBUF_EINVAL;
     if (pthread_mutex_lock(&lock->mutex) != 0)
         return MITKBUF_ESYS;
-    /* While the word is RWLOCK_SLOW only the mutex holder changes anything; otherwise the table is
-     * empty and the word alone is the state, read once so the three values agree. */
-    s = atomic_load_explicit(&lock->state, memory_order_acquire);
+    /* While the slots are RWLOCK_SLOW only the mutex holder changes anything; otherwise the table
+     * is empty, nobody writes or queues, and the read holds are the slots' counts (each slot read
+     * once; fast readers may come and go meanwhile, as they may right after any answer). */
+    slow = is_slow(lock);
+    for (int i = 0; i < SLOTS && !slow; i++) {
+        uint64_t s = atomic_load_explicit(&lock->slots[i].word, memory_order_acquire);
+        fast_reads += (long)(s & FAST_COUNT_MAX);
+    }
     if (readers != NULL)
-        *readers = s == RWLOCK_SLOW ? lock->readers : (long)(s & FAST_COUNT_MAX);
+        *readers = slow ? lock->readers : fast_reads;
     if (writer != NULL)
-        *writer = s == RWLOCK_SLOW ? lock->writer : 0;
+        *writer = slow ? lock->writer : 0;
     if (writers_waiting != NULL)
-        *writers_waiting = s == RWLOCK_SLOW ? lock->writers_waiting : 0;
+        *writers_waiting = slow ? lock->writers_waiting : 0;
     pthread_mutex_unlock(&lock->mutex);
     return MITKBUF_OK;
 }

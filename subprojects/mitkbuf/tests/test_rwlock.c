@@ -8,7 +8,7 @@
 #include "check.h"
 #include "mitkbuf.h"
 /* White box: the fork test holds the internal mutex across fork(), and the fast-path test looks
- * at the lock's state word to see which path a request took. */
+ * at the lock's slot words to see which path a request took. */
 #include "../src/mitkbuf_internal.h"
 
 #include <math.h>
@@ -200,6 +200,7 @@ static long counter_a = 0, counter_b = 0; /* plain data, guarded by the lock onl
 typedef struct {
     double until;
     long writes;
+    double pause; /* a writer's rest between writes, in seconds */
 } worker;
 
 static void *exclusive_writer(void *arg)
@@ -220,6 +221,8 @@ static void *exclusive_writer(void *arg)
         w->writes++;
         atomic_fetch_sub(&active_writers, 1);
         mitkbuf_rwlock_unlock_write(lock, me);
+        if (w->pause > 0)
+            sleep_seconds(w->pause);
     }
     return NULL;
 }
@@ -242,19 +245,23 @@ static void *checking_reader(void *arg)
     return NULL;
 }
 
-static void test_exclusion(void)
+/* nwrite writers among 4 readers.  Three writers that never rest keep the lock in the table's
+ * charge most of the time; one that rests between writes lets the readers (consecutive thread
+ * ids: each in its own slot) run on the fast path, so that every write moves reads out of the
+ * slots while they are being taken and released. */
+static void test_exclusion(int nwrite, double pause)
 {
-    enum { NREAD = 4, NWRITE = 3 };
-    task t[NREAD + NWRITE];
-    worker w[NREAD + NWRITE];
+    enum { NREAD = 4, MOST = NREAD + 3 };
+    task t[MOST];
+    worker w[MOST];
     double until = now_seconds() + 0.5;
     long writes = 0;
     counter_a = counter_b = 0; /* the suite runs twice */
-    for (int i = 0; i < NREAD + NWRITE; i++) {
-        w[i] = (worker){until, 0};
+    for (int i = 0; i < NREAD + nwrite; i++) {
+        w[i] = (worker){until, 0, pause};
         task_start(&t[i], i < NREAD ? checking_reader : exclusive_writer, &w[i]);
     }
-    for (int i = 0; i < NREAD + NWRITE; i++) {
+    for (int i = 0; i < NREAD + nwrite; i++) {
         task_join(&t[i], 15.0, "exclusion worker");
         writes += w[i].writes;
     }
@@ -760,7 +767,25 @@ static void test_stress(void)
 /* The state word while owner holds n reads on the fast path (rwlock.c: owner above 24 bits). */
 static uint64_t fast_word(uint64_t owner, uint64_t n) { return owner << 24 | n; }
 
-static uint64_t word(void) { return atomic_load(&lock->state); }
+/* A slot word while the table is in charge (rwlock.c: RWLOCK_SLOW). */
+#define SLOW_WORD ((uint64_t)1 << 63)
+
+/* The fast-path word of owner's home slot. */
+static uint64_t slot(uint64_t owner)
+{
+    return atomic_load(&lock->slots[owner % MITKBUF__RWLOCK_SLOTS].word);
+}
+
+/* What every slot holds if they all hold the same, else 1 (never a slot's value: a hold count of
+ * 1 with owner 0). */
+static uint64_t all_slots(void)
+{
+    uint64_t first = atomic_load(&lock->slots[0].word);
+    for (int i = 1; i < MITKBUF__RWLOCK_SLOTS; i++)
+        if (atomic_load(&lock->slots[i].word) != first)
+            return 1;
+    return first;
+}
 
 static long readers_now(void)
 {
@@ -771,29 +796,60 @@ static long readers_now(void)
 
 static void test_fast_path(void)
 {
+    /* a, b and w have different home slots; a2 shares a's. */
     const uint64_t a = FAST_BASE + 1, b = FAST_BASE + 2, w = FAST_BASE + 3;
+    const uint64_t a2 = a + MITKBUF__RWLOCK_SLOTS;
     const uint64_t last_fast = ((uint64_t)1 << 39) - 1, too_big = (uint64_t)1 << 39;
     int ok = 1;
 
-    CHECK(word() == 0, "fast: a new lock is free");
-    CHECK(mitkbuf_rwlock_read(lock, a, -1.0) == MITKBUF_OK && word() == fast_word(a, 1),
+    CHECK(all_slots() == 0, "fast: a new lock is free");
+    CHECK(mitkbuf_rwlock_read(lock, a, -1.0) == MITKBUF_OK && slot(a) == fast_word(a, 1),
           "fast: a read of a free lock takes the fast path");
-    CHECK(mitkbuf_rwlock_read(lock, a, 0.0) == MITKBUF_OK && word() == fast_word(a, 2),
+    CHECK(mitkbuf_rwlock_read(lock, a, 0.0) == MITKBUF_OK && slot(a) == fast_word(a, 2),
           "fast: the same owner re-enters on the fast path");
     CHECK(readers_now() == 2, "fast: the state counts fast-path holds");
 
-    /* A second owner moves the first one's holds into the table. */
-    CHECK(mitkbuf_rwlock_read(lock, b, 0.0) == MITKBUF_OK && readers_now() == 3,
-          "fast: a second reader joins; three holds in all");
+    /* A second owner with another home reads on its own slot, beside the first. */
+    CHECK(mitkbuf_rwlock_read(lock, b, 0.0) == MITKBUF_OK && slot(b) == fast_word(b, 1) &&
+              slot(a) == fast_word(a, 2) && readers_now() == 3,
+          "fast: a second reader with another home slot reads on the fast path too");
+    CHECK(mitkbuf_rwlock_unlock_read(lock, b) == MITKBUF_OK && slot(b) == 0 &&
+              slot(a) == fast_word(a, 2),
+          "fast: and unlocks there, leaving the first one's slot alone");
+    mitkbuf_rwlock_read(lock, b, -1.0);
+
+    /* An owner whose home another owner occupies takes the mutex: every hold moves to the table. */
+    CHECK(mitkbuf_rwlock_read(lock, a2, 0.0) == MITKBUF_OK && all_slots() == SLOW_WORD &&
+              readers_now() == 4,
+          "fast: an owner whose home slot is taken moves every slot's holds into the table");
+    CHECK(mitkbuf_rwlock_read(lock, b, 0.0) == MITKBUF_OK && readers_now() == 5,
+          "fast: and every owner counts on there");
     CHECK(mitkbuf_rwlock_write(lock, w, 0.0) == MITKBUF_EBUSY, "fast: a try-write is EBUSY");
-    CHECK(mitkbuf_rwlock_write(lock, a, 0.0) == MITKBUF_EDEADLK,
-          "fast: a write by the owner of moved fast-path holds is EDEADLK");
+    CHECK(mitkbuf_rwlock_write(lock, a, 0.0) == MITKBUF_EDEADLK &&
+              mitkbuf_rwlock_write(lock, b, 0.0) == MITKBUF_EDEADLK,
+          "fast: a write by the owner of moved fast-path holds is EDEADLK, in every slot");
     CHECK(mitkbuf_rwlock_unlock_read(lock, b) == MITKBUF_OK &&
+              mitkbuf_rwlock_unlock_read(lock, b) == MITKBUF_OK &&
+              mitkbuf_rwlock_unlock_read(lock, a2) == MITKBUF_OK &&
               mitkbuf_rwlock_unlock_read(lock, a) == MITKBUF_OK &&
               mitkbuf_rwlock_unlock_read(lock, a) == MITKBUF_OK,
           "fast: moved holds unlock from the table");
-    CHECK(mitkbuf_rwlock_unlock_read(lock, a) == MITKBUF_EPERM, "fast: one unlock too many is EPERM");
-    CHECK(word() == 0, "fast: an empty table hands the lock back to the fast path");
+    CHECK(mitkbuf_rwlock_unlock_read(lock, a) == MITKBUF_EPERM &&
+              mitkbuf_rwlock_unlock_read(lock, b) == MITKBUF_EPERM,
+          "fast: one unlock too many is EPERM");
+    CHECK(all_slots() == 0, "fast: an empty table hands the lock back to the fast path");
+
+    /* A writer waits for fast-path readers in every slot. */
+    mitkbuf_rwlock_read(lock, a, -1.0);
+    mitkbuf_rwlock_read(lock, b, -1.0);
+    CHECK(mitkbuf_rwlock_write(lock, w, 0.0) == MITKBUF_EBUSY && all_slots() == SLOW_WORD &&
+              readers_now() == 2,
+          "fast: a try-write beside readers in two slots is EBUSY and moves both to the table");
+    CHECK(mitkbuf_rwlock_unlock_read(lock, a) == MITKBUF_OK &&
+              mitkbuf_rwlock_write(lock, w, 0.0) == MITKBUF_EBUSY,
+          "fast: one reader left in its slot still keeps the writer out");
+    CHECK(mitkbuf_rwlock_unlock_read(lock, b) == MITKBUF_OK && all_slots() == 0,
+          "fast: the last reader frees every slot");
 
     /* A wrong unlock while a fast-path hold exists changes nothing. */
     mitkbuf_rwlock_read(lock, a, -1.0);
@@ -801,14 +857,14 @@ static void test_fast_path(void)
           "fast: another owner's unlock is EPERM and the fast-path hold survives");
     CHECK(mitkbuf_rwlock_unlock_write(lock, a) == MITKBUF_EPERM && readers_now() == 1,
           "fast: a write unlock of a fast-path read is EPERM");
-    CHECK(mitkbuf_rwlock_unlock_read(lock, a) == MITKBUF_OK && word() == 0,
+    CHECK(mitkbuf_rwlock_unlock_read(lock, a) == MITKBUF_OK && all_slots() == 0,
           "fast: the owner's unlock frees it");
 
     /* A writer shuts the fast path until it leaves. */
     CHECK(mitkbuf_rwlock_write(lock, w, 0.0) == MITKBUF_OK, "fast: a writer takes a free lock");
     CHECK(mitkbuf_rwlock_read(lock, a, 0.0) == MITKBUF_EBUSY, "fast: no fast read beside a writer");
     CHECK(mitkbuf_rwlock_read(lock, w, 0.0) == MITKBUF_EDEADLK, "fast: the writer's own read is EDEADLK");
-    CHECK(mitkbuf_rwlock_unlock_write(lock, w) == MITKBUF_OK && word() == 0,
+    CHECK(mitkbuf_rwlock_unlock_write(lock, w) == MITKBUF_OK && all_slots() == 0,
           "fast: the writer's unlock reopens the fast path");
 
     /* A queued writer: the fast-path reader may re-enter, others defer. */
@@ -822,18 +878,18 @@ static void test_fast_path(void)
     CHECK(mitkbuf_rwlock_write_queued(lock, w, 0.0) == MITKBUF_OK, "fast: then the writer gets in");
     mitkbuf_rwlock_unlock_write(lock, w);
     expect_free("fast: free after the queued writer");
-    CHECK(word() == 0, "fast: and back on the fast path");
+    CHECK(all_slots() == 0, "fast: and back on the fast path");
 
     /* The word's limits: the largest owner id it holds, and one above, which takes the mutex. */
     CHECK(mitkbuf_rwlock_read(lock, last_fast, 0.0) == MITKBUF_OK &&
-              word() == fast_word(last_fast, 1) && mitkbuf_rwlock_unlock_read(lock, last_fast) == 0,
+              slot(last_fast) == fast_word(last_fast, 1) && mitkbuf_rwlock_unlock_read(lock, last_fast) == 0,
           "fast: the largest owner id the word holds takes the fast path");
     CHECK(mitkbuf_rwlock_read(lock, too_big, 0.0) == MITKBUF_OK && readers_now() == 1 &&
-              word() != fast_word(too_big, 1) && mitkbuf_rwlock_read(lock, a, 0.0) == MITKBUF_OK &&
+              slot(too_big) != fast_word(too_big, 1) && mitkbuf_rwlock_read(lock, a, 0.0) == MITKBUF_OK &&
               readers_now() == 2,
           "fast: a larger owner id is tracked in the table, beside another reader");
     CHECK(mitkbuf_rwlock_unlock_read(lock, too_big) == MITKBUF_OK &&
-              mitkbuf_rwlock_unlock_read(lock, a) == MITKBUF_OK && word() == 0,
+              mitkbuf_rwlock_unlock_read(lock, a) == MITKBUF_OK && all_slots() == 0,
           "fast: both unlock");
 
     /* The hold count: a full word moves to the table, which counts on. */
@@ -841,12 +897,12 @@ static void test_fast_path(void)
         const long full = (1L << 24) - 1;
         for (long i = 0; i < full && ok; i++)
             ok = mitkbuf_rwlock_read(lock, a, 0.0) == MITKBUF_OK;
-        CHECK(ok && word() == fast_word(a, (uint64_t)full), "fast: 2^24 - 1 holds fill the word");
+        CHECK(ok && slot(a) == fast_word(a, (uint64_t)full), "fast: 2^24 - 1 holds fill the word");
         CHECK(mitkbuf_rwlock_read(lock, a, 0.0) == MITKBUF_OK && readers_now() == full + 1,
               "fast: one more hold moves to the table and is counted");
         for (long i = 0; i <= full && ok; i++)
             ok = mitkbuf_rwlock_unlock_read(lock, a) == MITKBUF_OK;
-        CHECK(ok && mitkbuf_rwlock_unlock_read(lock, a) == MITKBUF_EPERM && word() == 0,
+        CHECK(ok && mitkbuf_rwlock_unlock_read(lock, a) == MITKBUF_EPERM && all_slots() == 0,
               "fast: every hold unlocks, not one more");
     }
     expect_free("fast: free afterwards");
@@ -1077,7 +1133,8 @@ int main(void)
         owner_base = pass == 0 ? FAST_BASE : SLOW_BASE;
         printf("# owner ids from 2^%d\n", pass == 0 ? 38 : 62);
         test_readers_share();
-        test_exclusion();
+        test_exclusion(3, 0.0);
+        test_exclusion(1, 0.0001);
         test_try_and_timeouts();
         test_self_deadlock();
         test_foreign_unlock();

@@ -68,3 +68,16 @@ def pthread_shared_write_pairs(long n):
             pthread_rwlock_wrlock(&shared_lock)
             pthread_rwlock_unlock(&shared_lock)
     return 0
+
+
+def pthread_shared_read_pairs(long n):
+    """n rdlock/unlock pairs on the shared pthread rwlock without the GIL (the reference).
+
+    Called from several threads, the readers share the lock (and its cache line).
+    """
+    cdef long i
+    with nogil:
+        for i in range(n):
+            pthread_rwlock_rdlock(&shared_lock)
+            pthread_rwlock_unlock(&shared_lock)
+    return 0
