@@ -118,9 +118,11 @@ size_t mitkbuf_cache_bytes(void);
  *    any thread on behalf of an owner (a Python object collected by another thread's garbage
  *    collector releases its lock there).  That is why pthread_rwlock is not used.
  *
- * Cost: a read of a free lock, more reads by the same owner while nobody else holds or waits,
- * and their unlocks are one compare-and-swap each, without a mutex; every other request takes an
- * internal mutex.
+ * Cost: while nobody writes or waits to write, a read and its unlock are one compare-and-swap
+ * each, without a mutex, on one of a few per-lock words that the owner id selects (owners with
+ * different words read at once without touching a shared cache line).  Every other request takes
+ * an internal mutex: writes, reads while a writer holds or waits, and a read whose word another
+ * owner holds; after such a request every read takes the mutex until the lock is free again.
  *
  * Owners: mitkbuf_thread_owner() gives the calling thread's id (unique for the life of the
  * process, never reused).  Acquire functions take the owner explicitly so that wrappers can record

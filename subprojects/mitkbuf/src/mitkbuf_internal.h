@@ -55,18 +55,22 @@ typedef struct {
  * number read at the same time without the mutex. */
 #define MITKBUF__RWLOCK_SLOTS 4
 
-/* One fast-path word on a cache line of its own, so that readers in different slots write no
- * shared line (the stride is what matters: two words 64 bytes apart never share a line). */
+/* One fast-path word with a line of its own, so that readers in different slots write no shared
+ * cache line.  The stride is what matters (the lock comes from calloc, 16-byte aligned): 128
+ * bytes, because some CPUs have 128-byte lines (Apple M-series) or fetch 64-byte lines in pairs
+ * (Intel's adjacent-line prefetcher). */
+#define MITKBUF__SLOT_STRIDE 128
 typedef struct {
     _Atomic uint64_t word;
-    char pad[64 - sizeof(uint64_t)];
+    char pad[MITKBUF__SLOT_STRIDE - sizeof(_Atomic uint64_t)];
 } mitkbuf__rwlock_slot;
 
 struct mitkbuf_rwlock {
     /* The fast-path words (rwlock.c): each is 0 while its slot is free, one owner's read holds
      * while that owner reads through it, or RWLOCK_SLOW while the fields below are authoritative.
-     * Changed only by compare-and-swap or exchange; only the mutex holder sets or clears
-     * RWLOCK_SLOW, always in every slot before it lets the mutex go. */
+     * Readers change them by compare-and-swap; only the mutex holder sets RWLOCK_SLOW (by
+     * exchange) or clears it (by plain stores: nobody else touches a RWLOCK_SLOW slot), always
+     * in every slot before it lets the mutex go. */
     mitkbuf__rwlock_slot slots[MITKBUF__RWLOCK_SLOTS];
     pthread_mutex_t mutex;     /* guards everything below */
     pthread_cond_t readable;   /* readers wait here (CLOCK_MONOTONIC) */

@@ -16,12 +16,13 @@
  *
  * Fast path: most locks are only read, by one owner or a few at a time (threads working on an
  * image, re-entrantly at most), and for that case the mutex and the table are bypassed.  The lock
- * has MITKBUF__RWLOCK_SLOTS atomic words, each on a cache line of its own; an owner only ever
- * uses the slot `owner % MITKBUF__RWLOCK_SLOTS` (its home).  A word is 0 while its slot is free,
+ * has MITKBUF__RWLOCK_SLOTS atomic words, each on a line of its own; an owner only ever uses the
+ * slot `owner % MITKBUF__RWLOCK_SLOTS` (its home).  A word is 0 while its slot is free,
  * (owner, n) while that owner holds n reads through it, and RWLOCK_SLOW while the table is in
  * charge.  A read by the slot's owner, or by anyone whose home slot is free, is one
  * compare-and-swap on that slot alone; so is its unlock.  Two threads reading one image at once
- * (consecutive owner ids: different homes) therefore write no shared line.  Everything else takes
+ * write no shared line, unless their ids fall on one home (threads that take their first lock
+ * one after the other get consecutive ids, so a small pool rarely collides).  Everything else takes
  * the mutex and first moves every fast-path hold into the table, exchanging each slot for
  * RWLOCK_SLOW (go_slow); from then on every fast attempt fails over to the mutex, until the last
  * operation that leaves the table empty resets the slots to 0 (settle).  Both go over all slots
