@@ -948,10 +948,12 @@ static void test_fast_path(void)
 
     /* The word's limits: the largest owner id it holds, and one above, which takes the mutex. */
     CHECK(mitkbuf_rwlock_read(lock, last_fast, 0.0) == MITKBUF_OK &&
-              slot(last_fast) == fast_word(last_fast, 1) && mitkbuf_rwlock_unlock_read(lock, last_fast) == 0,
+              slot(last_fast) == fast_word(last_fast, 1) &&
+              mitkbuf_rwlock_unlock_read(lock, last_fast) == 0,
           "fast: the largest owner id the word holds takes the fast path");
     CHECK(mitkbuf_rwlock_read(lock, too_big, 0.0) == MITKBUF_OK && readers_now() == 1 &&
-              slot(too_big) != fast_word(too_big, 1) && mitkbuf_rwlock_read(lock, a, 0.0) == MITKBUF_OK &&
+              slot(too_big) != fast_word(too_big, 1) &&
+              mitkbuf_rwlock_read(lock, a, 0.0) == MITKBUF_OK &&
               readers_now() == 2,
           "fast: a larger owner id is tracked in the table, beside another reader");
     CHECK(mitkbuf_rwlock_unlock_read(lock, too_big) == MITKBUF_OK &&
