@@ -11,10 +11,16 @@ from mitk._bench.cimport_cases import _two_threads, build_consumer
 N = 100_000
 
 
-class CimportSuite:
+class _WithConsumer:
+    """Setup shared by the suites (no benchmark of its own): the consumer and a small buffer."""
+
     def setup(self):
         self.consumer = build_consumer()
         self.buf = mitk.Image(np.zeros((4, 4), np.float32)).pixel_buffer
+
+
+class CimportSuite(_WithConsumer):
+    """One thread taking and dropping read locks, from nogil code."""
 
     def time_mitk_read_lock_pairs(self):
         self.consumer.mitk_read_pairs(self.buf, N)
@@ -23,12 +29,8 @@ class CimportSuite:
         self.consumer.pthread_read_pairs(N)
 
 
-class CimportContendedSuite:
+class CimportContendedSuite(_WithConsumer):
     """Two threads taking one write lock in turn, from nogil code."""
-
-    def setup(self):
-        self.consumer = build_consumer()
-        self.buf = mitk.Image(np.zeros((4, 4), np.float32)).pixel_buffer
 
     def time_mitk_write_lock_two_threads(self):
         _two_threads(self.consumer.mitk_write_pairs, self.buf, N)
@@ -37,12 +39,8 @@ class CimportContendedSuite:
         _two_threads(self.consumer.pthread_shared_write_pairs, N)
 
 
-class CimportSharedReadsSuite:
+class CimportSharedReadsSuite(_WithConsumer):
     """Two threads taking read locks of one buffer at once, from nogil code."""
-
-    def setup(self):
-        self.consumer = build_consumer()
-        self.buf = mitk.Image(np.zeros((4, 4), np.float32)).pixel_buffer
 
     def time_mitk_read_locks_two_threads(self):
         _two_threads(self.consumer.mitk_read_pairs, self.buf, N)

@@ -97,40 +97,39 @@ def _two_threads(fn, *args) -> float:
     return time.perf_counter() - t0
 
 
-def cimport_contended(quick: bool) -> Result:
-    """Two threads taking one write lock in turn through buffer.pxd, against a pthread rwlock."""
+def _two_thread_rates(case: str, description: str, ours: str, reference: str, ref_name: str,
+                      n: int, quick: bool) -> Result:
+    """Row ``case``: pairs per second of ``consumer.<ours>(buf, n)`` on two threads at once,
+    against ``consumer.<reference>(n)`` the same way (best of a few rounds each)."""
     import numpy as np
 
     import mitk
 
     consumer = build_consumer()
     buf = mitk.Image(np.zeros((4, 4), np.float32)).pixel_buffer
-    n = 50_000 if quick else 500_000
     repeat = 3 if quick else 5
-    t_ours = min(_two_threads(consumer.mitk_write_pairs, buf, n) for _ in range(repeat))
-    t_ref = min(_two_threads(consumer.pthread_shared_write_pairs, n) for _ in range(repeat))
-    return Result("locks.cimport_contended", "locks",
-                  "2 threads contending for one write lock via the cimport API, nogil",
-                  2 * n / t_ours / 1e6, "M pairs/s", "pthread_rwlock wrlock+unlock, 2 threads",
+    t_ours = min(_two_threads(getattr(consumer, ours), buf, n) for _ in range(repeat))
+    t_ref = min(_two_threads(getattr(consumer, reference), n) for _ in range(repeat))
+    return Result(case, "locks", description, 2 * n / t_ours / 1e6, "M pairs/s", ref_name,
                   2 * n / t_ref / 1e6, "M pairs/s")
+
+
+def cimport_contended(quick: bool) -> Result:
+    """Two threads taking one write lock in turn through buffer.pxd, against a pthread rwlock."""
+    return _two_thread_rates("locks.cimport_contended",
+                             "2 threads contending for one write lock via the cimport API, nogil",
+                             "mitk_write_pairs", "pthread_shared_write_pairs",
+                             "pthread_rwlock wrlock+unlock, 2 threads",
+                             50_000 if quick else 500_000, quick)
 
 
 def cimport_shared_reads(quick: bool) -> Result:
     """Two threads taking read locks of one buffer at once through buffer.pxd, against pthread."""
-    import numpy as np
-
-    import mitk
-
-    consumer = build_consumer()
-    buf = mitk.Image(np.zeros((4, 4), np.float32)).pixel_buffer
-    n = 200_000 if quick else 2_000_000
-    repeat = 3 if quick else 5
-    t_ours = min(_two_threads(consumer.mitk_read_pairs, buf, n) for _ in range(repeat))
-    t_ref = min(_two_threads(consumer.pthread_shared_read_pairs, n) for _ in range(repeat))
-    return Result("locks.cimport_shared_reads", "locks",
-                  "2 threads reading one buffer at once via the cimport API, nogil",
-                  2 * n / t_ours / 1e6, "M pairs/s", "pthread_rwlock rdlock+unlock, 2 threads",
-                  2 * n / t_ref / 1e6, "M pairs/s")
+    return _two_thread_rates("locks.cimport_shared_reads",
+                             "2 threads reading one buffer at once via the cimport API, nogil",
+                             "mitk_read_pairs", "pthread_shared_read_pairs",
+                             "pthread_rwlock rdlock+unlock, 2 threads",
+                             200_000 if quick else 2_000_000, quick)
 
 
 CASES = [("locks.cimport_read_pair", cimport_lock),

@@ -60,13 +60,21 @@ def mitk_write_pairs(PixelBuffer buf, long n):
     return bad
 
 
+cdef void shared_pairs(long n, bint write) noexcept nogil:
+    """n lock/unlock pairs on the shared pthread rwlock: write locks, or read locks."""
+    cdef long i
+    for i in range(n):
+        if write:
+            pthread_rwlock_wrlock(&shared_lock)
+        else:
+            pthread_rwlock_rdlock(&shared_lock)
+        pthread_rwlock_unlock(&shared_lock)
+
+
 def pthread_shared_write_pairs(long n):
     """n wrlock/unlock pairs on the shared pthread rwlock without the GIL (the reference)."""
-    cdef long i
     with nogil:
-        for i in range(n):
-            pthread_rwlock_wrlock(&shared_lock)
-            pthread_rwlock_unlock(&shared_lock)
+        shared_pairs(n, True)
     return 0
 
 
@@ -75,9 +83,6 @@ def pthread_shared_read_pairs(long n):
 
     Called from several threads, the readers share the lock (and its cache line).
     """
-    cdef long i
     with nogil:
-        for i in range(n):
-            pthread_rwlock_rdlock(&shared_lock)
-            pthread_rwlock_unlock(&shared_lock)
+        shared_pairs(n, False)
     return 0
