@@ -72,6 +72,27 @@ def test_an_index_the_stream_does_not_confirm_is_not_used(tmp_path, volume):
         assert np.array_equal(lz[key], volume[key]), key
 
 
+def test_the_block_plan_is_worked_out_once_and_a_cached_slice_still_sees_a_change(
+        tmp_path, volume, monkeypatch):
+    path = tmp_path / "plan.nii.gz"
+    mitk.Image(volume).save(path)
+    plans = []
+    real = _regions._block_plan
+    monkeypatch.setattr(_regions, "_block_plan", lambda *a: plans.append(real(*a)) or plans[-1])
+    lz = mitk.open(path)
+    for key in ((64,), (64,), (3,), (slice(None), 5), (64,)):
+        assert np.array_equal(lz[key], volume[key]), key
+    assert lz.read_cost((64,)) <= 2 * BLOCK
+    assert len(plans) == 1 and plans[0] is not None
+    # the slice read again comes from the block cache, but the file is still checked first
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    with pytest.raises(mitk.CorruptFileError, match="modified"):
+        lz[64]
+    with pytest.raises(mitk.CorruptFileError, match="modified"):
+        lz.read_cost((64,))
+
+
 def test_foreign_gzip_checkpoints_make_later_regions_cheaper(tmp_path, volume):
     nib = pytest.importorskip("nibabel")
     path = tmp_path / "foreign.nii.gz"

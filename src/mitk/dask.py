@@ -21,7 +21,7 @@ import numpy as np
 
 from . import io
 from .errors import ArgumentError, CorruptFileError, UnsupportedFormatError
-from .io import _regions, _replace
+from .io import _box_runs, _regions, _replace
 from .io._data_files import Piece
 from .io._info import ImageInfo
 from .lazy import LazyImage, _auto_chunk, _describe, stored_box, to_stored
@@ -155,11 +155,11 @@ def _write_box(stored: _regions.Stored, box: Sequence[tuple], data: np.ndarray) 
     Each run goes to its offset with ``os.pwrite`` (no shared file position), so writers of
     disjoint boxes may run at once, in threads or processes.  Only raw pieces can be written.
     """
-    starts, length, _, subsample = _regions._runs(stored, box)
+    starts, length, _, subsample = _box_runs.runs(stored, box)
     if subsample is not None:  # pragma: no cover - boxes of writers have step 1
         raise ValueError("write_box needs boxes of step 1")
     src = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
-    for p, s, ln, d in _regions._split(stored, starts, length):
+    for p, s, ln, d in _box_runs.split(stored, starts, length):
         piece = stored.pieces[p]
         if piece.encoding != "raw":
             raise ValueError(f"{piece.label}: only raw data can be written in place")

@@ -22,7 +22,7 @@ from ._image_io import _time_geometry
 from .errors import ArgumentError, CorruptFileError, UnsupportedFormatError
 from .geometry import Geometry3D
 from .image import Image
-from .io import _raw_runs, _regions
+from .io import _box_runs, _raw_runs, _regions
 from .time_geometry import ProportionalTimeGeometry, TimeGeometry
 
 __all__ = ["LazyImage", "open"]
@@ -439,9 +439,9 @@ def _box_cost(stored: _regions.Stored, box: list, points: dict | None = None) ->
     inflated; another stream counts from its nearest checkpoint (or its start) to the last byte
     needed; text counts its whole piece.
     """
-    starts, length, _, _ = _regions._runs(stored, box)
+    starts, length, _, _ = _box_runs.runs(stored, box)
     total = 0
-    for p, s, ln, _d in _regions._split(stored, starts, length):
+    for p, s, ln, _d in _box_runs.split(stored, starts, length):
         piece = stored.pieces[p]
         if piece.encoding == "raw":
             los, his = _raw_runs.spans(s, ln)
@@ -454,11 +454,7 @@ def _box_cost(stored: _regions.Stored, box: list, points: dict | None = None) ->
         first, end = int(s.min()) + piece.skip, int((s + ln).max()) + piece.skip
         fd = _regions._open_checked(stored, piece)
         try:
-            codec = _regions._codec_of(fd, piece)
-            plan = None
-            if codec != "bzip2" and hasattr(os, "pread") and (cp is None or
-                                                               cp.indexed is not False):
-                plan = _regions._block_plan(fd, piece, codec)
+            codec, plan = _regions.stream_plan(fd, stored, piece, cp)
         finally:
             os.close(fd)
         if plan is not None:

@@ -137,7 +137,7 @@ NOT_ONE_RUN = [(slice(1, 3), 5), (slice(None, None, 2),), (2, slice(None), 4), (
 
 @pytest.mark.parametrize("key", ONE_RUN + NOT_ONE_RUN)
 def test_one_run_keys_take_one_read(tmp_path, positioned, monkeypatch, key):
-    from mitk.io import _regions
+    from mitk.io import _box_runs, _regions
 
     arr = np.random.default_rng(3).integers(-999, 999, (8, 300, 300), dtype=np.int16)
     names = ("a.nrrd", "a.nii", "a.mha")
@@ -150,8 +150,8 @@ def test_one_run_keys_take_one_read(tmp_path, positioned, monkeypatch, key):
         "NRRD0004\ntype: int16\ndimension: 3\nsizes: 300 300 8\nendian: big\nencoding: raw\n"
         "byte skip: 3\ndata file: p%d.raw 0 7 1\n")
     plans = []
-    real = _regions._one_run
-    monkeypatch.setattr(_regions, "_one_run", lambda *a: plans.append(real(*a)) or plans[-1])
+    real = _box_runs.one_run
+    monkeypatch.setattr(_regions, "one_run", lambda *a: plans.append(real(*a)) or plans[-1])
     for name in (*names, "planes.nhdr"):
         got = mitk.open(tmp_path / name)[key]
         assert got.tobytes() == np.ascontiguousarray(arr[key]).tobytes(), name
@@ -230,3 +230,95 @@ def test_span_plan_matches_its_definition():
         _run_plan.spans(starts, lengths[:3], 1000, 1 << 20)
     with pytest.raises(TypeError):
         _run_plan.spans(starts, lengths, 1000.5, 1 << 20)
+
+
+def _stored(shape, itemsize, pieces=1):
+    from mitk.io import _regions
+    from mitk.io._data_files import Piece
+
+    total = int(np.prod(shape)) * itemsize
+    cuts = np.linspace(0, total, pieces + 1).astype(int)
+    return _regions.Stored([Piece(src=f"f{k}", label=f"f{k}", start=3, nbytes=int(b - a),
+                                  encoding="raw") for k, (a, b) in enumerate(zip(cuts, cuts[1:]))],
+                           np.dtype(f"i{itemsize}"), tuple(shape))
+
+
+def _random_box(rng, shape):
+    box = []
+    for n in shape:
+        kind = rng.integers(0, 4)
+        if kind == 0:
+            box.append((0, n, 1))
+        elif kind == 1:
+            i = int(rng.integers(0, n))
+            box.append((i, i + 1, 1))
+        else:
+            a = int(rng.integers(0, n))
+            box.append((a, int(rng.integers(a + 1, n + 1)), int(rng.integers(1, 4)) if kind == 3
+                        else 1))
+    return box
+
+
+def test_the_row_plan_reads_what_the_general_plan_reads():
+    """Where the short plan of a block or a y-plane applies, it reads the general plan's runs
+    in the general plan's spans: one per plane (joined) or one per row."""
+    from mitk.io import _box_runs
+
+    rng = np.random.default_rng(11)
+    taken = {True: 0, False: 0}
+    shapes = [(40, 300, 300), (6, 5, 700, 40), (3, 2000, 20), (1, 64, 64), (300, 300), (9, 2, 3)]
+    for _ in range(3000):
+        shape = shapes[int(rng.integers(0, len(shapes)))]
+        stored = _stored(shape, int(rng.choice([1, 2, 8])), pieces=int(rng.choice([1, 1, 3])))
+        box = _random_box(rng, shape)
+        plan = _box_runs.row_plan(stored, box)
+        if plan is None:
+            continue
+        p, planes, k, step, length, joined = plan
+        starts, run_length, read_shape, subsample = _box_runs.runs(stored, box)
+        assert subsample is None and run_length == length and k >= 2
+        assert read_shape == tuple(len(range(*b)) for b in box)
+        rows = (planes[:, None] + np.arange(k) * step).reshape(-1)
+        assert np.array_equal(rows + stored.bounds[p], starts), (shape, box)
+        assert rows[-1] + length <= stored.pieces[p].nbytes
+        los, his = _raw_runs.spans(starts, np.full(starts.size, length, dtype=np.int64))
+        assert set((his - los).tolist()) == ({k} if joined else {1}), (shape, box)
+        taken[joined] += 1
+    assert taken[True] > 300 and taken[False] > 30, taken
+
+
+@pytest.mark.parametrize("key, joined", [((slice(None), 7), False),
+                                         ((slice(1, 7), slice(100, 140), slice(100, 140)), True),
+                                         ((slice(0, 8, 3), slice(4, 200, 7), slice(1, 280)),
+                                          True)])
+def test_blocks_and_planes_take_the_row_plan(tmp_path, positioned, monkeypatch, key, joined):
+    from mitk.io import _box_runs, _regions
+
+    arr = np.random.default_rng(4).integers(-999, 999, (8, 300, 300), dtype=np.int16)
+    plans = []
+    real = _box_runs.row_plan
+    monkeypatch.setattr(_regions, "row_plan", lambda *a: plans.append(real(*a)) or plans[-1])
+    for name in ("a.nrrd", "a.nii", "a.mha"):
+        mitk.Image(arr).save(tmp_path / name)
+        assert np.array_equal(mitk.open(tmp_path / name)[key], arr[key]), name
+    assert len(plans) == 3 and all(p is not None and p[-1] is joined for p in plans), plans
+
+
+@pytest.mark.parametrize("joined", [True, False])
+def test_rows_past_the_end_of_the_file_are_corrupt(tmp_path, positioned, joined):
+    from mitk.io._data_files import Piece
+
+    path, data = _file(tmp_path, size=50_000)
+    piece = Piece(src=str(path), label="rows.raw", start=100, nbytes=49_900, encoding="raw")
+    planes = np.array([0, 20_000, 45_000], dtype=np.int64)  # the last plane's rows pass the end
+    out = np.zeros(3 * 4 * 30, dtype=np.uint8)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with pytest.raises(mitk.CorruptFileError, match="rows.raw"):
+            _raw_runs.read_rows(fd, piece, planes, 4, 3000, 30, joined, out)
+        _raw_runs.read_rows(fd, piece, planes[:2], 4, 3000, 30, joined, out)
+    finally:
+        os.close(fd)
+    rows = 100 + (planes[:2, None] + np.arange(4) * 3000).reshape(-1)
+    expected = np.concatenate([data[r:r + 30] for r in rows])
+    assert np.array_equal(out[:expected.size], expected)

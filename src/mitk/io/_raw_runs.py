@@ -22,7 +22,8 @@ from .._core import _positioned, _run_plan
 from ..errors import CorruptFileError
 from ._data_files import Piece
 
-__all__ = ["GAP", "SPAN", "gather", "pread", "pread_into", "read_raw", "read_runs", "spans"]
+__all__ = ["GAP", "SPAN", "gather", "pread", "pread_into", "read_raw", "read_rows", "read_runs",
+           "spans"]
 
 #: Runs whose gap is at most this many bytes are read as one span (a syscall costs about what
 #: copying this many bytes from the page cache does).
@@ -158,20 +159,9 @@ def read_raw(fd: int, piece: Piece, starts, lengths, dests, out: np.ndarray) -> 
         return
     los, his = spans(starts, lengths)
     pattern = _run_plan.regular(los, his, starts, lengths, dests) if los.size > 1 else None
-    if pattern is not None:
-        # A box: the same rows in every plane.  Planes are read into one scratch buffer a batch
-        # at a time and copied out with one strided copy per batch.
-        k, step, span = pattern
-        length = int(lengths[0])
-        batch = max(1, SPAN // span)
-        scratch = np.empty(min(batch, los.size) * span, dtype=np.uint8)
-        rows = out[:los.size * k * length].reshape(los.size, k, length)
-        for g0 in range(0, los.size, batch):
-            g1 = min(g0 + batch, los.size)
-            read_runs(fd, piece.start + starts[los[g0:g1]], np.full(g1 - g0, span),
-                      np.arange(g1 - g0, dtype=np.int64) * span, scratch, piece.label)
-            rows[g0:g1] = np.lib.stride_tricks.as_strided(
-                scratch, (g1 - g0, k, length), (span, step, 1), writeable=False)
+    if pattern is not None:  # a box: the same rows in every plane
+        k, step, _ = pattern
+        read_rows(fd, piece, starts[los], k, step, int(lengths[0]), True, out)
         return
     lone = his - los == 1
     if lone.any():  # straight into the result, all in one call
@@ -186,3 +176,32 @@ def read_raw(fd: int, piece: Piece, starts, lengths, dests, out: np.ndarray) -> 
         read_runs(fd, np.array([piece.start + span_lo]), np.array([size]), np.zeros(1, np.int64),
                   scratch, piece.label)
         gather(out, scratch, starts[lo:hi] - span_lo, lengths[lo:hi], dests[lo:hi])
+
+
+def read_rows(fd: int, piece: Piece, planes: np.ndarray, k: int, step: int, length: int,
+              joined: bool, out: np.ndarray) -> None:
+    """Read ``k`` rows of ``length`` bytes, ``step`` apart, from each plane start (offsets in
+    ``piece``) into the uint8 result ``out``, back to back.
+
+    ``joined``: each plane is read as one span into scratch memory, a batch of planes (at most
+    :data:`SPAN` bytes) per compiled call, and its rows copied out with one strided copy per
+    batch; else every row is read straight into the result, all in one compiled call.
+    CorruptFileError if the file ends before a row.
+    """
+    n = planes.size
+    if not joined:
+        offsets = (planes[:, None] + np.arange(k, dtype=np.int64) * step).reshape(-1)
+        read_runs(fd, piece.start + offsets, np.full(n * k, length, dtype=np.int64),
+                  np.arange(n * k, dtype=np.int64) * length, out, piece.label)
+        return
+    span = (k - 1) * step + length
+    batch = max(1, SPAN // span)
+    scratch = np.empty(min(batch, n) * span, dtype=np.uint8)
+    rows = out[:n * k * length].reshape(n, k, length)
+    for g0 in range(0, n, batch):
+        g1 = min(g0 + batch, n)
+        read_runs(fd, piece.start + planes[g0:g1], np.full(g1 - g0, span, dtype=np.int64),
+                  np.arange(g1 - g0, dtype=np.int64) * span, scratch, piece.label)
+        rows[g0:g1] = np.lib.stride_tricks.as_strided(
+            scratch, (g1 - g0, k, length), (span, step, 1), writeable=False)
+

@@ -2,15 +2,19 @@
 
 A format describes its pixels (``_open`` in its package) as a :class:`Stored` array whose bytes
 are the concatenation of its :class:`~mitk.io._data_files.Piece` objects; :func:`read_box` fills
-the part a box selects (one ``(start, stop, step)`` per stored axis; ``mitk.lazy`` works out its
-cost from the same runs).  Raw runs are read by :mod:`mitk.io._raw_runs` (positioned reads,
-no shared offset, no map, GIL released; runs close together as one span).  mitk's
-block-indexed gzip/zlib streams inflate only the blocks touched, on ``threads_for(n)`` threads,
-and keep a lone block in a :class:`BlockCache`; other streams are read once up to the last byte
-needed, leaving :class:`Checkpoints` (zlib decoder snapshots) for later regions; ASCII is a full
-pass.  Each file is checked against its recorded identity when opened: a file replaced,
-truncated or modified since it was described, or a short read, is
-:class:`~mitk.errors.CorruptFileError`.
+the part a box selects (one ``(start, stop, step)`` per stored axis), from the byte runs
+:mod:`mitk.io._box_runs` plans (``mitk.lazy`` works out its cost from the same runs).
+
+* Raw runs are read by :mod:`mitk.io._raw_runs` (positioned reads, no shared offset, no map,
+  GIL released; runs close together as one span).
+* mitk's block-indexed gzip/zlib streams inflate only the blocks touched, on
+  ``threads_for(n)`` threads, and keep a lone block in a :class:`BlockCache`; the parsed index
+  stays in the piece's :class:`Checkpoints`.
+* Other streams are read once up to the last byte needed, leaving :class:`Checkpoints` (zlib
+  decoder snapshots) for later regions.  ASCII is a full pass.
+
+Each file is checked against its recorded identity when opened: a file replaced, truncated or
+modified since it was described, or a short read, is :class:`~mitk.errors.CorruptFileError`.
 """
 
 from __future__ import annotations
@@ -29,14 +33,13 @@ import numpy as np
 from .. import _threads
 from ..errors import CorruptFileError
 from . import _codecs, _parallel_deflate
+from ._box_runs import one_run, row_plan, runs, split
 from ._data_files import Piece, fill
-from ._raw_runs import gather as _gather, pread as _pread, pread_into, read_raw
+from ._raw_runs import gather as _gather, pread as _pread, pread_into, read_raw, read_rows
 
 __all__ = ["BlockCache", "Checkpoints", "Described", "Stored", "identities", "identity",
            "read_box"]
 
-#: A run axis with a step whose element is smaller than this is read whole and subsampled.
-SMALL_RUN = 4 << 10
 #: Inflated blocks of indexed streams kept for later regions, per image.
 CACHED_BYTES = 4 << 20
 #: Decompressed bytes between two checkpoints of a foreign deflate stream.
@@ -108,6 +111,9 @@ class Checkpoints:
         self.every = CHECKPOINT_EVERY
         #: None until known: whether the piece's block index was confirmed usable.
         self.indexed: bool | None = None
+        #: (codec, block plan or None) once worked out for a file whose identity is recorded:
+        #: every later read checks that identity first, so the plan stays the file's.
+        self.plan: tuple | None = None
 
     def nearest(self, upos: int) -> tuple[int, int, object] | None:
         """The last checkpoint at or before decompressed offset ``upos`` (a private copy)."""
@@ -135,100 +141,6 @@ class Checkpoints:
                 i = bisect.bisect_left(self._outs, upos)
             self._outs.insert(i, upos)
             self._points.insert(i, (fpos, upos, d.copy()))
-
-
-def _runs(stored: Stored, box: Sequence[tuple]) -> tuple[np.ndarray, int, tuple, tuple | None]:
-    """Byte runs of the box in the stored stream.
-
-    Returns (run starts, run length, shape read, subsample): runs are in C order of the shape
-    read and fill it back to back; ``subsample`` is ``(axis, step)`` when the run axis was read
-    whole between its first and last element and must still be stepped.
-    """
-    shape, item = stored.shape, stored.dtype.itemsize
-    strides = [item] * len(shape)
-    for a in range(len(shape) - 2, -1, -1):
-        strides[a] = strides[a + 1] * shape[a + 1]
-    counts = [len(range(*b)) for b in box]
-    # The run axis: the slowest axis after which every axis is whole with step 1.
-    j = len(shape) - 1
-    while j > 0 and box[j][0] == 0 and box[j][1] == shape[j] and box[j][2] == 1:
-        j -= 1
-    start, stop, step = box[j]
-    read_shape = list(counts)
-    subsample = None
-    if step == 1 or strides[j] >= SMALL_RUN:
-        if step == 1:
-            length = counts[j] * strides[j]
-            starts = np.array([start * strides[j]], dtype=np.int64)
-        else:
-            length = strides[j]
-            starts = np.arange(start, stop, step, dtype=np.int64) * strides[j]
-    else:  # small elements with a step: the enclosing run, stepped in memory
-        last = start + (counts[j] - 1) * step
-        length = (last - start + 1) * strides[j]
-        starts = np.array([start * strides[j]], dtype=np.int64)
-        read_shape[j] = last - start + 1
-        subsample = (j, step)
-    for a in range(j - 1, -1, -1):
-        s0, _, st = box[a]
-        outer = (s0 + np.arange(counts[a], dtype=np.int64) * st) * strides[a]
-        starts = (outer[:, None] + starts[None, :]).reshape(-1)
-    return starts, length, tuple(read_shape), subsample
-
-
-def _one_run(stored: Stored, box: Sequence[tuple]) -> tuple[int, int, int] | None:
-    """(piece index, byte offset in it, length) when the box is one run of bytes in one raw
-    piece (whole slices of the slowest axes, the commonest region), else None.
-
-    The same plan as :func:`_runs` gives for such a box, in Python ints: for one run the
-    arrays of the general plan cost more than the read.
-    """
-    shape, size = stored.shape, stored.dtype.itemsize
-    j = len(shape) - 1
-    while j > 0 and tuple(box[j]) == (0, shape[j], 1):
-        size *= shape[j]
-        j -= 1
-    start, stop, step = box[j]
-    count = len(range(start, stop, step))
-    if count != 1 and step != 1:
-        return None
-    offset, stride = start * size, size * shape[j]
-    for a in range(j - 1, -1, -1):
-        first, end, every = box[a]
-        if len(range(first, end, every)) != 1:
-            return None
-        offset += first * stride
-        stride *= shape[a]
-    p = bisect.bisect_right(stored.bounds, offset) - 1
-    length = count * size
-    if p + 1 >= len(stored.bounds) or offset + length > stored.bounds[p + 1] \
-            or stored.pieces[p].encoding != "raw":
-        return None
-    return p, offset - stored.bounds[p], length
-
-
-def _split(stored: Stored, starts: np.ndarray, length: int):
-    """Per piece: (piece index, run starts within the piece, lengths, destination offsets)."""
-    dests = np.arange(starts.size, dtype=np.int64) * length
-    bounds = stored.starts
-    if len(stored.pieces) == 1:
-        return [(0, starts, np.full(starts.size, length, dtype=np.int64), dests)]
-    first = np.searchsorted(bounds, starts, side="right") - 1
-    last = np.searchsorted(bounds, starts + length - 1, side="right") - 1
-    lengths = np.full(starts.size, length, dtype=np.int64)
-    if np.any(first != last):  # runs crossing a file boundary: cut them there
-        s, ln, d, pc = [], [], [], []
-        for k in range(starts.size):
-            a, b, dst = int(starts[k]), int(starts[k]) + length, int(dests[k])
-            for p in range(int(first[k]), int(last[k]) + 1):
-                lo, hi = max(a, int(bounds[p])), min(b, int(bounds[p + 1]))
-                s.append(lo), ln.append(hi - lo), d.append(dst + lo - a), pc.append(p)
-        starts, lengths, dests, first = (np.array(v, dtype=np.int64) for v in (s, ln, d, pc))
-    out = []
-    for p in np.unique(first):
-        m = first == p
-        out.append((int(p), starts[m] - bounds[p], lengths[m], dests[m]))
-    return out
 
 
 #: Opening never waits, nor adopts a terminal: a FIFO put where a data file was would block a
@@ -264,10 +176,18 @@ class _Scatter:
     def __init__(self, starts, lengths, dests, out: np.ndarray) -> None:
         self.starts, self.ends, self.dests, self.out = starts, starts + lengths, dests, out
         self.end = int(self.ends.max())
+        # One run (a slice): its (start, end, dest) as ints, for a put without run arrays.
+        self.one = (int(starts[0]), self.end, int(dests[0])) if len(starts) == 1 else None
 
     def put(self, pos: int, chunk) -> None:
         """``chunk`` holds stream bytes [pos, pos + len(chunk))."""
         n = len(chunk)
+        if self.one is not None:
+            s0, e0, d0 = self.one
+            s, e = max(s0, pos), min(e0, pos + n)
+            if e > s:
+                self.out[d0 + s - s0:d0 + e - s0] = np.frombuffer(chunk, np.uint8, e - s, s - pos)
+            return
         lo = int(np.searchsorted(self.ends, pos, side="right"))
         hi = int(np.searchsorted(self.starts, pos + n, side="left"))
         if not n or hi <= lo:
@@ -296,7 +216,9 @@ def _codec_of(fd: int, piece: Piece) -> str:
 
 
 def _block_plan(fd: int, piece: Piece, codec: str):
-    """(first block offset, index) when the stream's block index fits it, else None."""
+    """(first block offset, index, block offsets) when the stream's block index fits it, else
+    None; the offsets (int64, one more than the blocks) are where each block starts in the file.
+    """
     limit = piece.start + piece.limit if piece.limit is not None else os.fstat(fd).st_size
     head = _pread(fd, min(max(limit - piece.start, 0), 12 + 0xFFFF + 4096), piece.start)
     if head[:2] == b"\x1f\x8b":
@@ -313,11 +235,36 @@ def _block_plan(fd: int, piece: Piece, codec: str):
         return None
     if piece.start + hlen + sum(index.sizes) + trailer > limit:
         return None
-    return piece.start + hlen, index
+    return piece.start + hlen, index, np.cumsum([piece.start + hlen, *index.sizes],
+                                                dtype=np.int64)
+
+
+def stream_plan(fd: int, stored: Stored, piece: Piece, points: Checkpoints | None) -> tuple:
+    """(codec, block plan or None) of the stream ``piece`` (``fd`` open and checked on it).
+
+    The plan (:func:`_block_plan`) is None for a foreign stream, or where positioned reads are
+    missing.  Kept in ``points`` when the file's identity is recorded: working it out reads
+    and parses the gzip header and its index, which costs more than a cached slice.
+    """
+    if points is not None and points.plan is not None:
+        return points.plan
+    codec = _codec_of(fd, piece)
+    plan = None
+    if codec != "bzip2" and hasattr(os, "pread") and (points is None
+                                                       or points.indexed is not False):
+        plan = _block_plan(fd, piece, codec)
+        if points is not None:
+            points.indexed = plan is not None
+    if points is not None and stored.identities.get(piece.src) is not None:
+        points.plan = (codec, plan)
+    return codec, plan
 
 
 def _touched_blocks(starts: np.ndarray, ends: np.ndarray, skip: int, block: int) -> list:
     """Indices of the blocks holding stream bytes [starts, ends) (offsets after ``skip``)."""
+    if len(starts) == 1:  # one run (a slice): in Python ints, cheaper than the arrays below
+        return list(range((int(starts[0]) + skip) // block, (int(ends[0]) - 1 + skip) // block
+                          + 1))
     first = (starts + skip) // block
     last = (ends - 1 + skip) // block
     if np.all(last - first <= 1):
@@ -328,11 +275,17 @@ def _touched_blocks(starts: np.ndarray, ends: np.ndarray, skip: int, block: int)
     return sorted(found)
 
 
-def _read_blocks(fd: int, first: int, index, scatter: _Scatter, skip: int,
+def _read_blocks(fd: int, plan: tuple, scatter: _Scatter, skip: int,
                  cache: BlockCache | None, tag) -> None:
-    """Inflate the blocks holding the runs (stream offsets after ``skip``), on several threads."""
+    """Inflate the blocks holding the runs (stream offsets after ``skip``), on several threads;
+    ``plan`` is :func:`_block_plan`'s."""
+    _, index, offsets = plan
     blocks = _touched_blocks(scatter.starts, scatter.ends, skip, index.block)
-    offsets = np.cumsum([first] + list(index.sizes), dtype=np.int64)
+    if len(blocks) == 1 and cache is not None:  # a slice read again: no pool, no decoder
+        buf = cache.get((tag, blocks[0]))
+        if buf is not None:
+            scatter.put(blocks[0] * index.block - skip, buf)
+            return
     lib = _codecs.inflate_lib()
     n = len(index.sizes)
     failed = threading.Event()
@@ -429,21 +382,15 @@ def _read_stream(stored: Stored, piece: Piece, starts, lengths, dests, out,
                  points: Checkpoints | None, cache: BlockCache | None) -> None:
     fd = _open_checked(stored, piece)
     try:
-        codec = _codec_of(fd, piece)
+        codec, plan = stream_plan(fd, stored, piece, points)
         scatter = _Scatter(starts, lengths, dests, out)
-        if codec != "bzip2" and hasattr(os, "pread") and (points is None or
-                                                           points.indexed is not False):
-            plan = _block_plan(fd, piece, codec)
-            if points is not None:
-                points.indexed = plan is not None
-            if plan is not None:
-                try:
-                    _read_blocks(fd, plan[0], plan[1], scatter, piece.skip, cache,
-                                 (piece.src, piece.start))
-                    return
-                except _parallel_deflate.IndexMismatch:
-                    if points is not None:
-                        points.indexed = False
+        if plan is not None:
+            try:
+                _read_blocks(fd, plan, scatter, piece.skip, cache, (piece.src, piece.start))
+                return
+            except _parallel_deflate.IndexMismatch:
+                if points is not None:  # read on sequentially, now and from now on
+                    points.indexed, points.plan = False, (codec, None)
         _read_sequential(fd, piece, codec, scatter, points)
     finally:
         os.close(fd)
@@ -462,43 +409,46 @@ def read_box(stored: Stored, box: Sequence[tuple], points: dict | None = None) -
     """The stored elements ``box`` selects (``0 <= start < stop <= size``, ``step >= 1`` per
     stored axis), as a new C-contiguous native-order array.
 
-    ``points`` is the caller's dict of per-image state (checkpoints per compressed piece, the
-    block cache), filled here.  CorruptFileError: a file changed since it was described, or
-    it (or its stream) ends before the data.
+    ``points`` is the caller's dict of per-image state (checkpoints and block plans per
+    compressed piece, the block cache), filled here.  CorruptFileError: a file changed since it
+    was described, or it (or its stream) ends before the data.
     """
-    run = _one_run(stored, box) if stored.shape else None
+    run = one_run(stored, box) if stored.shape else None
     if run is not None and run[2] > 0:
         p, offset, length = run
         piece = stored.pieces[p]
         out = np.empty([len(range(*b)) for b in box], dtype=stored.dtype)
+        flat = out.reshape(-1).view(np.uint8)
+        if piece.encoding == "raw":  # one positioned read, no run arrays
+            fd = _open_checked(stored, piece)
+            try:
+                pread_into(fd, memoryview(flat), piece.start + offset, piece.label)
+            finally:
+                os.close(fd)
+        else:
+            _read_piece(stored, p, np.array([offset], np.int64), np.array([length], np.int64),
+                        np.zeros(1, np.int64), flat, points)
+        if stored.swap:
+            out.byteswap(inplace=True)
+        return out
+    rows = row_plan(stored, box)
+    if rows is not None:  # a block, a y-plane: arrays per plane, not per run
+        p, planes, k, step, length, joined = rows
+        piece = stored.pieces[p]
+        out = np.empty([len(range(*b)) for b in box], dtype=stored.dtype)
         fd = _open_checked(stored, piece)
         try:
-            pread_into(fd, memoryview(out.reshape(-1).view(np.uint8)), piece.start + offset,
-                       piece.label)
+            read_rows(fd, piece, planes, k, step, length, joined, out.reshape(-1).view(np.uint8))
         finally:
             os.close(fd)
         if stored.swap:
             out.byteswap(inplace=True)
         return out
-    starts, length, read_shape, subsample = _runs(stored, box)
+    starts, length, read_shape, subsample = runs(stored, box)
     out = np.empty(read_shape, dtype=stored.dtype)
     flat = out.reshape(-1).view(np.uint8)
-    for p, s, ln, d in _split(stored, starts, length):
-        piece = stored.pieces[p]
-        if piece.encoding == "raw":
-            fd = _open_checked(stored, piece)
-            try:
-                read_raw(fd, piece, s, ln, d, flat)
-            finally:
-                os.close(fd)
-        elif piece.encoding in ("gzip", "zlib", "bzip2", "deflate"):
-            cp = cache = None
-            if points is not None:
-                cp = points.setdefault(p, Checkpoints())
-                cache = points.setdefault("blocks", BlockCache())
-            _read_stream(stored, piece, s, ln, d, flat, cp, cache)
-        else:
-            _read_text(stored, piece, s, ln, d, flat)
+    for p, s, ln, d in split(stored, starts, length):
+        _read_piece(stored, p, s, ln, d, flat, points)
     if stored.swap:
         out.byteswap(inplace=True)
     if subsample is not None:
@@ -507,6 +457,26 @@ def read_box(stored: Stored, box: Sequence[tuple], points: dict | None = None) -
         key[axis] = slice(None, None, step)
         out = np.ascontiguousarray(out[tuple(key)])
     return out
+
+
+def _read_piece(stored: Stored, p: int, starts, lengths, dests, flat: np.ndarray,
+                points: dict | None) -> None:
+    """Copy the runs (``starts``/``lengths`` in piece ``p``'s bytes) to ``dests`` of ``flat``."""
+    piece = stored.pieces[p]
+    if piece.encoding == "raw":
+        fd = _open_checked(stored, piece)
+        try:
+            read_raw(fd, piece, starts, lengths, dests, flat)
+        finally:
+            os.close(fd)
+    elif piece.encoding in ("gzip", "zlib", "bzip2", "deflate"):
+        cp = cache = None
+        if points is not None:
+            cp = points.setdefault(p, Checkpoints())
+            cache = points.setdefault("blocks", BlockCache())
+        _read_stream(stored, piece, starts, lengths, dests, flat, cp, cache)
+    else:
+        _read_text(stored, piece, starts, lengths, dests, flat)
 
 
 @dataclasses.dataclass
