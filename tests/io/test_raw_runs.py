@@ -117,15 +117,19 @@ def test_regions_of_a_raw_file_both_ways(tmp_path, positioned, monkeypatch, key)
         mitk.Image(arr).save(tmp_path / name)
     calls = []
     if positioned == "compiled":
-        real = _positioned.read_runs
-        monkeypatch.setattr(_positioned, "read_runs",
-                            lambda *args: calls.append(len(args[1])) or real(*args))
+        for name in ("read_runs", "read_rows"):
+            real = getattr(_positioned, name)
+            monkeypatch.setattr(_positioned, name,
+                                lambda *args, real=real, name=name:
+                                calls.append((name, len(args[1]) * (args[2] if name ==
+                                                                   "read_rows" else 1)))
+                                or real(*args))
     for name in ("a.nrrd", "a.nii", "a.mha"):
         assert np.array_equal(mitk.open(tmp_path / name)[key], arr[key]), name
     if positioned == "compiled":
-        # The compiled loop reads every list of more than one run (and only those).
+        # A compiled loop reads every list of more than one run or row (and only those).
         assert bool(calls) == (key in MANY_RUNS), calls
-        assert all(n > 1 for n in calls), calls
+        assert all(n > 1 for _, n in calls), calls
 
 
 # Keys that select one run of bytes (whole planes, whole rows of one plane): read with one
@@ -322,3 +326,62 @@ def test_rows_past_the_end_of_the_file_are_corrupt(tmp_path, positioned, joined)
     rows = 100 + (planes[:2, None] + np.arange(4) * 3000).reshape(-1)
     expected = np.concatenate([data[r:r + 30] for r in rows])
     assert np.array_equal(out[:expected.size], expected)
+
+
+@needs_pread
+@pytest.mark.parametrize("joined", [True, False])
+def test_the_compiled_row_reader_against_slicing(tmp_path, joined):
+    path, data = _file(tmp_path, size=1 << 17, seed=5)
+    rng = np.random.default_rng(9)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for _ in range(200):
+            k, length = int(rng.integers(1, 12)), int(rng.integers(0, 200))
+            step = length + int(rng.integers(0, 300))
+            n = int(rng.integers(1, 6))
+            reach = (k - 1) * step + length
+            planes = np.sort(rng.integers(0, data.size - reach + 1, n)).astype(np.int64)
+            out = np.full(n * k * length + 7, 0xAB, dtype=np.uint8)
+            assert _positioned.read_rows(fd, planes, k, step, length, joined, out) is None
+            rows = (planes[:, None] + np.arange(k) * step).reshape(-1)
+            expected = np.concatenate([data[r:r + length] for r in rows] + [np.zeros(0, np.uint8)])
+            assert np.array_equal(out[:expected.size], expected)
+            assert np.all(out[expected.size:] == 0xAB)  # nothing written past the rows
+        # a file that ends inside the rows: the first row it cuts, and what that row got
+        for _ in range(200):
+            k, length = int(rng.integers(1, 12)), int(rng.integers(1, 200))
+            step = length + int(rng.integers(0, 300))
+            reach = (k - 1) * step + length
+            planes = np.array([data.size - reach - int(rng.integers(1, 500)),
+                               data.size - int(rng.integers(1, reach + 1))], dtype=np.int64)
+            planes = planes[planes >= 0]
+            out = np.zeros(planes.size * k * length, dtype=np.uint8)
+            rows = (planes[:, None] + np.arange(k) * step).reshape(-1)
+            cut = int(np.argmax(rows + length > data.size))
+            assert rows[cut] + length > data.size
+            got = _positioned.read_rows(fd, planes, k, step, length, joined, out)
+            assert got == (cut, max(0, data.size - int(rows[cut]))), (k, step, length, planes)
+            whole = out[:cut * length]
+            assert np.array_equal(whole, np.concatenate(
+                [data[r:r + length] for r in rows[:cut]] + [np.zeros(0, np.uint8)]))
+    finally:
+        os.close(fd)
+
+
+@needs_pread
+def test_the_compiled_row_reader_refuses_what_does_not_fit(tmp_path):
+    path, _ = _file(tmp_path)
+    out = np.zeros(100, dtype=np.uint8)
+    one = np.zeros(1, dtype=np.int64)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for planes, k, step, length in [(one, 0, 10, 5), (one, 2, 4, 5), (one, 2, 10, -1),
+                                        (np.array([0, 5], np.int64), 6, 10, 10),
+                                        (np.array([-1], np.int64), 2, 10, 5)]:
+            with pytest.raises(ValueError, match="read_rows"):
+                _positioned.read_rows(fd, planes, k, step, length, True, out)
+        assert np.all(out == 0)
+    finally:
+        os.close(fd)
+    with pytest.raises(OSError):
+        _positioned.read_rows(fd, one, 2, 10, 5, True, out)  # closed descriptor: EBADF

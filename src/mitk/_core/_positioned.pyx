@@ -10,6 +10,7 @@ cimport cython
 from cpython.exc cimport PyErr_CheckSignals
 from libc.errno cimport errno, EINTR
 from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
 
 import os
 
@@ -32,9 +33,74 @@ cdef extern from *:
         return (long long)pread(fd, buf, n, (off_t)offset);
     }
     #endif
+
+    #include <errno.h>
+    #include <stdint.h>
+    #include <string.h>
+
+    /* Where mitk_read_rows stands: plane, row in it, bytes of that row already read. */
+    typedef struct { long long plane, row, done; } mitk_rows_at;
+
+    static int mitk_pread_full(int fd, unsigned char *buf, long long n, long long offset,
+                               long long *done)
+    {
+        while (*done < n) {
+            long long got = mitk_pread(fd, buf + *done, (size_t)(n - *done), offset + *done);
+            if (got > 0)
+                *done += got;
+            else if (got == 0)
+                return 1;
+            else
+                return errno == EINTR ? 2 : -errno;
+        }
+        return 0;
+    }
+
+    /* Read k rows of `length` bytes, `step` apart, from each plane start into `out`, back to
+       back, going on from `at`.  With `span` scratch bytes ((k - 1) * step + length), each
+       plane is one read into it, then its rows are copied out (a copy of bytes just read is
+       cheaper than a read per row); without, one read per row.  Returns 0 when done, 1 when the
+       file ended (`at` names the row and what it got), 2 on EINTR (go on from `at`), or
+       -errno. */
+    static int mitk_read_rows(int fd, const int64_t *planes, long long n, long long k,
+                              long long step, long long length, unsigned char *out,
+                              unsigned char *span, mitk_rows_at *at)
+    {
+        int rc;
+        for (; at->plane < n; at->plane++, at->row = 0) {
+            long long base = planes[at->plane];
+            unsigned char *dst = out + at->plane * k * length;
+            if (span != NULL && at->row == 0) {
+                long long got = 0, whole, r;
+                rc = mitk_pread_full(fd, span, (k - 1) * step + length, base, &got);
+                if (rc == 2 || rc < 0)
+                    return rc;
+                /* All of it, or (the file ended) the rows it holds whole; then the row it
+                   holds part of is read on its own below, to report where the file ends. */
+                whole = got >= length ? (got - length) / step + 1 : 0;
+                for (r = 0; r < whole; r++)
+                    memcpy(dst + r * length, span + r * step, (size_t)length);
+                if (whole == k)
+                    continue;
+                at->row = whole;
+            }
+            for (; at->row < k; at->row++, at->done = 0) {
+                rc = mitk_pread_full(fd, dst + at->row * length, length,
+                                     base + at->row * step, &at->done);
+                if (rc != 0)
+                    return rc;
+            }
+        }
+        return 0;
+    }
     """
     bint MITK_HAVE_PREAD
     long long mitk_pread(int fd, void *buf, size_t n, long long offset) nogil
+    ctypedef struct mitk_rows_at:
+        long long plane, row, done
+    int mitk_read_rows(int fd, const int64_t *planes, long long n, long long k, long long step,
+                       long long length, unsigned char *out, unsigned char *span,
+                       mitk_rows_at *at) nogil
 
 #: False where the platform has no positioned reads (Windows): callers read another way.
 HAVE_PREAD = bool(MITK_HAVE_PREAD)
@@ -120,3 +186,86 @@ def read_runs(int fd, const int64_t[::1] offsets not None, const int64_t[::1] le
     if short_run >= 0:
         return (short_run, done)
     return None
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def read_rows(int fd, const int64_t[::1] planes not None, Py_ssize_t k, int64_t step,
+              int64_t length, bint joined, unsigned char[::1] out not None):
+    """Read ``k`` rows of ``length`` bytes, ``step`` apart, from every plane start into ``out``.
+
+    Row ``r`` of plane ``p`` is ``length`` bytes from file offset ``planes[p] + r * step``; it
+    lands at ``out[(p * k + r) * length:]`` (rows back to back, planes in order).
+
+    Parameters
+    ----------
+    fd : int
+        An open file descriptor, readable with ``pread`` (its offset is not used or moved).
+    planes : int64 array, C-contiguous
+        File offset of each plane's first row.
+    k : int
+        Rows per plane (``>= 1``).
+    step, length : int
+        Bytes from one row's start to the next (``step >= length``), and bytes per row.
+    joined : bool
+        Read each plane whole (its rows and the gaps between them, ``(k - 1) * step + length``
+        bytes) into a scratch buffer of that size, then copy its rows out: for rows a small gap
+        apart.  Else one read per row, straight into ``out``.
+    out : writable uint8 buffer, C-contiguous
+        At least ``len(planes) * k * length`` bytes (checked before anything is read).
+
+    Returns
+    -------
+    None or tuple of int
+        None when every row was read whole; ``(row, done)`` when the file ended ``done``
+        bytes into row ``row`` (counted over all planes; later rows are not read).
+
+    Raises
+    ------
+    ValueError
+        A negative offset, ``k < 1``, ``length < 0``, ``step < length``, or a result too small.
+    MemoryError
+        No memory for the scratch buffer.
+    OSError
+        A read failed.  ``ENOSYS`` where there is no ``pread``.
+
+    Notes
+    -----
+    Releases the GIL for the reads.  A read interrupted by a signal takes the GIL back to run the
+    Python signal handlers, then goes on.  Writes only into ``out``; no lock is taken.
+    """
+    cdef Py_ssize_t n = planes.shape[0], p
+    cdef mitk_rows_at at
+    cdef int rc
+    cdef unsigned char *span = NULL
+    cdef unsigned char *base = &out[0] if out.shape[0] > 0 else NULL
+    if k < 1 or length < 0 or step < length:
+        raise ValueError(f"read_rows: {k} rows of {length} bytes, {step} apart")
+    if n > 0 and (<int64_t> out.shape[0]) // n // k < length:
+        raise ValueError(f"read_rows: {n} planes of {k} rows of {length} bytes do not fit a "
+                         f"result of {out.shape[0]} bytes")
+    for p in range(n):
+        if planes[p] < 0:
+            raise ValueError(f"read_rows: plane {p} starts at file offset {planes[p]}")
+    if n == 0 or length == 0:
+        return None
+    if joined and k > 1:
+        span = <unsigned char *> malloc(<size_t> ((k - 1) * step + length))
+        if span == NULL:
+            raise MemoryError()
+    at.plane = at.row = at.done = 0
+    try:
+        while True:
+            with nogil:
+                rc = mitk_read_rows(fd, &planes[0], n, k, step, length, base, span, &at)
+            if rc != 2:
+                break
+            PyErr_CheckSignals()  # raises what a handler raised; else go on where it stopped
+    finally:
+        free(span)
+    if rc < 0:
+        raise OSError(-rc, os.strerror(-rc))
+    if rc == 1:
+        return (at.plane * k + at.row, at.done)
+    return None
+

@@ -183,12 +183,20 @@ def read_rows(fd: int, piece: Piece, planes: np.ndarray, k: int, step: int, leng
     """Read ``k`` rows of ``length`` bytes, ``step`` apart, from each plane start (offsets in
     ``piece``) into the uint8 result ``out``, back to back.
 
-    ``joined``: each plane is read as one span into scratch memory, a batch of planes (at most
-    :data:`SPAN` bytes) per compiled call, and its rows copied out with one strided copy per
-    batch; else every row is read straight into the result, all in one compiled call.
-    CorruptFileError if the file ends before a row.
+    ``joined``: the rows of each plane are read together, gaps included; else one read per
+    row.  Where the platform has ``pread``, all of it is one compiled call
+    (``mitk._core._positioned.read_rows``: rows straight into the result, a plane's gaps into
+    a small scratch buffer, GIL released).  Elsewhere planes are read into scratch memory a
+    batch at a time and copied out.  CorruptFileError if the file ends before a row.
     """
     n = planes.size
+    if _positioned.HAVE_PREAD:
+        offsets = np.ascontiguousarray(piece.start + planes, dtype=np.int64)
+        short = _positioned.read_rows(fd, offsets, k, step, length, joined, out)
+        if short is not None:
+            row, done = short
+            raise _short(piece.label, int(offsets[row // k]) + row % k * step, length, done)
+        return
     if not joined:
         offsets = (planes[:, None] + np.arange(k, dtype=np.int64) * step).reshape(-1)
         read_runs(fd, piece.start + offsets, np.full(n * k, length, dtype=np.int64),
