@@ -74,6 +74,10 @@ class LazyImage:
         d = self._d
         perm = stored_order(d)
         self._perm = None if perm == sorted(perm) else perm  # None: already the stored order
+        self._shape = tuple(self._info.full_shape)
+        # A box read as stored is the region itself (reshaped): no axes to reorder, no complex
+        # pairs to join, no scaling.
+        self._as_stored = self._perm is None and d.complex_axis is None and d.scaling is None
         # A region read checks each data file it reads when it opens it (and only those: a
         # slice of a LIST of a thousand files is one stat, not a thousand); the headers first.
         self._data_files = frozenset(p.src for p in d.stored.pieces)
@@ -98,7 +102,7 @@ class LazyImage:
     @property
     def shape(self) -> tuple:
         """NumPy-order shape ``(t, z, y, x, c)`` (``t`` for 4D, ``c`` when ``channels > 1``)."""
-        return tuple(self._info.full_shape)
+        return self._shape
 
     @property
     def dtype(self) -> np.dtype:
@@ -180,6 +184,8 @@ class LazyImage:
         """The image values of ``box`` (one positive-step range per axis of ``shape``)."""
         d = self._d
         arr = _regions.read_box(d.stored, self._stored_box(box), self._points)
+        if self._as_stored:  # the commonest case, and read_box's result is C-contiguous
+            return arr.reshape([len(range(*b)) for b in box])
         if self._perm is not None:
             arr = arr.transpose(self._perm)
         counts = [len(range(*b)) for b in box]
@@ -223,14 +229,15 @@ class LazyImage:
         -----
         Copies from the file; locks nothing; the GIL is released in the reads and codecs.
         """
-        box, post = _lazy_keys.normalize(key, self.shape)
-        if any(b[0] >= b[1] for b in box):
-            self._check_files()  # nothing is read, but a changed file is still reported
-            return np.empty(np.empty([len(range(*b)) for b in box], np.uint8)[post].shape,
-                            dtype=self.dtype)
+        box, post = _lazy_keys.normalize(key, self._shape)
+        for b in box:
+            if b[0] >= b[1]:
+                self._check_files()  # nothing is read, but a changed file is still reported
+                return np.empty(np.empty([len(range(*b)) for b in box], np.uint8)[post].shape,
+                                dtype=self.dtype)
         self._check_files(self._data_files)
         arr = self._read_box(box)
-        if all(p == slice(None) for p in post):
+        if post.count(_ALL) == len(post):
             return arr
         out = arr[post]
         # all-integer keys give a 0-d array (NumPy would give a scalar: not writable)
@@ -465,6 +472,10 @@ def _box_cost(stored: _regions.Stored, box: list, points: dict | None = None) ->
         snapshot = cp.nearest(first) if cp is not None and codec != "bzip2" else None
         total += end - (snapshot[1] if snapshot is not None else 0)
     return total
+
+
+#: The index of a whole axis (what a box needs no further index on).
+_ALL = slice(None)
 
 
 def stored_box(d: _regions.Described, box: list) -> list:

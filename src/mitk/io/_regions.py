@@ -174,10 +174,16 @@ class _Scatter:
     """Copies the parts of consecutive stream chunks that the runs need into the result."""
 
     def __init__(self, starts, lengths, dests, out: np.ndarray) -> None:
-        self.starts, self.ends, self.dests, self.out = starts, starts + lengths, dests, out
-        self.end = int(self.ends.max())
-        # One run (a slice): its (start, end, dest) as ints, for a put without run arrays.
-        self.one = (int(starts[0]), self.end, int(dests[0])) if len(starts) == 1 else None
+        self.out = out
+        if len(starts) == 1:  # a slice: its (start, end, dest) as ints, no run arrays
+            first = int(starts[0])
+            self.one = (first, first + int(lengths[0]), int(dests[0]))
+            self.first, self.end = self.one[:2]
+            return
+        self.one = None
+        self.starts, self.ends, self.dests = starts, starts + lengths, dests
+        #: The first byte the runs need, and the byte after their last.
+        self.first, self.end = int(starts.min()), int(self.ends.max())
 
     def put(self, pos: int, chunk) -> None:
         """``chunk`` holds stream bytes [pos, pos + len(chunk))."""
@@ -262,9 +268,6 @@ def stream_plan(fd: int, stored: Stored, piece: Piece, points: Checkpoints | Non
 
 def _touched_blocks(starts: np.ndarray, ends: np.ndarray, skip: int, block: int) -> list:
     """Indices of the blocks holding stream bytes [starts, ends) (offsets after ``skip``)."""
-    if len(starts) == 1:  # one run (a slice): in Python ints, cheaper than the arrays below
-        return list(range((int(starts[0]) + skip) // block, (int(ends[0]) - 1 + skip) // block
-                          + 1))
     first = (starts + skip) // block
     last = (ends - 1 + skip) // block
     if np.all(last - first <= 1):
@@ -280,7 +283,11 @@ def _read_blocks(fd: int, plan: tuple, scatter: _Scatter, skip: int,
     """Inflate the blocks holding the runs (stream offsets after ``skip``), on several threads;
     ``plan`` is :func:`_block_plan`'s."""
     _, index, offsets = plan
-    blocks = _touched_blocks(scatter.starts, scatter.ends, skip, index.block)
+    if scatter.one is not None:
+        blocks = list(range((scatter.first + skip) // index.block,
+                            (scatter.end - 1 + skip) // index.block + 1))
+    else:
+        blocks = _touched_blocks(scatter.starts, scatter.ends, skip, index.block)
     if len(blocks) == 1 and cache is not None:  # a slice read again: no pool, no decoder
         buf = cache.get((tag, blocks[0]))
         if buf is not None:
@@ -330,7 +337,7 @@ def _read_blocks(fd: int, plan: tuple, scatter: _Scatter, skip: int,
 def _read_sequential(fd: int, piece: Piece, codec: str, scatter: _Scatter,
                      points: Checkpoints | None) -> None:
     """Decompress from the nearest checkpoint until the last run's byte (stream after skip)."""
-    first = int(scatter.starts.min()) + piece.skip
+    first = scatter.first + piece.skip
     end = scatter.end + piece.skip
     limit = piece.start + piece.limit if piece.limit is not None else None
     snapshot = points.nearest(first) if points is not None and codec != "bzip2" else None
