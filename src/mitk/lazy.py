@@ -73,7 +73,9 @@ class LazyImage:
         self._points: dict = {}
         d = self._d
         perm = stored_order(d)
-        self._perm = None if perm == sorted(perm) else perm  # None: already the stored order
+        # None: the stored order already (size-1 axes, which NIfTI has many of, can go anywhere)
+        moved = [a for a in perm if d.stored.shape[a] != 1]
+        self._perm = None if moved == sorted(moved) else perm
         self._shape = tuple(self._info.full_shape)
         # A box read as stored is the region itself (reshaped): no axes to reorder, no complex
         # pairs to join, no scaling.

@@ -4,7 +4,8 @@ A 256^3 int16 volume (128^3 with ``--quick``), warm page cache:
 
 * raw ``.nrrd``/``.nii``/``.mha``: a z-slice, a y-plane and a 40^3 block, against copying the
   same region out of ``np.load(..., mmap_mode="r")`` (peer: SimpleITK's ImageFileReader with an
-  extract region, which streams ``.nrrd`` and ``.mha``);
+  extract region, which streams ``.nrrd`` and ``.mha``); and the floor of any read without a
+  memory map: the region's positioned reads alone, from compiled code on a file kept open;
 * a z-slice of our block-indexed ``.nii.gz``, against nibabel with ``indexed_gzip`` (its index
   built beforehand, ``keep_file_open=True``);
 * a foreign single-stream ``.nii.gz``: the first region (a fresh ``LazyImage``) against one full
@@ -76,8 +77,41 @@ def _sitk_region(path: str, key: tuple, n: int):
     return read, sitk.Version.VersionString()
 
 
+def _pread_floor(lz, key: tuple):
+    """A call that makes only the reads of ``lz[key]`` (a raw file), from compiled code into a
+    result made once, on a descriptor kept open: no key, plan, check, open or result to make.
+
+    What reading without a memory map costs at least, whatever the layers above do.  None
+    where the platform has no positioned reads.
+    """
+    from mitk import _lazy_keys
+    from mitk._core import _positioned
+    from mitk.io import _box_runs
+
+    if not (_positioned.HAVE_PREAD and hasattr(os, "preadv")):
+        return None
+
+    box, _ = _lazy_keys.normalize(key, lz.shape)
+    stored = lz._d.stored
+    sbox = lz._stored_box(box)
+    out = np.empty(int(np.prod([len(range(*b)) for b in box])) * stored.dtype.itemsize, np.uint8)
+    run = _box_runs.one_run(stored, sbox)
+    rows = _box_runs.row_plan(stored, sbox) if run is None else None
+    if run is None and rows is None:
+        raise ValueError(f"{key}: neither one run nor rows")
+    piece = stored.pieces[run[0] if run is not None else rows[0]]
+    fd = os.open(piece.src, os.O_RDONLY)
+    if run is not None:
+        view = memoryview(out)[:run[2]]
+        return (lambda: os.preadv(fd, [view], piece.start + run[1])), fd
+    _, planes, k, step, length, joined = rows
+    offsets = np.ascontiguousarray(planes + piece.start)
+    return (lambda: _positioned.read_rows(fd, offsets, k, step, length, joined, out)), fd
+
+
 def raw_regions(quick: bool, peers: bool = False) -> list:
-    """Raw region reads of every single-file format against a copy out of a memory map."""
+    """Raw region reads of every single-file format against a copy out of a memory map, and
+    the floor of reading without one (the same reads, from compiled code, nothing else)."""
     import mitk
 
     n = 128 if quick else 256
@@ -91,6 +125,17 @@ def raw_regions(quick: bool, peers: bool = False) -> list:
             mitk.Image(arr).save(os.path.join(tmp, name))
         for region, key in _regions(n).items():
             t_ref = per_call(lambda: np.array(mm[key]))
+            floor = _pread_floor(mitk.open(os.path.join(tmp, "raw.nrrd")), key)
+            if floor is not None:
+                read, fd = floor
+                try:
+                    t_floor = per_call(read)
+                finally:
+                    os.close(fd)
+                out.append(Result(f"regions.{region}.pread_floor", "regions",
+                                  f"{region}: its preads alone (compiled, file kept open)",
+                                  t_floor * 1e3, "ms", "copy out of np.load(mmap_mode='r')",
+                                  t_ref * 1e3, "ms"))
             for name in ("raw.nrrd", "raw.nii", "raw.mha"):
                 path = os.path.join(tmp, name)
                 lz = mitk.open(path)

@@ -3,7 +3,9 @@
 A region of raw pixel data is a list of byte runs: a y-plane of a 256^3 volume is 256 rows far
 apart in the file.  Through ``os.preadv`` every run costs a Python call besides its system call;
 :func:`read_runs` reads the whole list in one call (``mitk.io._raw_runs``), and other threads run
-meanwhile.  The file offset is neither used nor moved, so threads may share the descriptor.
+meanwhile.  :func:`read_rows` does the same for the same rows of many planes (a block, a y-plane)
+from the plane starts alone, with no array per row.  The file offset is neither used nor moved,
+so threads may share the descriptor.
 """
 
 cimport cython

@@ -1,14 +1,20 @@
 """Raw byte runs of one data file, read with positioned reads straight into a region's result.
 
-A region of raw pixels is a list of byte runs (``mitk.io._regions`` works them out).  Runs closer
+A region of raw pixels is a list of byte runs (``mitk.io._box_runs`` plans them).  Runs closer
 than :data:`GAP` are read as one span into scratch memory and copied out; lone runs are read
-straight into the result.  :func:`read_runs` hands a list of several runs to the compiled
-``mitk._core._positioned.read_runs`` (one call, GIL released): the lone runs of a region, or the
-planes of a box a batch at a time.  A single run or span is one ``os.preadv``.  Where the
-platform has no ``pread``, runs are read one by one.  Which runs make a span, and whether every
-span holds the same rows (a box), is one compiled pass (``mitk._core._run_plan``).  No file
-offset is used, so threads may share a descriptor; no memory map, so a file truncated meanwhile
-is :class:`~mitk.errors.CorruptFileError`, never SIGBUS.  :func:`pread` and :func:`gather` also
+straight into the result.
+
+* :func:`read_rows`: the same rows of every plane (a block, a y-plane), as
+  ``mitk.io._box_runs.row_plan`` finds them: one compiled call
+  (``mitk._core._positioned.read_rows``, GIL released) for all planes, with no array per run.
+* :func:`read_raw`: any list of runs.  A list of several runs goes to the compiled
+  ``mitk._core._positioned.read_runs`` in one call; a single run or span is one
+  ``os.preadv``.  Which runs make a span, and whether every span holds the same rows, is one
+  compiled pass (``mitk._core._run_plan``).
+
+Where the platform has no ``pread``, runs are read one by one.  No file offset is used, so
+threads may share a descriptor; no memory map, so a file truncated meanwhile is
+:class:`~mitk.errors.CorruptFileError`, never SIGBUS.  :func:`pread` and :func:`gather` also
 serve the stream and text paths of ``_regions``.
 """
 

@@ -23,6 +23,7 @@ import bisect
 import bz2
 import dataclasses
 import os
+import stat
 import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -145,8 +146,8 @@ class Checkpoints:
 
 #: Opening never waits, nor adopts a terminal: a FIFO put where a data file was would block a
 #: plain open until a writer came, before the identity check could refuse it.
-_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
-               | getattr(os, "O_NOCTTY", 0))
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | _NONBLOCK | getattr(os, "O_NOCTTY", 0)
 
 
 def _open_checked(stored: Stored, piece: Piece) -> int:
@@ -162,7 +163,7 @@ def _open_checked(stored: Stored, piece: Piece) -> int:
         if expected is not None and identity(st) != expected:
             raise CorruptFileError(f"{piece.label}: the file was replaced, truncated or modified "
                                    "since it was opened; open it again")
-        if hasattr(os, "O_NONBLOCK"):
+        if _NONBLOCK and not stat.S_ISREG(st.st_mode):
             os.set_blocking(fd, True)  # reads block again (a regular file's always do)
     except BaseException:
         os.close(fd)
@@ -397,7 +398,9 @@ def _read_stream(stored: Stored, piece: Piece, starts, lengths, dests, out,
                 return
             except _parallel_deflate.IndexMismatch:
                 if points is not None:  # read on sequentially, now and from now on
-                    points.indexed, points.plan = False, (codec, None)
+                    points.indexed = False
+                    if points.plan is not None:
+                        points.plan = (codec, None)
         _read_sequential(fd, piece, codec, scatter, points)
     finally:
         os.close(fd)
