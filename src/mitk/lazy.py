@@ -253,7 +253,7 @@ class LazyImage:
         Reads no pixels.  A region of a foreign compressed stream costs everything from the
         start of the stream (or from the nearest checkpoint an earlier read left) to its last
         byte; an indexed stream only the blocks it touches; raw data the spans read (gaps
-        shorter than 64 KiB between runs are read through); ASCII the whole text.
+        of at most 4 KiB between runs are read through); ASCII the whole text.
         """
         box, _ = _lazy_keys.normalize(key, self.shape)
         if any(b[0] >= b[1] for b in box):

@@ -86,7 +86,7 @@ def _pread_floor(lz, key: tuple):
     """
     from mitk import _lazy_keys
     from mitk._core import _positioned
-    from mitk.io import _box_runs
+    from mitk.io import _box_runs, _raw_runs
 
     if not (_positioned.HAVE_PREAD and hasattr(os, "preadv")):
         return None
@@ -97,16 +97,24 @@ def _pread_floor(lz, key: tuple):
     out = np.empty(int(np.prod([len(range(*b)) for b in box])) * stored.dtype.itemsize, np.uint8)
     run = _box_runs.one_run(stored, sbox)
     rows = _box_runs.row_plan(stored, sbox) if run is None else None
-    if run is None and rows is None:
-        raise ValueError(f"{key}: neither one run nor rows")
-    piece = stored.pieces[run[0] if run is not None else rows[0]]
+    piece = stored.pieces[run[0] if run is not None else rows[0] if rows is not None else 0]
     fd = os.open(piece.src, os.O_RDONLY)
     if run is not None:
         view = memoryview(out)[:run[2]]
         return (lambda: os.preadv(fd, [view], piece.start + run[1])), fd
-    _, planes, k, step, length, joined = rows
-    offsets = np.ascontiguousarray(planes + piece.start)
-    return (lambda: _positioned.read_rows(fd, offsets, k, step, length, joined, out)), fd
+    if rows is not None:
+        _, planes, k, step, length, joined = rows
+        offsets = np.ascontiguousarray(planes + piece.start)
+        return (lambda: _positioned.read_rows(fd, offsets, k, step, length, joined, out)), fd
+    # The general plan (one piece here): its spans, read into scratch as read_raw reads them.
+    starts, length, _, _ = _box_runs.runs(stored, sbox)
+    lengths = np.full(starts.size, length, dtype=np.int64)
+    los, his = _raw_runs.spans(starts, lengths)
+    offsets = starts[los] + piece.start
+    sizes = starts[his - 1] + lengths[his - 1] - starts[los]
+    dests = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    scratch = np.empty(int(sizes.sum()), np.uint8)
+    return (lambda: _positioned.read_runs(fd, offsets, sizes, dests, scratch)), fd
 
 
 def raw_regions(quick: bool, peers: bool = False) -> list:

@@ -160,20 +160,24 @@ def row_plan(stored: Stored, box: Sequence[tuple]) -> tuple | None:
         return None  # a plane of several spans
     first = start * strides[j] + r0 * strides[j - 1]
     last_row = (k - 1) * row_step
-    if j == 2:  # one plane axis (a 3-D box): planes one step apart, in ints
-        s0, s1, sa = box[0]
-        every = sa * strides[0]
-        if len(range(s0, s1, sa)) > 1 and every - last_row - length <= GAP:
+    # The plane axes: those of one index only add to the offset (NIfTI has several).
+    varying = []
+    for a in range(j - 2, -1, -1):
+        s0, s1, sa = box[a]
+        first += s0 * strides[a]
+        if len(range(s0, s1, sa)) > 1:
+            varying.append((len(range(s0, s1, sa)), sa * strides[a]))
+    if len(varying) <= 1:  # planes one step apart (a 3-D box), in ints
+        count, every = varying[0] if varying else (1, 0)
+        if count > 1 and every - last_row - length <= GAP:
             return None  # the next plane's first row would join this plane's last read
-        planes = np.arange(len(range(s0, s1, sa)), dtype=np.int64) * every + (first
-                                                                             + s0 * strides[0])
+        planes = np.arange(count, dtype=np.int64) * every + first
     else:
         planes = np.array([first], dtype=np.int64)
-        for a in range(j - 2, -1, -1):
-            s0, s1, sa = box[a]
-            outer = (s0 + np.arange(len(range(s0, s1, sa)), dtype=np.int64) * sa) * strides[a]
-            planes = (outer[:, None] + planes[None, :]).reshape(-1)
-        if planes.size > 1 and int((np.diff(planes) - last_row - length).min()) <= GAP:
+        for count, every in varying:
+            planes = (np.arange(count, dtype=np.int64)[:, None] * every
+                      + planes[None, :]).reshape(-1)
+        if int((np.diff(planes) - last_row - length).min()) <= GAP:
             return None
     first, end = int(planes[0]), int(planes[-1]) + last_row + length
     p = bisect.bisect_right(stored.bounds, first) - 1

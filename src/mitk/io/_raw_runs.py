@@ -31,9 +31,10 @@ from ._data_files import Piece
 __all__ = ["GAP", "SPAN", "gather", "pread", "pread_into", "read_raw", "read_rows", "read_runs",
            "spans"]
 
-#: Runs whose gap is at most this many bytes are read as one span (a syscall costs about what
-#: copying this many bytes from the page cache does).
-GAP = 64 << 10
+#: Runs whose gap is at most this many bytes are read as one span: a positioned read costs about
+#: what copying this many more bytes from the page cache does (measured on Linux: 0.25 us a
+#: call, 0.054 us a KiB, so reading through a 64 KiB gap took 14 times the call it saved).
+GAP = 4 << 10
 #: The largest span read into scratch memory at once (a region read's memory besides its result).
 SPAN = 4 << 20
 
