@@ -424,41 +424,36 @@ def read_box(stored: Stored, box: Sequence[tuple], points: dict | None = None) -
     was described, or it (or its stream) ends before the data.
     """
     run = one_run(stored, box) if stored.shape else None
-    if run is not None and run[2] > 0:
+    rows = row_plan(stored, box) if run is None else None
+    if run is None and rows is None:
+        starts, length, read_shape, subsample = runs(stored, box)
+    else:  # the short plans: Python ints, or arrays per plane, never per run
+        read_shape, subsample = [len(range(*b)) for b in box], None
+    out = np.empty(read_shape, dtype=stored.dtype)
+    flat = out.reshape(-1).view(np.uint8)
+    if run is not None:
         p, offset, length = run
         piece = stored.pieces[p]
-        out = np.empty([len(range(*b)) for b in box], dtype=stored.dtype)
-        flat = out.reshape(-1).view(np.uint8)
-        if piece.encoding == "raw":  # one positioned read, no run arrays
+        if piece.encoding == "raw":
             fd = _open_checked(stored, piece)
             try:
                 pread_into(fd, memoryview(flat), piece.start + offset, piece.label)
             finally:
                 os.close(fd)
-        else:
+        elif length:
             _read_piece(stored, p, np.array([offset], np.int64), np.array([length], np.int64),
                         np.zeros(1, np.int64), flat, points)
-        if stored.swap:
-            out.byteswap(inplace=True)
-        return out
-    rows = row_plan(stored, box)
-    if rows is not None:  # a block, a y-plane: arrays per plane, not per run
+    elif rows is not None:
         p, planes, k, step, length, joined = rows
         piece = stored.pieces[p]
-        out = np.empty([len(range(*b)) for b in box], dtype=stored.dtype)
         fd = _open_checked(stored, piece)
         try:
-            read_rows(fd, piece, planes, k, step, length, joined, out.reshape(-1).view(np.uint8))
+            read_rows(fd, piece, planes, k, step, length, joined, flat)
         finally:
             os.close(fd)
-        if stored.swap:
-            out.byteswap(inplace=True)
-        return out
-    starts, length, read_shape, subsample = runs(stored, box)
-    out = np.empty(read_shape, dtype=stored.dtype)
-    flat = out.reshape(-1).view(np.uint8)
-    for p, s, ln, d in split(stored, starts, length):
-        _read_piece(stored, p, s, ln, d, flat, points)
+    else:
+        for p, s, ln, d in split(stored, starts, length):
+            _read_piece(stored, p, s, ln, d, flat, points)
     if stored.swap:
         out.byteswap(inplace=True)
     if subsample is not None:
