@@ -57,9 +57,11 @@ class LazyImage:
     inode; otherwise :class:`~mitk.errors.CorruptFileError`) and reads with positioned reads
     (``pread``; raw runs far apart in one compiled call), which release the GIL and share no
     file offset.  Data files a region does not touch are not looked at.  Any
-    number of threads may read one LazyImage at once; the only shared state, the checkpoints
-    of a foreign compressed stream, has its own lock.  Pickling sends (path, options, file
-    identities), never pixels.
+    number of threads may read one LazyImage at once; the state they share (the checkpoints
+    of a foreign compressed stream, the cache of inflated blocks) has its own locks; a
+    stream's parsed block index is one attribute, which threads that race both set to the file's
+    index (or, after an index the stream contradicts, to none).  Pickling sends (path,
+    options, file identities), never pixels.
     """
 
     def __init__(self, path: Any, **options: Any) -> None:

@@ -291,6 +291,42 @@ def test_the_row_plan_reads_what_the_general_plan_reads():
     assert taken[True] > 300 and taken[False] > 30, taken
 
 
+def test_the_row_plan_at_its_boundaries():
+    """Rows exactly GAP apart are joined, one byte more are not; planes exactly GAP apart would
+    join one span (no row plan), one byte more are read apart; a plane over SPAN is no row plan.
+    Each against the spans of the general plan."""
+    from mitk.io import _box_runs
+
+    gap, most = _raw_runs.GAP, _raw_runs.SPAN
+
+    def check(shape, box):
+        stored = _stored(shape, 1)
+        plan = _box_runs.row_plan(stored, box)
+        starts, length, _, _ = _box_runs.runs(stored, box)
+        los, his = _raw_runs.spans(starts, np.full(starts.size, length, dtype=np.int64))
+        if plan is not None:
+            k = plan[2]
+            assert set((his - los).tolist()) == ({k} if plan[-1] else {1})
+        return plan, (his - los).tolist()
+
+    rows = [(0, 3, 1), (0, 2, 1), (0, 100, 1)]
+    plan, _ = check((3, 3, gap + 100), rows)              # rows exactly GAP apart
+    assert plan is not None and plan[-1] is True
+    plan, _ = check((3, 3, gap + 101), rows)              # one byte more
+    assert plan is not None and plan[-1] is False
+    # 42 rows of 100 bytes per plane, 2 read: planes GAP apart with 4 bytes a row, GAP + 1 with 3
+    plan, spans = check((3, 42, 100), [(0, 3, 1), (0, 2, 1), (0, 4, 1)])
+    assert plan is None and spans == [6]
+    plan, spans = check((3, 42, 100), [(0, 3, 1), (0, 2, 1), (0, 3, 1)])
+    assert plan is not None and plan[-1] is True and spans == [2, 2, 2]
+    # a plane's rows over SPAN: more than one span a plane, which only the general plan reads
+    assert (4999 * 1000 + 10 > most) and (3999 * 1000 + 10 <= most)
+    plan, _ = check((2, 6000, 1000), [(0, 2, 1), (0, 5000, 1), (0, 10, 1)])
+    assert plan is None
+    plan, _ = check((2, 6000, 1000), [(0, 2, 1), (0, 4000, 1), (0, 10, 1)])
+    assert plan is not None and plan[-1] is True
+
+
 @pytest.mark.parametrize("key, joined", [((slice(None), 7), False),
                                          ((slice(1, 7), slice(100, 140), slice(100, 140)), True),
                                          ((slice(0, 8, 3), slice(4, 200, 7), slice(1, 280)),
@@ -377,7 +413,9 @@ def test_the_compiled_row_reader_refuses_what_does_not_fit(tmp_path):
     try:
         for planes, k, step, length in [(one, 0, 10, 5), (one, 2, 4, 5), (one, 2, 10, -1),
                                         (np.array([0, 5], np.int64), 6, 10, 10),
-                                        (np.array([-1], np.int64), 2, 10, 5)]:
+                                        (np.array([-1], np.int64), 2, 10, 5),
+                                        (one, 3, 1 << 62, 1), (one, 5, 1 << 62, 1),
+                                        (np.array([(1 << 63) - 10], np.int64), 2, 10, 5)]:
             with pytest.raises(ValueError, match="read_rows"):
                 _positioned.read_rows(fd, planes, k, step, length, True, out)
         assert np.all(out == 0)

@@ -5,7 +5,7 @@ A 256^3 int16 volume (128^3 with ``--quick``), warm page cache:
 * raw ``.nrrd``/``.nii``/``.mha``: a z-slice, a y-plane and a 40^3 block, against copying the
   same region out of ``np.load(..., mmap_mode="r")`` (peer: SimpleITK's ImageFileReader with an
   extract region, which streams ``.nrrd`` and ``.mha``); and the floor of any read without a
-  memory map: the region's positioned reads alone, from compiled code on a file kept open;
+  memory map: the region's positioned reads alone, on a file kept open;
 * a z-slice of our block-indexed ``.nii.gz``, against nibabel with ``indexed_gzip`` (its index
   built beforehand, ``keep_file_open=True``);
 * a foreign single-stream ``.nii.gz``: the first region (a fresh ``LazyImage``) against one full
@@ -78,8 +78,9 @@ def _sitk_region(path: str, key: tuple, n: int):
 
 
 def _pread_floor(lz, key: tuple):
-    """A call that makes only the reads of ``lz[key]`` (a raw file), from compiled code into a
-    result made once, on a descriptor kept open: no key, plan, check, open or result to make.
+    """A call that makes only the reads of ``lz[key]`` (a raw file) into a result made once, on
+    a descriptor kept open: one ``os.preadv`` for one run, else one compiled call; no key,
+    plan, check, open or result to make.
 
     What reading without a memory map costs at least, whatever the layers above do.  None
     where the platform has no positioned reads.
@@ -141,7 +142,7 @@ def raw_regions(quick: bool, peers: bool = False) -> list:
                 finally:
                     os.close(fd)
                 out.append(Result(f"regions.{region}.pread_floor", "regions",
-                                  f"{region}: its preads alone (compiled, file kept open)",
+                                  f"{region}: its positioned reads alone (file kept open)",
                                   t_floor * 1e3, "ms", "copy out of np.load(mmap_mode='r')",
                                   t_ref * 1e3, "ms"))
             for name in ("raw.nrrd", "raw.nii", "raw.mha"):

@@ -10,8 +10,9 @@ so threads may share the descriptor.
 
 cimport cython
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.errno cimport errno, EINTR
-from libc.stdint cimport int64_t
+from libc.stdint cimport INT64_MAX, int64_t
 from libc.stdlib cimport free, malloc
 
 import os
@@ -85,6 +86,7 @@ cdef extern from *:
                 if (whole == k)
                     continue;
                 at->row = whole;
+                at->done = 0;  /* what an interrupted pass had of that row is read again */
             }
             for (; at->row < k; at->row++, at->done = 0) {
                 rc = mitk_pread_full(fd, dst + at->row * length, length,
@@ -225,7 +227,8 @@ def read_rows(int fd, const int64_t[::1] planes not None, Py_ssize_t k, int64_t 
     Raises
     ------
     ValueError
-        A negative offset, ``k < 1``, ``length < 0``, ``step < length``, or a result too small.
+        A negative offset, ``k < 1``, ``length < 0``, ``step < length``, a plane whose last
+        byte would be past the largest file offset, or a result too small.
     MemoryError
         No memory for the scratch buffer.
     OSError
@@ -237,22 +240,27 @@ def read_rows(int fd, const int64_t[::1] planes not None, Py_ssize_t k, int64_t 
     Python signal handlers, then goes on.  Writes only into ``out``; no lock is taken.
     """
     cdef Py_ssize_t n = planes.shape[0], p
+    cdef int64_t reach
     cdef mitk_rows_at at
     cdef int rc
     cdef unsigned char *span = NULL
     cdef unsigned char *base = &out[0] if out.shape[0] > 0 else NULL
-    if k < 1 or length < 0 or step < length:
+    if k < 1 or length < 0 or step < length or (k > 1 and step > 0
+                                                and k - 1 > (INT64_MAX - length) // step):
         raise ValueError(f"read_rows: {k} rows of {length} bytes, {step} apart")
+    reach = (k - 1) * step + length  # a plane's bytes, from its first row's start
     if n > 0 and (<int64_t> out.shape[0]) // n // k < length:
         raise ValueError(f"read_rows: {n} planes of {k} rows of {length} bytes do not fit a "
                          f"result of {out.shape[0]} bytes")
     for p in range(n):
-        if planes[p] < 0:
+        if planes[p] < 0 or planes[p] > INT64_MAX - reach:
             raise ValueError(f"read_rows: plane {p} starts at file offset {planes[p]}")
     if n == 0 or length == 0:
         return None
     if joined and k > 1:
-        span = <unsigned char *> malloc(<size_t> ((k - 1) * step + length))
+        if reach > <int64_t> PY_SSIZE_T_MAX:
+            raise MemoryError(f"read_rows: a plane of {reach} bytes")
+        span = <unsigned char *> malloc(<size_t> reach)
         if span == NULL:
             raise MemoryError()
     at.plane = at.row = at.done = 0

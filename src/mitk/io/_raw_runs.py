@@ -1,7 +1,7 @@
 """Raw byte runs of one data file, read with positioned reads straight into a region's result.
 
-A region of raw pixels is a list of byte runs (``mitk.io._box_runs`` plans them).  Runs closer
-than :data:`GAP` are read as one span into scratch memory and copied out; lone runs are read
+A region of raw pixels is a list of byte runs (``mitk.io._box_runs`` plans them).  Runs at most
+:data:`GAP` apart are read as one span into scratch memory and copied out; lone runs are read
 straight into the result.
 
 * :func:`read_rows`: the same rows of every plane (a block, a y-plane), as
@@ -190,11 +190,11 @@ def read_rows(fd: int, piece: Piece, planes: np.ndarray, k: int, step: int, leng
     """Read ``k`` rows of ``length`` bytes, ``step`` apart, from each plane start (offsets in
     ``piece``) into the uint8 result ``out``, back to back.
 
-    ``joined``: the rows of each plane are read together, gaps included; else one read per
-    row.  Where the platform has ``pread``, all of it is one compiled call
-    (``mitk._core._positioned.read_rows``: rows straight into the result, a plane's gaps into
-    a small scratch buffer, GIL released).  Elsewhere planes are read into scratch memory a
-    batch at a time and copied out.  CorruptFileError if the file ends before a row.
+    ``joined``: the rows of each plane are read together, gaps included, into scratch memory
+    and copied out; else one read per row, straight into the result.  Where the platform has
+    ``pread``, all of it is one compiled call (``mitk._core._positioned.read_rows``, GIL
+    released, a plane's worth of scratch); elsewhere planes are read a batch at a time in
+    Python.  CorruptFileError if the file ends before a row.
     """
     n = planes.size
     if _positioned.HAVE_PREAD:
