@@ -517,3 +517,34 @@ def test_the_block_size_is_a_save_option(small_blocks, inflate_calls, tmp_path, 
             img.save(tmp_path / f"b{name}", compression_block_size=bad, **opts)
     with pytest.raises(mitk.ArgumentError, match="compression_block_size"):
         img.save(tmp_path / "raw.nrrd", compression_block_size=1 << 20)
+
+
+def test_parts_made_on_the_way_are_drawn_a_few_at_a_time(tmp_path, small_blocks):
+    """An iterable of views with its total (NIfTI's component volumes, made a slab at a time) is
+    drawn from only as the blocks in flight reach it, and gives the same stream as a list."""
+    data = _payload(400 << 10)
+    slab = 8 << 10
+    made, written = [], []
+
+    def slabs():
+        for start in range(0, len(data), slab):
+            made.append(start)
+            yield memoryview(data)[start:start + slab]
+
+    class Recording(io.BytesIO):
+        def write(self, b):
+            written.append(len(made))  # slabs made when each piece of output was written
+            return super().write(b)
+
+    out = Recording()
+    _streams.compress_from(out, slabs(), "gzip", 1, total=len(data))
+    listed = io.BytesIO()
+    _streams.compress_from(listed, [memoryview(data)], "gzip", 1)
+    assert out.getvalue() == listed.getvalue()
+    assert gzip.decompress(out.getvalue()) == data
+    assert _blocks.parse_gzip_header(out.getvalue()[:70000])[1] is not None
+    # The header went out before any slab was made, and each 16 KiB block written had at most
+    # the blocks in flight (2 per thread) and one more ahead of it made: never all 50 slabs.
+    assert written[0] == 0
+    per_block = (16 << 10) // slab
+    assert max(w - i * per_block for i, w in enumerate(written[1:-2])) <= (2 * 2 + 1) * per_block

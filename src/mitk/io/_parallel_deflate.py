@@ -29,7 +29,7 @@ import struct
 import threading
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import IO, Callable, NamedTuple
+from typing import IO, Callable, Iterable, Iterator, NamedTuple
 
 from .. import _threads
 from . import _codecs
@@ -240,21 +240,22 @@ def adler32_combine(adler1: int, adler2: int, len2: int) -> int:
 
 # -- deflating -------------------------------------------------------------------------------------
 
-def _cut(parts: list, block: int) -> list[list]:
-    """The concatenation of ``parts`` in blocks of ``block`` bytes, each a list of views."""
-    blocks: list[list] = [[]]
+def _cut(parts: Iterable, block: int) -> Iterator[list]:
+    """The concatenation of ``parts`` in blocks of ``block`` bytes, each a list of views; parts
+    are taken from ``parts`` only as the blocks reach them (it may make them as it goes)."""
+    current: list = []
     room = block
     for part in parts:
         start = 0
         while start < len(part):
             if not room:
-                blocks.append([])
-                room = block
+                yield current
+                current, room = [], block
             take = min(room, len(part) - start)
-            blocks[-1].append(part[start:start + take])
+            current.append(part[start:start + take])
             start += take
             room -= take
-    return blocks
+    yield current
 
 
 def _deflate_block(pieces: list, lib, level: int, last: bool) -> bytes:
@@ -264,15 +265,17 @@ def _deflate_block(pieces: list, lib, level: int, last: bool) -> bytes:
     return b"".join(out)
 
 
-def deflate(f: IO[bytes], parts: list, head: bytes, codec: str, lib,
-            level: int, block: int | None = None) -> tuple[int, int, BlockIndex]:
+def deflate(f: IO[bytes], parts: Iterable, head: bytes, codec: str, lib,
+            level: int, block: int | None = None,
+            total: int | None = None) -> tuple[int, int, BlockIndex]:
     """Write ``head``, then ``parts`` deflated block-parallel, then nothing else.
 
     Parameters
     ----------
     f : binary file
-    parts : list of memoryview
-        Byte views written in turn as one payload.
+    parts : list (or, with ``total``, any iterable) of memoryview
+        Byte views written in turn as one payload.  An iterable is drawn from only as the
+        blocks in flight reach it, so it can make its views one at a time (a copy of a slab).
     head : bytes
         The stream header, written first.
     codec : {"gzip", "zlib"}
@@ -280,6 +283,8 @@ def deflate(f: IO[bytes], parts: list, head: bytes, codec: str, lib,
         thread, in block order, beside the workers.
     lib, level
         The deflate module (zlib or a compatible accelerator) and the level it understands.
+    total : int, optional
+        Bytes of all parts (needed when ``parts`` is not a list).
 
     Returns
     -------
@@ -288,8 +293,10 @@ def deflate(f: IO[bytes], parts: list, head: bytes, codec: str, lib,
     """
     checksum = lib.crc32 if codec == "gzip" else lib.adler32
     check = checksum(b"")
-    total = sum(len(p) for p in parts)
+    if total is None:
+        total = sum(len(p) for p in parts)
     size = block_size(total, block)
+    count = max(1, -(-total // size))  # what _cut yields (one empty block for no bytes)
     blocks = _cut(parts, size)
     f.write(head)
     written = len(head)
@@ -304,7 +311,7 @@ def deflate(f: IO[bytes], parts: list, head: bytes, codec: str, lib,
         def submit_next() -> None:
             for i, block in upcoming:
                 pending.append((block, pool.submit(_deflate_block, block, lib, level,
-                                                   i == len(blocks) - 1)))
+                                                   i == count - 1)))
                 return
 
         try:
@@ -558,21 +565,24 @@ def _seekable(f: IO[bytes]) -> bool:
         return False
 
 
-def deflate_indexed(f: IO[bytes], parts: list, codec: str, level: int,
+def deflate_indexed(f: IO[bytes], parts: Iterable, codec: str, level: int,
                     on_index: Callable[[BlockIndex], None] | None,
-                    block: int | None = None) -> int:
+                    block: int | None = None, total: int | None = None) -> int:
     """Write ``parts`` as one gzip or zlib stream of independent blocks; its compressed size.
 
     The gzip header precedes the blocks, so its index is filled in by seeking back afterwards
-    (when ``f`` can seek); ``on_index`` receives the index either way.
+    (when ``f`` can seek); ``on_index`` receives the index either way.  ``total``: as in
+    :func:`deflate` (``parts`` may then be any iterable).
     """
     lib, lib_level = _codecs.raw_deflater(level)
     is_gzip = codec == "gzip"
     indexed = is_gzip and _seekable(f)
-    nblocks = block_count(sum(len(p) for p in parts), block) if indexed else 0
+    if total is None:
+        total = sum(len(p) for p in parts)
+    nblocks = block_count(total, block) if indexed else 0
     head = gzip_header(level, nblocks) if is_gzip else _zlib_header(level)
     mark = f.tell() if indexed else 0
-    written, check, index = deflate(f, parts, head, codec, lib, lib_level, block)
+    written, check, index = deflate(f, parts, head, codec, lib, lib_level, block, total)
     tail = (check.to_bytes(4, "little") + (index.total & 0xFFFFFFFF).to_bytes(4, "little")
             if is_gzip else check.to_bytes(4, "big"))
     f.write(tail)

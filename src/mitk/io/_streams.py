@@ -262,7 +262,7 @@ def _preallocate(f: IO[bytes], nbytes: int) -> None:
 
 def compress_from(f: IO[bytes], data, codec: str, level: int = 1,
                   on_index: Callable[[_parallel_deflate.BlockIndex], None] | None = None,
-                  block: int | None = None) -> int:
+                  block: int | None = None, total: int | None = None) -> int:
     """Compress ``data`` (a byte view, or a list of them written in turn) to ``f``.
 
     Produces one gzip, zlib or bzip2 stream and returns the number of compressed bytes written.
@@ -274,11 +274,17 @@ def compress_from(f: IO[bytes], data, codec: str, level: int = 1,
     when given (the MetaImage writer stores it in its header; a zlib stream has no room for it).
     ``block`` is the uncompressed block size (the ``compression_block_size`` save option).
     Smaller payloads and bzip2 go through one compressor in :data:`CHUNK` pieces.  Either way the
-    memory used besides the image is a few blocks of output.
+    memory used besides the image is a few blocks of output.  With ``total`` (the bytes of all
+    views), ``data`` may be any iterable of views, drawn from as the compression reaches them:
+    views made one at a time (copies of slabs) are then held a few at a time.
     """
-    parts = list(data) if isinstance(data, (list, tuple)) else [data]
-    if codec != "bzip2" and sum(len(p) for p in parts) >= _parallel_deflate.PARALLEL_MIN:
-        return _parallel_deflate.deflate_indexed(f, parts, codec, level, on_index, block)
+    if total is not None and not isinstance(data, (list, tuple, memoryview)):
+        parts = iter(data)
+    else:
+        parts = list(data) if isinstance(data, (list, tuple)) else [data]
+        total = sum(len(p) for p in parts)
+    if codec != "bzip2" and total >= _parallel_deflate.PARALLEL_MIN:
+        return _parallel_deflate.deflate_indexed(f, parts, codec, level, on_index, block, total)
     c = _codecs.new_compressor(codec, level)
     written = 0
     for part in parts:

@@ -3,7 +3,7 @@ pair; see :mod:`mitk.io.nifti` for what is written where."""
 
 from __future__ import annotations
 
-import gzip
+import itertools
 import os
 from typing import Any
 
@@ -228,15 +228,10 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
             f.write(header)
             for part in _volumes(array, comps):
                 _streams.write_from(f, part)
-        elif comps == 1:
-            _streams.compress_from(f, [memoryview(header), memoryview(array).cast("B")],
-                                   "gzip", level, block=block)
         else:
-            # One gzip member fed volume by volume, so only one volume copy exists at a time.
-            with gzip.GzipFile(filename="", mode="wb", compresslevel=level, fileobj=f,
-                               mtime=0) as gz:
-                gz.write(header)
-                for part in _volumes(array, comps):
-                    for start in range(0, len(part), _streams.CHUNK):
-                        gz.write(part[start:start + _streams.CHUNK])
+            # Component volumes are made a slab at a time as the compression reaches them, so
+            # a few slabs exist at once; large payloads get independent blocks and their index.
+            _streams.compress_from(f, itertools.chain([memoryview(header)],
+                                                      _volumes(array, comps)),
+                                   "gzip", level, block=block, total=len(header) + array.nbytes)
 
