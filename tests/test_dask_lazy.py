@@ -29,14 +29,14 @@ def test_to_dask_equals_the_image_and_reads_nothing_to_build(tmp_path, monkeypat
     lz = mitk.open(tmp_path / name)
     from mitk.io import _regions
 
-    real = _regions.read_box
-    monkeypatch.setattr(_regions, "read_box", lambda *a, **k: pytest.fail("read pixels"))
+    real = _regions.read_planned
+    monkeypatch.setattr(_regions, "read_planned", lambda *a, **k: pytest.fail("read pixels"))
     arr = lz.to_dask(chunks=(2, 3, -1, -1))
     arr2 = lz.to_dask()
     # Each task holds a path, options, identities and a region: a few hundred bytes.
     for task in dict(arr.__dask_graph__()).values():
         assert len(pickle.dumps(task)) < 2000
-    monkeypatch.setattr(_regions, "read_box", real)
+    monkeypatch.setattr(_regions, "read_planned", real)
     assert arr.chunks[0] == (2, 2, 1) and arr.dtype == data.dtype
     assert np.array_equal(arr.compute(scheduler="threads"), data)
     assert np.array_equal(arr2[:, 2].compute(scheduler="sync"), data[:, 2])

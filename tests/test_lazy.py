@@ -478,6 +478,42 @@ def test_four_threads_read_random_regions(tmp_path):
     assert not failures, failures[:3]
 
 
+def test_a_key_read_again_reuses_its_plan_and_gives_a_new_array(tmp_path, monkeypatch):
+    from mitk import lazy
+    from mitk.io import _regions
+
+    data = sample("int16", (4, 6, 7, 8), seed=21)
+    mitk.Image(data).save(tmp_path / "again.nii")
+    lz = mitk.open(tmp_path / "again.nii")
+    rng = np.random.default_rng(21)
+    short = [(1,), 1, (2, 3), (-1, 0, 5), (slice(1, 3),), (2, slice(None), 4)]
+    keys = [random_key(rng, data.shape) for _ in range(60)] + short
+    for key in keys * 2:  # the second time from the kept plans
+        got = lz[key]
+        want = np.asarray(data[key])
+        assert got.shape == want.shape and got.tobytes() == want.tobytes(), key
+        got[...] = 7  # a new array each time: the next read is not affected
+    planned = []
+    real = _regions.plan_box
+    monkeypatch.setattr(_regions, "plan_box", lambda *a: planned.append(a) or real(*a))
+    for key in short:
+        assert np.array_equal(lz[key], data[key]), key
+    assert planned == []
+    # Equal to a kept int key as dict keys, yet not indices: refused as before.
+    for bad in (True, (True,), (1.0,), (np.float64(1.0),), (1, False)):
+        with pytest.raises(IndexError):
+            lz[bad]
+    assert np.array_equal(lz[np.int64(1)], data[1])
+    assert np.array_equal(lz[(np.int64(2), 3)], data[2, 3])
+    # At most _KEPT_PLANS are kept of each kind.
+    monkeypatch.setattr(lazy, "_KEPT_PLANS", 8)
+    for t in range(4):
+        for z in range(6):
+            assert np.array_equal(lz[t, z], data[t, z])
+            assert np.array_equal(lz[t:t + 1, z], data[t:t + 1, z])
+    assert 0 < len(lz._key_plans) <= 8 and 0 < len(lz._box_plans) <= 8
+
+
 def test_a_data_file_removed_by_a_save_between_the_check_and_the_read(tmp_path):
     # A save of a detached pair deletes the old data file: a region read that passed the
     # identity check just before finds it gone, which is the same "changed since open" error.

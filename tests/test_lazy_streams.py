@@ -112,6 +112,52 @@ def test_the_block_plan_is_worked_out_once_and_a_cached_slice_still_sees_a_chang
         lz.read_cost((64,))
 
 
+def _counting_opens(monkeypatch) -> list:
+    opened: list = []
+    real = os.open
+    monkeypatch.setattr(_regions.os, "open", lambda *a, **k: opened.append(a[0]) or real(*a, **k))
+    return opened
+
+
+def test_a_slice_read_again_opens_no_file_yet_sees_every_change(tmp_path, volume, monkeypatch):
+    """A slice in one cached block is copied from the cache after a stat of the file: no
+    open, but a file replaced (same size and mtime, another inode) or removed is still seen."""
+    path = tmp_path / "again.nii.gz"
+    mitk.Image(volume).save(path)
+    lz = mitk.open(path)
+    first = lz[64]
+    first[...] = -1  # the caller's array is its own, not the cached block
+    opened = _counting_opens(monkeypatch)
+    for key in ((64,), (64, slice(3, 9)), (64, 200)):
+        got = lz[key]
+        assert got.flags.writeable and got.flags.c_contiguous
+        assert np.array_equal(got, volume[key]), key
+    assert opened == []
+    assert np.array_equal(lz[100], volume[100]) and opened == [str(path)]  # not cached: opened
+    copy = tmp_path / "copy.nii.gz"
+    copy.write_bytes(path.read_bytes())
+    os.utime(copy, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns))
+    os.replace(copy, path)
+    with pytest.raises(mitk.CorruptFileError, match="replaced"):
+        lz[64]
+    path.unlink()
+    with pytest.raises(mitk.CorruptFileError, match="gone"):
+        lz[64]
+
+
+def test_a_big_endian_slice_from_the_cache(tmp_path, volume, monkeypatch):
+    path = tmp_path / "be.nrrd"
+    mitk.Image(volume.byteswap()).save(path, compression="gzip")
+    head, sep, rest = path.read_bytes().partition(b"\n\n")
+    assert b"endian: little" in head
+    path.write_bytes(head.replace(b"endian: little", b"endian: big") + sep + rest)
+    lz = mitk.open(path)
+    assert np.array_equal(lz[64], volume[64])
+    opened = _counting_opens(monkeypatch)
+    assert np.array_equal(lz[64], volume[64]) and np.array_equal(lz[64, 7], volume[64, 7])
+    assert opened == []
+
+
 def test_foreign_gzip_checkpoints_make_later_regions_cheaper(tmp_path, volume):
     nib = pytest.importorskip("nibabel")
     path = tmp_path / "foreign.nii.gz"

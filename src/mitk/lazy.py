@@ -84,7 +84,13 @@ class LazyImage:
         self._as_stored = self._perm is None and d.complex_axis is None and d.scaling is None
         # A region read checks each data file it reads when it opens it (and only those: a
         # slice of a LIST of a thousand files is one stat, not a thousand); the headers first.
-        self._data_files = frozenset(p.src for p in d.stored.pieces)
+        data_files = frozenset(p.src for p in d.stored.pieces)
+        self._headers = [(name, expected) for name, expected in d.stored.identities.items()
+                         if name not in data_files]
+        # Plans of keys read before (a region is often read again, or one per slice): pure
+        # arithmetic of the key and the description, so kept; see _entry.
+        self._key_plans: dict = {}
+        self._box_plans: dict = {}
 
     # -- attributes --------------------------------------------------------------------------
 
@@ -168,11 +174,11 @@ class LazyImage:
 
     # -- regions -----------------------------------------------------------------------------
 
-    def _check_files(self, skip: frozenset = frozenset()) -> None:
-        """CorruptFileError if a file (but those in ``skip``) changed since :func:`open`."""
-        for name, expected in self._d.stored.identities.items():
-            if name in skip:
-                continue
+    def _check_files(self, headers_only: bool = False) -> None:
+        """CorruptFileError if a file (only the header files that hold no pixels, with
+        ``headers_only``) changed since :func:`open`."""
+        for name, expected in (self._headers if headers_only
+                               else self._d.stored.identities.items()):
             try:
                 found = _regions.identity(os.stat(name))
             except FileNotFoundError:
@@ -184,15 +190,15 @@ class LazyImage:
     def _stored_box(self, box: list) -> list:
         return stored_box(self._d, box)
 
-    def _read_box(self, box: list) -> np.ndarray:
-        """The image values of ``box`` (one positive-step range per axis of ``shape``)."""
+    def _read_box(self, plan: _regions.BoxPlan, counts: tuple) -> np.ndarray:
+        """The image values of a box (``counts`` values per axis of ``shape``) that ``plan``
+        (of its stored box) reads."""
         d = self._d
-        arr = _regions.read_box(d.stored, self._stored_box(box), self._points)
-        if self._as_stored:  # the commonest case, and read_box's result is C-contiguous
-            return arr.reshape([len(range(*b)) for b in box])
+        arr = _regions.read_planned(d.stored, plan, self._points)
+        if self._as_stored:  # the commonest case, and read_planned's result is C-contiguous
+            return arr.reshape(counts)
         if self._perm is not None:
             arr = arr.transpose(self._perm)
-        counts = [len(range(*b)) for b in box]
         if d.complex_axis is not None:
             arr = np.ascontiguousarray(arr).view(
                 np.complex64 if arr.dtype.itemsize == 4 else np.complex128)
@@ -206,6 +212,56 @@ class LazyImage:
                     work += inter
                 arr = work.astype(self.dtype)
         return np.ascontiguousarray(arr)
+
+    def _entry(self, key: Any) -> tuple:
+        """(plan or None for an empty box, counts, post, final shape or None) of ``key``.
+
+        ``post`` turns the box read into ``arr[key]``; when it only drops and adds axes (no
+        reversal) ``final`` is the shape it gives, and a reshape does it.  Plans are kept
+        (at most :data:`_KEPT_PLANS` of each kind): by the key itself when it is ints alone,
+        else by its box.
+        """
+        # Exactly ints: True or 1.0 equal 1 as dict keys, yet are not valid indices.
+        memo = type(key) is int
+        if type(key) is tuple and key:
+            for k in key:
+                if type(k) is not int:
+                    break
+            else:
+                memo = True
+        if memo:
+            entry = self._key_plans.get(key)
+            if entry is not None:
+                return entry
+        box, post = _lazy_keys.normalize(key, self._shape)
+        counts = tuple([len(range(*b)) for b in box])
+        final: list | None = []
+        it = iter(counts)
+        for p in post:
+            if p is None:
+                final.append(1)
+            elif type(p) is int:
+                next(it)
+            elif p == _ALL:
+                final.append(next(it))
+            else:  # a reversed axis: indexed, not reshaped
+                final = None
+                break
+        if 0 in counts:
+            plan = None
+            if final is None:
+                final = list(np.empty(counts, np.uint8)[post].shape)
+        else:
+            boxkey = tuple(box)
+            plan = self._box_plans.get(boxkey)
+            if plan is None:
+                plan = _regions.plan_box(self._d.stored, self._stored_box(box))
+                if plan.pieces is None:  # the short plans (ints, or arrays per plane)
+                    _keep(self._box_plans, boxkey, plan)
+        entry = (plan, counts, post, None if final is None else tuple(final))
+        if memo and (plan is None or plan.pieces is None):
+            _keep(self._key_plans, key, entry)
+        return entry
 
     def __getitem__(self, key: Any) -> np.ndarray:
         """The pixels ``np.asarray(mitk.Image(path))[key]``, as a new writable array.
@@ -233,16 +289,14 @@ class LazyImage:
         -----
         Copies from the file; locks nothing; the GIL is released in the reads and codecs.
         """
-        box, post = _lazy_keys.normalize(key, self._shape)
-        for b in box:
-            if b[0] >= b[1]:
-                self._check_files()  # nothing is read, but a changed file is still reported
-                return np.empty(np.empty([len(range(*b)) for b in box], np.uint8)[post].shape,
-                                dtype=self.dtype)
-        self._check_files(self._data_files)
-        arr = self._read_box(box)
-        if post.count(_ALL) == len(post):
-            return arr
+        plan, counts, post, final = self._entry(key)
+        if plan is None:
+            self._check_files()  # nothing is read, but a changed file is still reported
+            return np.empty(final, dtype=self.dtype)
+        self._check_files(headers_only=True)
+        arr = self._read_box(plan, counts)
+        if final is not None:
+            return arr.reshape(final)  # a view of the new array: writable, C-contiguous
         out = arr[post]
         # all-integer keys give a 0-d array (NumPy would give a scalar: not writable)
         return np.array(out) if out.ndim == 0 or not out.flags.c_contiguous else out
@@ -480,6 +534,16 @@ def _box_cost(stored: _regions.Stored, box: list, points: dict | None = None) ->
 
 #: The index of a whole axis (what a box needs no further index on).
 _ALL = slice(None)
+#: Plans a LazyImage keeps of each kind; all are dropped when there are more.
+_KEPT_PLANS = 256
+
+
+def _keep(plans: dict, key: Any, value: Any) -> None:
+    # Dropping them all keeps this one lock-free dict operation per call (threads that race
+    # only work a plan out twice).
+    if len(plans) >= _KEPT_PLANS:
+        plans.clear()
+    plans[key] = value
 
 
 def stored_box(d: _regions.Described, box: list) -> list:

@@ -3,13 +3,16 @@
 A format describes its pixels (``_open`` in its package) as a :class:`Stored` array whose bytes
 are the concatenation of its :class:`~mitk.io._data_files.Piece` objects; :func:`read_box` fills
 the part a box selects (one ``(start, stop, step)`` per stored axis), from the byte runs
-:mod:`mitk.io._box_runs` plans (``mitk.lazy`` works out its cost from the same runs).
+:mod:`mitk.io._box_runs` plans (``mitk.lazy`` works out its cost from the same runs).  The plan
+(:func:`plan_box`) and the read (:func:`read_planned`) are apart, so that a caller reading one
+box again keeps its plan.
 
 * Raw runs are read by :mod:`mitk.io._raw_runs` (positioned reads, no shared offset, no map,
   GIL released; runs close together as one span).
 * mitk's block-indexed gzip/zlib streams inflate only the blocks touched, on
   ``threads_for(n)`` threads, and keep a lone block in a :class:`BlockCache`; the parsed index
-  stays in the piece's :class:`Checkpoints`.
+  stays in the piece's :class:`Checkpoints`.  A run inside a cached block is copied from it
+  after a ``stat`` of the file (no open).
 * Other streams are read once up to the last byte needed, leaving :class:`Checkpoints` (zlib
   decoder snapshots) for later regions.  ASCII is a full pass.
 
@@ -38,8 +41,8 @@ from ._box_runs import one_run, row_plan, runs, split
 from ._data_files import Piece, fill
 from ._raw_runs import gather as _gather, pread as _pread, pread_into, read_raw, read_rows
 
-__all__ = ["BlockCache", "Checkpoints", "Described", "Stored", "identities", "identity",
-           "read_box"]
+__all__ = ["BlockCache", "BoxPlan", "Checkpoints", "Described", "Stored", "identities",
+           "identity", "plan_box", "read_box", "read_planned"]
 
 #: Inflated blocks of indexed streams kept for later regions, per image.
 CACHED_BYTES = 4 << 20
@@ -415,21 +418,59 @@ def _read_text(stored: Stored, piece: Piece, starts, lengths, dests, out) -> Non
     _gather(out, whole.view(np.uint8), starts, lengths, dests)
 
 
-def read_box(stored: Stored, box: Sequence[tuple], points: dict | None = None) -> np.ndarray:
-    """The stored elements ``box`` selects (``0 <= start < stop <= size``, ``step >= 1`` per
-    stored axis), as a new C-contiguous native-order array.
+class BoxPlan:
+    """How :func:`read_planned` reads a box: which plan (one of ``run``, ``rows`` and
+    ``pieces`` is set), the shape it reads, and the step it then takes along one axis.
 
-    ``points`` is the caller's dict of per-image state (checkpoints and block plans per
-    compressed piece, the block cache), filled here.  CorruptFileError: a file changed since it
-    was described, or it (or its stream) ends before the data.
+    ``run`` is :func:`~mitk.io._box_runs.one_run`'s, ``rows``
+    :func:`~mitk.io._box_runs.row_plan`'s, ``pieces`` :func:`~mitk.io._box_runs.split`'s
+    (runs per piece).  ``subsample`` is (axis, step) or None.  Immutable once made: a caller
+    may keep one and read it again from any thread.
     """
+
+    __slots__ = ("run", "rows", "pieces", "read_shape", "subsample")
+
+    def __init__(self, run, rows, pieces, read_shape: tuple, subsample) -> None:
+        self.run, self.rows, self.pieces = run, rows, pieces
+        self.read_shape, self.subsample = read_shape, subsample
+
+
+def plan_box(stored: Stored, box: Sequence[tuple]) -> BoxPlan:
+    """The plan that reads ``box`` (``0 <= start < stop <= size``, ``step >= 1`` per stored
+    axis); pure arithmetic, no I/O."""
     run = one_run(stored, box) if stored.shape else None
     rows = row_plan(stored, box) if run is None else None
     if run is None and rows is None:
         starts, length, read_shape, subsample = runs(stored, box)
-    else:  # the short plans: Python ints, or arrays per plane, never per run
-        read_shape, subsample = [len(range(*b)) for b in box], None
-    out = np.empty(read_shape, dtype=stored.dtype)
+        return BoxPlan(None, None, split(stored, starts, length), read_shape, subsample)
+    # the short plans: Python ints, or arrays per plane, never per run
+    return BoxPlan(run, rows, None, tuple([len(range(*b)) for b in box]), None)
+
+
+def read_box(stored: Stored, box: Sequence[tuple], points: dict | None = None) -> np.ndarray:
+    """The stored elements ``box`` selects (``0 <= start < stop <= size``, ``step >= 1`` per
+    stored axis), as a new C-contiguous native-order array: :func:`read_planned` of
+    :func:`plan_box`."""
+    return read_planned(stored, plan_box(stored, box), points)
+
+
+def read_planned(stored: Stored, plan: BoxPlan, points: dict | None = None) -> np.ndarray:
+    """The stored elements ``plan`` (:func:`plan_box`'s) reads, as a new C-contiguous
+    native-order array of ``plan.read_shape`` (then stepped along ``plan.subsample``).
+
+    ``points`` is the caller's dict of per-image state (checkpoints and block plans per
+    compressed piece, the block cache), filled here.  CorruptFileError: a file changed since it
+    was described, or it (or its stream) ends before the data.  Copies; the GIL is released
+    in the reads and codecs.
+    """
+    run = plan.run
+    if run is not None and points is not None and run[2]:
+        cached = _cached_run(stored, run, points)
+        if cached is not None:  # a slice read again: no open, no pool, one copy
+            out = np.frombuffer(cached[0], stored.dtype, run[2] // stored.dtype.itemsize,
+                                cached[1]).reshape(plan.read_shape).copy()
+            return out.byteswap(inplace=True) if stored.swap else out
+    out = np.empty(plan.read_shape, dtype=stored.dtype)
     flat = out.reshape(-1).view(np.uint8)
     if run is not None:
         p, offset, length = run
@@ -443,8 +484,8 @@ def read_box(stored: Stored, box: Sequence[tuple], points: dict | None = None) -
         elif length:
             _read_piece(stored, p, np.array([offset], np.int64), np.array([length], np.int64),
                         np.zeros(1, np.int64), flat, points)
-    elif rows is not None:
-        p, planes, k, step, length, joined = rows
+    elif plan.rows is not None:
+        p, planes, k, step, length, joined = plan.rows
         piece = stored.pieces[p]
         fd = _open_checked(stored, piece)
         try:
@@ -452,16 +493,45 @@ def read_box(stored: Stored, box: Sequence[tuple], points: dict | None = None) -
         finally:
             os.close(fd)
     else:
-        for p, s, ln, d in split(stored, starts, length):
+        for p, s, ln, d in plan.pieces:
             _read_piece(stored, p, s, ln, d, flat, points)
     if stored.swap:
         out.byteswap(inplace=True)
-    if subsample is not None:
-        axis, step = subsample
+    if plan.subsample is not None:
+        axis, step = plan.subsample
         key = [slice(None)] * out.ndim
         key[axis] = slice(None, None, step)
         out = np.ascontiguousarray(out[tuple(key)])
     return out
+
+
+def _cached_run(stored: Stored, run: tuple, points: dict) -> tuple | None:
+    """(inflated block, offset in it) holding all of ``run`` (one_run's plan, of a stream
+    whose block plan is known), from the block cache; None when it is not there.
+
+    The file is not opened: its identity is checked by path (what opening would check), so
+    a file changed since it was described is still CorruptFileError.
+    """
+    p, offset, length = run
+    cp, cache = points.get(p), points.get("blocks")
+    if cp is None or cache is None or cp.plan is None or cp.plan[1] is None:
+        return None
+    piece = stored.pieces[p]
+    block = cp.plan[1][1].block
+    b, first = divmod(offset + piece.skip, block)
+    if first + length > block:
+        return None
+    buf = cache.get(((piece.src, piece.start), b))
+    if buf is None:
+        return None
+    try:
+        found = identity(os.stat(piece.src))
+    except FileNotFoundError:
+        found = None
+    if found != stored.identities.get(piece.src):
+        raise CorruptFileError(f"{piece.label}: the file is gone, or was replaced, truncated or "
+                               "modified since it was opened; open it again")
+    return buf, first
 
 
 def _read_piece(stored: Stored, p: int, starts, lengths, dests, flat: np.ndarray,
@@ -476,9 +546,9 @@ def _read_piece(stored: Stored, p: int, starts, lengths, dests, flat: np.ndarray
             os.close(fd)
     elif piece.encoding in ("gzip", "zlib", "bzip2", "deflate"):
         cp = cache = None
-        if points is not None:
-            cp = points.setdefault(p, Checkpoints())
-            cache = points.setdefault("blocks", BlockCache())
+        if points is not None:  # made once per image (setdefault alone would make one a call)
+            cp = points.get(p) or points.setdefault(p, Checkpoints())
+            cache = points.get("blocks") or points.setdefault("blocks", BlockCache())
         _read_stream(stored, piece, starts, lengths, dests, flat, cp, cache)
     else:
         _read_text(stored, piece, starts, lengths, dests, flat)
