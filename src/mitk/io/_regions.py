@@ -163,10 +163,11 @@ def _open_checked(stored: Stored, piece: Piece) -> int:
     try:
         st = os.fstat(fd)
         expected = stored.identities.get(piece.src)
-        if expected is not None and identity(st) != expected:
-            raise CorruptFileError(f"{piece.label}: the file was replaced, truncated or modified "
-                                   "since it was opened; open it again")
-        if _NONBLOCK and not stat.S_ISREG(st.st_mode):
+        if expected is not None:  # the file described (data files are regular: _data_files)
+            if identity(st) != expected:
+                raise CorruptFileError(f"{piece.label}: the file was replaced, truncated or "
+                                       "modified since it was opened; open it again")
+        elif _NONBLOCK and not stat.S_ISREG(st.st_mode):
             os.set_blocking(fd, True)  # reads block again (a regular file's always do)
     except BaseException:
         os.close(fd)
@@ -464,7 +465,8 @@ def read_planned(stored: Stored, plan: BoxPlan, points: dict | None = None) -> n
     in the reads and codecs.
     """
     run = plan.run
-    if run is not None and points is not None and run[2]:
+    if (run is not None and points is not None and run[2]
+            and stored.pieces[run[0]].encoding != "raw"):
         cached = _cached_run(stored, run, points)
         if cached is not None:  # a slice read again: no open, no pool, one copy
             out = np.frombuffer(cached[0], stored.dtype, run[2] // stored.dtype.itemsize,
