@@ -516,10 +516,11 @@ def _cached_run(stored: Stored, run: tuple, points: dict) -> tuple | None:
     """
     p, offset, length = run
     cp, cache = points.get(p), points.get("blocks")
-    if cp is None or cache is None or cp.plan is None or cp.plan[1] is None:
+    known = cp.plan if cp is not None else None  # read once: another thread may drop it
+    if cache is None or known is None or known[1] is None:
         return None
     piece = stored.pieces[p]
-    block = cp.plan[1][1].block
+    block = known[1][1].block
     b, first = divmod(offset + piece.skip, block)
     if first + length > block:
         return None
