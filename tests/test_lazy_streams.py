@@ -185,6 +185,26 @@ def test_foreign_gzip_checkpoints_make_later_regions_cheaper(tmp_path, volume):
     assert np.array_equal(copy[50:52], volume[50:52])
 
 
+def test_slices_in_order_of_a_foreign_stream_go_on_where_the_last_ended(tmp_path, volume):
+    """A loop over the slices of a .nii.gz other tools wrote (one stream, no index)
+    decompresses the stream about once, not from the nearest checkpoint for every slice."""
+    path = tmp_path / "seq.nii.gz"
+    mitk.Image(volume).save(path)
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()), 6))  # no block index
+    lz = mitk.open(path)
+    one = volume[0].nbytes
+    assert lz.read_cost((0,)) > one  # the header before it
+    for z in range(48):
+        assert np.array_equal(lz[z], volume[z]), z
+        assert lz.read_cost((z + 1,)) == one, z
+        assert lz.read_cost((z + 2,)) == 2 * one, z
+    # An earlier slice starts from a checkpoint (or the start), and is still right.
+    assert lz.read_cost((3,)) <= _regions.CHECKPOINT_EVERY + one
+    assert np.array_equal(lz[3], volume[3])
+    assert np.array_equal(lz[4:6, 7], volume[4:6, 7])
+    assert np.array_equal(lz[100:102], volume[100:102])
+
+
 def test_a_region_read_stops_after_its_last_byte(tmp_path, volume, monkeypatch):
     nib = pytest.importorskip("nibabel")
     path = tmp_path / "stop.nii.gz"
@@ -220,6 +240,11 @@ def test_bzip2_and_multi_member_gzip(tmp_path, volume):
     lz = mitk.open(tmp_path / "m.nhdr")
     for key in _keys(small.shape):
         assert np.array_equal(lz[key], small[key]), key
+    # Slice after slice across the members' boundary: each goes on where the last ended.
+    lz = mitk.open(tmp_path / "m.nhdr")
+    for z in range(small.shape[0]):
+        assert lz.read_cost((z,)) == small[0].nbytes, z
+        assert np.array_equal(lz[z], small[z]), z
 
 
 def test_a_truncated_stream_is_corrupt_where_the_region_needs_it(tmp_path, volume):
@@ -232,6 +257,16 @@ def test_a_truncated_stream_is_corrupt_where_the_region_needs_it(tmp_path, volum
         f.write(bytes(64))  # damage in place: same size, but a new mtime
     with pytest.raises(mitk.CorruptFileError):
         mitk.open(path)[-1]
+    # Cut inside the trailer: the data are all there, but the last slice reads on to the
+    # member's end, whose check is missing; an earlier slice stops before it.
+    path = tmp_path / "trailer.nii.gz"
+    mitk.Image(small).save(path)
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()))[:-5])
+    lz = mitk.open(path)
+    assert np.array_equal(lz[0], small[0]) and np.array_equal(lz[6], small[6])
+    for key in ((-1,), (-1, -1), (..., -1)):  # each holds the data's last byte
+        with pytest.raises(mitk.CorruptFileError, match="before its check"):
+            lz[key]
 
 
 def test_without_positioned_reads(tmp_path, volume, monkeypatch):

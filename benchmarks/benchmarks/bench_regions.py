@@ -82,3 +82,8 @@ class CompressedRegionSuite:
 
     def time_zslice_again(self, name):
         self.warm[128]
+
+    def time_every_zslice_in_order(self, name):
+        lz = mitk.open(self.path)
+        for z in range(256):
+            lz[z]

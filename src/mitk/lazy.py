@@ -293,10 +293,15 @@ class LazyImage:
         if plan is None:
             self._check_files()  # nothing is read, but a changed file is still reported
             return np.empty(final, dtype=self.dtype)
-        self._check_files(headers_only=True)
-        arr = self._read_box(plan, counts)
+        if self._headers:
+            self._check_files(headers_only=True)
         if final is not None:
+            if self._as_stored:  # the commonest case: the stored elements, in their order
+                arr = _regions.read_planned(self._d.stored, plan, self._points)
+            else:
+                arr = self._read_box(plan, counts)
             return arr.reshape(final)  # a view of the new array: writable, C-contiguous
+        arr = self._read_box(plan, counts)
         out = arr[post]
         # all-integer keys give a 0-d array (NumPy would give a scalar: not writable)
         return np.array(out) if out.ndim == 0 or not out.flags.c_contiguous else out

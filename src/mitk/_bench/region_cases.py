@@ -264,6 +264,17 @@ def compressed_regions(quick: bool, peers: bool = False) -> list:
                           t_later * 1e3, "ms", "the first read", t_first * 1e3, "ms",
                           "<= 0.5x"))
 
+        def every_slice():
+            lz_loop = mitk.open(foreign)
+            for z in range(n):
+                lz_loop[z]
+
+        t_loop = best_time(every_slice, repeat=3)
+        out.append(Result("regions.foreign_gz.slice_loop", "regions",
+                          f"every z-slice of a foreign .nii.gz in order ({n} reads, fresh open)",
+                          t_loop * 1e3, "ms", "zlib.decompress of the whole file",
+                          t_zlib * 1e3, "ms"))
+
         # Block size: what a region costs against a full read, and what the index costs.
         saved = _parallel_deflate.DEFLATE_BLOCK
         for mib in (1, 4, 16):

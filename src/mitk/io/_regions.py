@@ -106,12 +106,15 @@ class BlockCache:
 
 class Checkpoints:
     """Decoder snapshots of a foreign deflate stream: (next input offset, output offset, zlib
-    decoder) each.  Readers copy a snapshot, never use the stored one.  Thread-safe."""
+    decoder) each, one every :attr:`every` output bytes, and one where the last region read
+    ended (so that reading the next slice after a slice goes on from there).  Readers copy a
+    snapshot, never use the stored one.  Thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._outs: list[int] = []
         self._points: list[tuple[int, int, object]] = []
+        self._last: tuple[int, int, object] | None = None
         self.every = CHECKPOINT_EVERY
         #: None until known: whether the piece's block index was confirmed usable.
         self.indexed: bool | None = None
@@ -123,10 +126,20 @@ class Checkpoints:
         """The last checkpoint at or before decompressed offset ``upos`` (a private copy)."""
         with self._lock:
             i = bisect.bisect_right(self._outs, upos) - 1
-            if i < 0:
+            found = self._points[i] if i >= 0 else None
+            last = self._last
+            if last is not None and last[1] <= upos and (found is None or last[1] > found[1]):
+                found = last
+            if found is None:
                 return None
-            fpos, out, d = self._points[i]
+            fpos, out, d = found
             return fpos, out, d.copy()
+
+    def ended(self, fpos: int, upos: int, d) -> None:
+        """Keep a snapshot of ``d`` where a region's read stopped (replacing the last one)."""
+        snapshot = (fpos, upos, d.copy())
+        with self._lock:
+            self._last = snapshot
 
     def wants(self, upos: int) -> bool:
         with self._lock:
@@ -341,13 +354,20 @@ def _read_blocks(fd: int, plan: tuple, scatter: _Scatter, skip: int,
 
 def _read_sequential(fd: int, piece: Piece, codec: str, scatter: _Scatter,
                      points: Checkpoints | None) -> None:
-    """Decompress from the nearest checkpoint until the last run's byte (stream after skip)."""
+    """Decompress from the nearest checkpoint until the last run's byte (stream after skip).
+
+    A region that ends before the data's last byte stops there exactly, and leaves a
+    snapshot there for the next region; one that reaches it reads on to the end of the
+    stream's member, so that the member's check (CRC-32, Adler-32) is verified.
+    """
     first = scatter.first + piece.skip
     end = scatter.end + piece.skip
+    to_the_end = end >= piece.skip + piece.nbytes
     limit = piece.start + piece.limit if piece.limit is not None else None
     snapshot = points.nearest(first) if points is not None and codec != "bzip2" else None
     fpos, upos, d = snapshot or (piece.start, 0, _new_decoder(codec))
     data = b""
+    unchecked = False
     try:
         while upos < end:
             if d.eof:
@@ -361,13 +381,24 @@ def _read_sequential(fd: int, piece: Piece, codec: str, scatter: _Scatter,
                 fpos += len(data)
                 if not data:
                     break
-            out = d.decompress(data, _OUT)
+            # No further than the region's end: the next region (the next slice) starts there.
+            out = d.decompress(data, _OUT if to_the_end else min(_OUT, end - upos))
             data = b"" if codec == "bzip2" else d.unconsumed_tail
             scatter.put(upos - piece.skip, out)
             upos += len(out)
             if (points is not None and codec != "bzip2" and not data and not d.eof
                     and points.wants(upos)):
                 points.add(fpos, upos, d)
+        while to_the_end and upos >= end and not d.eof:
+            if not data and (codec != "bzip2" or d.needs_input):
+                data = _read(fd, fpos, limit)
+                fpos += len(data)
+                if not data:
+                    unchecked = True
+                    break
+            if d.decompress(data, 1 << 16):
+                break  # more data than the header declares: not read
+            data = b"" if codec == "bzip2" else d.unconsumed_tail
     except (zlib.error, EOFError, OSError, ValueError) as exc:
         if isinstance(exc, OSError) and exc.errno:
             raise
@@ -376,6 +407,14 @@ def _read_sequential(fd: int, piece: Piece, codec: str, scatter: _Scatter,
         raise CorruptFileError(f"{piece.label}: {codec} stream ends after {upos - piece.skip} "
                                f"bytes of data, before byte {end - piece.skip} of the region "
                                "(the file was truncated, or is corrupt)")
+    if unchecked:
+        raise CorruptFileError(f"{piece.label}: {codec} stream ends after its data, before its "
+                               "check (the file was truncated)")
+    if points is not None and codec != "bzip2" and not to_the_end:
+        if d.eof:  # a next member (if any) starts where this one's input ended
+            points.ended(fpos - len(d.unused_data), upos, _new_decoder(codec))
+        else:  # the input the decoder has not taken yet is read again from there
+            points.ended(fpos - len(data), upos, d)
 
 
 def _new_decoder(codec: str):
@@ -469,9 +508,12 @@ def read_planned(stored: Stored, plan: BoxPlan, points: dict | None = None) -> n
             and stored.pieces[run[0]].encoding != "raw"):
         cached = _cached_run(stored, run, points)
         if cached is not None:  # a slice read again: no open, no pool, one copy
+            # Copied flat, then shaped: a copy with NIfTI's size-1 axes costs more.
             out = np.frombuffer(cached[0], stored.dtype, run[2] // stored.dtype.itemsize,
-                                cached[1]).reshape(plan.read_shape).copy()
-            return out.byteswap(inplace=True) if stored.swap else out
+                                cached[1]).copy()
+            if stored.swap:
+                out.byteswap(inplace=True)
+            return out.reshape(plan.read_shape)
     out = np.empty(plan.read_shape, dtype=stored.dtype)
     flat = out.reshape(-1).view(np.uint8)
     if run is not None:
