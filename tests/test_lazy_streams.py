@@ -198,11 +198,25 @@ def test_slices_in_order_of_a_foreign_stream_go_on_where_the_last_ended(tmp_path
         assert np.array_equal(lz[z], volume[z]), z
         assert lz.read_cost((z + 1,)) == one, z
         assert lz.read_cost((z + 2,)) == 2 * one, z
+    # The pass left a checkpoint every CHECKPOINT_EVERY bytes (a 16 MiB stream), exactly.
+    points = lz._points[0]
+    assert points.every == _regions.CHECKPOINT_EVERY
+    assert len(points._outs) == 48 * one // points.every
+    assert np.all(np.diff([0, *points._outs]) == points.every)
     # An earlier slice starts from a checkpoint (or the start), and is still right.
-    assert lz.read_cost((3,)) <= _regions.CHECKPOINT_EVERY + one
+    for z in range(48):
+        assert lz.read_cost((z,)) <= points.every + one, z
     assert np.array_equal(lz[3], volume[3])
     assert np.array_equal(lz[4:6, 7], volume[4:6, 7])
     assert np.array_equal(lz[100:102], volume[100:102])
+
+
+def test_checkpoint_spacing_bounds_their_memory():
+    # 1 MiB apart, or 256 over a longer stream (each holds about 40 KB of decoder state).
+    assert _regions.Checkpoints(0).every == _regions.CHECKPOINT_EVERY == 1 << 20
+    assert _regions.Checkpoints(200 << 20).every == 1 << 20
+    assert _regions.Checkpoints(1 << 30).every == 4 << 20
+    assert _regions.Checkpoints((1 << 30) + 1).every == (4 << 20) + 1
 
 
 def test_a_region_read_stops_after_its_last_byte(tmp_path, volume, monkeypatch):

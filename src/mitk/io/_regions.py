@@ -46,9 +46,12 @@ __all__ = ["BlockCache", "BoxPlan", "Checkpoints", "Described", "Stored", "ident
 
 #: Inflated blocks of indexed streams kept for later regions, per image.
 CACHED_BYTES = 4 << 20
-#: Decompressed bytes between two checkpoints of a foreign deflate stream.
-CHECKPOINT_EVERY = 4 << 20
-#: Most checkpoints kept per stream (a zlib snapshot holds its 32 KiB window and state).
+#: Decompressed bytes between two checkpoints of a foreign deflate stream, at least.
+CHECKPOINT_EVERY = 1 << 20
+#: A longer stream spaces them so that this many cover it (a zlib snapshot holds its 32 KiB
+#: window and state, about 40 KB: at most about 10 MB per stream).
+CHECKPOINTS_PER_STREAM = 256
+#: Most checkpoints kept per stream (more are made where the stream is longer than declared).
 MAX_CHECKPOINTS = 2048
 # Compressed bytes read at once in a sequential pass, and decompressed bytes produced at once.
 _READ = 256 << 10
@@ -110,12 +113,14 @@ class Checkpoints:
     ended (so that reading the next slice after a slice goes on from there).  Readers copy a
     snapshot, never use the stored one.  Thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, nbytes: int = 0) -> None:
         self._lock = threading.Lock()
         self._outs: list[int] = []
         self._points: list[tuple[int, int, object]] = []
         self._last: tuple[int, int, object] | None = None
-        self.every = CHECKPOINT_EVERY
+        #: Output bytes between checkpoints: :data:`CHECKPOINT_EVERY`, or more for a stream of
+        #: ``nbytes`` that many would not cover in :data:`CHECKPOINTS_PER_STREAM`.
+        self.every = max(CHECKPOINT_EVERY, -(-nbytes // CHECKPOINTS_PER_STREAM))
         #: None until known: whether the piece's block index was confirmed usable.
         self.indexed: bool | None = None
         #: (codec, block plan or None) once worked out for a file whose identity is recorded:
@@ -141,10 +146,12 @@ class Checkpoints:
         with self._lock:
             self._last = snapshot
 
-    def wants(self, upos: int) -> bool:
+    def due(self, upos: int) -> int:
+        """Where the next checkpoint is wanted: :attr:`every` bytes after the last one at or
+        before decompressed offset ``upos`` (or after the stream's start)."""
         with self._lock:
-            last = self._outs[-1] if self._outs else 0
-            return upos >= last + self.every
+            i = bisect.bisect_right(self._outs, upos) - 1
+            return (self._outs[i] if i >= 0 else 0) + self.every
 
     def add(self, fpos: int, upos: int, d) -> None:
         with self._lock:
@@ -366,6 +373,7 @@ def _read_sequential(fd: int, piece: Piece, codec: str, scatter: _Scatter,
     limit = piece.start + piece.limit if piece.limit is not None else None
     snapshot = points.nearest(first) if points is not None and codec != "bzip2" else None
     fpos, upos, d = snapshot or (piece.start, 0, _new_decoder(codec))
+    keep = points is not None and codec != "bzip2"  # a bzip2 decoder cannot be copied
     data = b""
     unchecked = False
     try:
@@ -381,14 +389,19 @@ def _read_sequential(fd: int, piece: Piece, codec: str, scatter: _Scatter,
                 fpos += len(data)
                 if not data:
                     break
-            # No further than the region's end: the next region (the next slice) starts there.
-            out = d.decompress(data, _OUT if to_the_end else min(_OUT, end - upos))
+            # No further than the region's end (the next region, the next slice, starts
+            # there), nor than the next checkpoint's place.
+            cap = _OUT if to_the_end else min(_OUT, end - upos)
+            due = points.due(upos) if keep else None
+            if due is not None and due > upos:
+                cap = min(cap, due - upos)
+            out = d.decompress(data, cap)
             data = b"" if codec == "bzip2" else d.unconsumed_tail
             scatter.put(upos - piece.skip, out)
             upos += len(out)
-            if (points is not None and codec != "bzip2" and not data and not d.eof
-                    and points.wants(upos)):
-                points.add(fpos, upos, d)
+            if due is not None and upos >= due and not d.eof:
+                # The input the decoder has not taken yet is read again from there.
+                points.add(fpos - len(data), upos, d)
         while to_the_end and upos >= end and not d.eof:
             if not data and (codec != "bzip2" or d.needs_input):
                 data = _read(fd, fpos, limit)
@@ -410,10 +423,10 @@ def _read_sequential(fd: int, piece: Piece, codec: str, scatter: _Scatter,
     if unchecked:
         raise CorruptFileError(f"{piece.label}: {codec} stream ends after its data, before its "
                                "check (the file was truncated)")
-    if points is not None and codec != "bzip2" and not to_the_end:
+    if keep and not to_the_end:
         if d.eof:  # a next member (if any) starts where this one's input ended
             points.ended(fpos - len(d.unused_data), upos, _new_decoder(codec))
-        else:  # the input the decoder has not taken yet is read again from there
+        else:
             points.ended(fpos - len(data), upos, d)
 
 
@@ -592,7 +605,7 @@ def _read_piece(stored: Stored, p: int, starts, lengths, dests, flat: np.ndarray
     elif piece.encoding in ("gzip", "zlib", "bzip2", "deflate"):
         cp = cache = None
         if points is not None:  # made once per image (setdefault alone would make one a call)
-            cp = points.get(p) or points.setdefault(p, Checkpoints())
+            cp = points.get(p) or points.setdefault(p, Checkpoints(piece.skip + piece.nbytes))
             cache = points.get("blocks") or points.setdefault("blocks", BlockCache())
         _read_stream(stored, piece, starts, lengths, dests, flat, cp, cache)
     else:
