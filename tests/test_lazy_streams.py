@@ -211,6 +211,22 @@ def test_slices_in_order_of_a_foreign_stream_go_on_where_the_last_ended(tmp_path
     assert np.array_equal(lz[100:102], volume[100:102])
 
 
+def test_the_block_cache_keeps_the_last_used_blocks_within_its_bytes(monkeypatch):
+    monkeypatch.setattr(_regions, "CACHED_BYTES", 4 * 100)
+    cache = _regions.BlockCache()
+    blocks = {k: bytearray([k]) * 100 for k in range(6)}
+    for k in range(4):
+        cache.put(k, blocks[k])
+    assert cache.get(3) is blocks[3] and cache.get(3) is blocks[3]  # the newest, twice
+    assert cache.get(0) is blocks[0]  # now the newest: 1 is the oldest
+    cache.put(4, blocks[4])
+    assert cache.get(1) is None and cache.get(0) is blocks[0]
+    cache.put(5, blocks[5])  # evicts 2, the least recently used
+    assert [cache.get(k) is not None for k in range(6)] == [True, False, False, True, True, True]
+    cache.put(9, bytearray(401))  # larger than the cache: not kept
+    assert cache.get(9) is None and cache.get(5) is blocks[5]
+
+
 def test_checkpoint_spacing_bounds_their_memory():
     # 1 MiB apart, or 256 over a longer stream (each holds about 40 KB of decoder state).
     assert _regions.Checkpoints(0).every == _regions.CHECKPOINT_EVERY == 1 << 20

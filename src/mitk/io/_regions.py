@@ -90,12 +90,16 @@ class BlockCache:
 
     def __init__(self) -> None:
         self._lock, self._blocks, self._bytes = threading.Lock(), {}, 0
+        self._newest = None  # the key used last: already last in the order
 
     def get(self, key) -> bytearray | None:
+        if key == self._newest:  # a slice read again: no lock, no reordering
+            return self._blocks.get(key)  # None if another thread evicted it meanwhile
         with self._lock:
             data = self._blocks.pop(key, None)
             if data is not None:
                 self._blocks[key] = data  # most recently used last
+                self._newest = key
             return data
 
     def put(self, key, data: bytearray) -> None:
@@ -103,6 +107,7 @@ class BlockCache:
             if key in self._blocks or len(data) > CACHED_BYTES:
                 return
             self._blocks[key], self._bytes = data, self._bytes + len(data)
+            self._newest = key
             while self._bytes > CACHED_BYTES:
                 self._bytes -= len(self._blocks.pop(next(iter(self._blocks))))
 
