@@ -514,6 +514,21 @@ def test_a_key_read_again_reuses_its_plan_and_gives_a_new_array(tmp_path, monkey
     assert 0 < len(lz._key_plans) <= 8 and 0 < len(lz._box_plans) <= 8
 
 
+def test_a_data_file_whose_directory_became_a_file_is_corrupt(tmp_path):
+    data = sample("int16", (4, 5, 6), seed=3)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "h.nhdr").write_text(
+        "NRRD0004\ntype: int16\ndimension: 3\nsizes: 6 5 4\nendian: little\nencoding: raw\n"
+        "data file: d/x.raw\n")
+    (tmp_path / "d" / "x.raw").write_bytes(data.astype("<i2").tobytes())
+    lz = mitk.open(tmp_path / "h.nhdr")
+    assert np.array_equal(lz[1], data[1])
+    (tmp_path / "d").rename(tmp_path / "old")
+    (tmp_path / "d").write_bytes(b"x")
+    with pytest.raises(mitk.CorruptFileError):
+        lz[1]
+
+
 def test_a_data_file_removed_by_a_save_between_the_check_and_the_read(tmp_path):
     # A save of a detached pair deletes the old data file: a region read that passed the
     # identity check just before finds it gone, which is the same "changed since open" error.
@@ -524,6 +539,7 @@ def test_a_data_file_removed_by_a_save_between_the_check_and_the_read(tmp_path):
     from mitk.io import _regions
 
     with pytest.raises(mitk.CorruptFileError, match="gone"):
-        _regions.read_box(lz._d.stored, [(0, 1, 1), (0, 5, 1), (0, 6, 1)])
+        box = [(0, 1, 1), (0, 5, 1), (0, 6, 1)]
+        _regions.read_planned(lz._d.stored, _regions.plan_box(lz._d.stored, box))
     with pytest.raises(mitk.CorruptFileError):
         lz[0]

@@ -145,6 +145,19 @@ def test_a_slice_read_again_opens_no_file_yet_sees_every_change(tmp_path, volume
         lz[64]
 
 
+def test_a_directory_replaced_by_a_file_is_corrupt(tmp_path, volume):
+    (tmp_path / "sub").mkdir()
+    path = tmp_path / "sub" / "v.nii.gz"
+    mitk.Image(volume).save(path)
+    lz = mitk.open(path)
+    assert np.array_equal(lz[64], volume[64])  # cached: the next read only stats the file
+    (tmp_path / "sub").rename(tmp_path / "old")
+    (tmp_path / "sub").write_bytes(b"not a directory")
+    for key in ((64,), (3,), (slice(0, 0),)):
+        with pytest.raises(mitk.CorruptFileError):
+            lz[key]
+
+
 def test_a_big_endian_slice_from_the_cache(tmp_path, volume, monkeypatch):
     path = tmp_path / "be.nrrd"
     mitk.Image(volume.byteswap()).save(path, compression="gzip")

@@ -2,8 +2,8 @@
 
 A :class:`LazyImage` holds what the header says (shape, dtype, geometry, properties), the read
 plan of its pixels (:class:`mitk.io._regions.Stored`) and the identity of every file involved;
-no open file.  Each region read opens the files it needs, checks that they are still the ones
-described, reads exactly what the region needs (:mod:`mitk.io._regions`) and turns the stored
+no open file.  Each region read opens the files it needs (or, for a region already inflated in
+the block cache, stats it), checks that they are still the ones described, reads exactly what the region needs (:mod:`mitk.io._regions`) and turns the stored
 values into image values (axis order, components, byte order, NIfTI scaling) the way a full
 load does, so ``lz[key]`` equals ``np.asarray(mitk.Image(path))[key]`` bit for bit.
 """
@@ -53,7 +53,8 @@ class LazyImage:
     Notes
     -----
     No file is open between calls, and nothing is locked: every read checks that the header
-    files, and the data files it opens, are unchanged since :func:`mitk.open` (size, mtime,
+    files, and the data files it reads (when it opens them, or by a ``stat`` for a region copied
+    from the cache of inflated blocks), are unchanged since :func:`mitk.open` (size, mtime,
     inode; otherwise :class:`~mitk.errors.CorruptFileError`) and reads with positioned reads
     (``pread``; raw runs far apart in one compiled call), which release the GIL and share no
     file offset.  Data files a region does not touch are not looked at.  Any
@@ -82,8 +83,8 @@ class LazyImage:
         # A box read as stored is the region itself (reshaped): no axes to reorder, no complex
         # pairs to join, no scaling.
         self._as_stored = self._perm is None and d.complex_axis is None and d.scaling is None
-        # A region read checks each data file it reads when it opens it (and only those: a
-        # slice of a LIST of a thousand files is one stat, not a thousand); the headers first.
+        # A region read checks each data file it reads as it reads it (and only those: a slice
+        # of a LIST of a thousand files is one check, not a thousand); the headers first.
         data_files = frozenset(p.src for p in d.stored.pieces)
         self._headers = [(name, expected) for name, expected in d.stored.identities.items()
                          if name not in data_files]
@@ -181,7 +182,7 @@ class LazyImage:
                                else self._d.stored.identities.items()):
             try:
                 found = _regions.identity(os.stat(name))
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
                 found = None
             if found != expected:
                 raise CorruptFileError(f"{name}: the file was replaced, truncated or modified "
@@ -217,9 +218,10 @@ class LazyImage:
         """(plan or None for an empty box, counts, post, final shape or None) of ``key``.
 
         ``post`` turns the box read into ``arr[key]``; when it only drops and adds axes (no
-        reversal) ``final`` is the shape it gives, and a reshape does it.  Plans are kept
-        (at most :data:`_KEPT_PLANS` of each kind): by the key itself when it is ints alone,
-        else by its box.
+        reversal, so all-int keys too: a 0-d array, not a scalar) ``final`` is the shape it
+        gives, and a reshape does it.  Only the short plans (one run, or rows per plane: a
+        slice, a frame, a y-plane, a block) are kept, by their box, and an entry of a key of
+        ints alone by the key too; each dict is emptied when it holds :data:`_KEPT_PLANS`.
         """
         # Exactly ints: True or 1.0 equal 1 as dict keys, yet are not valid indices.
         memo = type(key) is int
@@ -301,10 +303,8 @@ class LazyImage:
             else:
                 arr = self._read_box(plan, counts)
             return arr.reshape(final)  # a view of the new array: writable, C-contiguous
-        arr = self._read_box(plan, counts)
-        out = arr[post]
-        # all-integer keys give a 0-d array (NumPy would give a scalar: not writable)
-        return np.array(out) if out.ndim == 0 or not out.flags.c_contiguous else out
+        # A reversed axis (the only post that is not a reshape): a new C-contiguous copy.
+        return np.ascontiguousarray(self._read_box(plan, counts)[post])
 
     def read_cost(self, key: Any = ...) -> int:
         """Bytes that must be read (raw, text) or decompressed (streams) to serve ``key``.

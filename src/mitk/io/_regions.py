@@ -1,11 +1,10 @@
 """Regions of stored pixel data: a box of the stored array -> byte runs -> positioned reads.
 
 A format describes its pixels (``_open`` in its package) as a :class:`Stored` array whose bytes
-are the concatenation of its :class:`~mitk.io._data_files.Piece` objects; :func:`read_box` fills
-the part a box selects (one ``(start, stop, step)`` per stored axis), from the byte runs
-:mod:`mitk.io._box_runs` plans (``mitk.lazy`` works out its cost from the same runs).  The plan
-(:func:`plan_box`) and the read (:func:`read_planned`) are apart, so that a caller reading one
-box again keeps its plan.
+are the concatenation of its :class:`~mitk.io._data_files.Piece` objects.  :func:`plan_box` plans
+the part a box selects (one ``(start, stop, step)`` per stored axis) as the byte runs
+:mod:`mitk.io._box_runs` finds, and :func:`read_planned` reads it (``mitk.lazy`` works out its
+cost from the same runs); they are apart so that a caller reading one box again keeps its plan.
 
 * Raw runs are read by :mod:`mitk.io._raw_runs` (positioned reads, no shared offset, no map,
   GIL released; runs close together as one span).
@@ -16,8 +15,9 @@ box again keeps its plan.
 * Other streams are read once up to the last byte needed, leaving :class:`Checkpoints` (zlib
   decoder snapshots) for later regions.  ASCII is a full pass.
 
-Each file is checked against its recorded identity when opened: a file replaced, truncated or
-modified since it was described, or a short read, is :class:`~mitk.errors.CorruptFileError`.
+Each file is checked against its recorded identity when opened (or, for a run copied from the
+block cache, by a ``stat``): a file replaced, truncated or modified since it was described, or a
+short read, is :class:`~mitk.errors.CorruptFileError`.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from ._data_files import Piece, fill
 from ._raw_runs import gather as _gather, pread as _pread, pread_into, read_raw, read_rows
 
 __all__ = ["BlockCache", "BoxPlan", "Checkpoints", "Described", "Stored", "identities",
-           "identity", "plan_box", "read_box", "read_planned"]
+           "identity", "plan_box", "read_planned"]
 
 #: Inflated blocks of indexed streams kept for later regions, per image.
 CACHED_BYTES = 4 << 20
@@ -183,7 +183,7 @@ def _open_checked(stored: Stored, piece: Piece) -> int:
     recorded).  CorruptFileError if it is gone, replaced, truncated or modified."""
     try:
         fd = os.open(piece.src, _OPEN_FLAGS)
-    except FileNotFoundError:  # a save replaced the pair and removed the old data file
+    except (FileNotFoundError, NotADirectoryError):  # a save removed the old data file, say
         raise CorruptFileError(f"{piece.label}: the file is gone since it was opened") from None
     try:
         st = os.fstat(fd)
@@ -341,7 +341,9 @@ def _read_blocks(fd: int, plan: tuple, scatter: _Scatter, skip: int,
         try:
             _parallel_deflate._inflate_block(
                 fd, int(offsets[b]), int(offsets[b + 1]), b * index.block, usize,
-                memoryview(buf) if buf is not None else _Into(scatter, skip), b * index.block
+                # the bytearray itself, not a view: a bytearray freed by the garbage collector
+                # while a view of it lives is a SystemError on Python 3.11
+                buf if buf is not None else _Into(scatter, skip), b * index.block
                 if buf is not None else 0, b == n - 1, lib, lib.crc32, failed)
         except BaseException as exc:
             failed.set()
@@ -505,13 +507,6 @@ def plan_box(stored: Stored, box: Sequence[tuple]) -> BoxPlan:
     return BoxPlan(run, rows, None, tuple([len(range(*b)) for b in box]), None)
 
 
-def read_box(stored: Stored, box: Sequence[tuple], points: dict | None = None) -> np.ndarray:
-    """The stored elements ``box`` selects (``0 <= start < stop <= size``, ``step >= 1`` per
-    stored axis), as a new C-contiguous native-order array: :func:`read_planned` of
-    :func:`plan_box`."""
-    return read_planned(stored, plan_box(stored, box), points)
-
-
 def read_planned(stored: Stored, plan: BoxPlan, points: dict | None = None) -> np.ndarray:
     """The stored elements ``plan`` (:func:`plan_box`'s) reads, as a new C-contiguous
     native-order array of ``plan.read_shape`` (then stepped along ``plan.subsample``).
@@ -589,7 +584,7 @@ def _cached_run(stored: Stored, run: tuple, points: dict) -> tuple | None:
         return None
     try:
         found = identity(os.stat(piece.src))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         found = None
     if found != stored.identities.get(piece.src):
         raise CorruptFileError(f"{piece.label}: the file is gone, or was replaced, truncated or "
