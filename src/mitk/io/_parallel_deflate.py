@@ -433,8 +433,12 @@ def inflate(fd: int, start: int, index: BlockIndex, out: memoryview, skip: int, 
     return total
 
 
-def _inflate_block(fd: int, cstart: int, cend: int, ustart: int, usize: int, out: memoryview,
+def _inflate_block(fd: int, cstart: int, cend: int, ustart: int, usize: int, out,
                    skip: int, last: bool, lib, checksum, failed: threading.Event) -> int:
+    """Inflate the block at file bytes [cstart, cend), uncompressed bytes [ustart, ustart +
+    usize): each byte u at or after ``skip`` goes to ``out[u - skip]``, by slice assignments of
+    equal length (``out``: a memoryview, a bytearray, or a region's scatter).  Returns the
+    block's checksum; IndexMismatch when the block is not what the index says."""
     if failed.is_set():
         raise IndexMismatch  # another block already failed: not even a decoder for this one
     d = lib.decompressobj(-15)
