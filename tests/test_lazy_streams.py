@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import mitk
-from mitk.io import _parallel_deflate, _raw_runs, _regions
+from mitk.io import _parallel_deflate, _raw_runs, _regions, _stream_regions
 
 # 16 MiB of int16: the smallest payload mitk writes with a block index (1 MiB blocks by default).
 SHAPE = (128, 256, 256)
@@ -96,8 +96,9 @@ def test_the_block_plan_is_worked_out_once_and_a_cached_slice_still_sees_a_chang
     path = tmp_path / "plan.nii.gz"
     mitk.Image(volume).save(path)
     plans = []
-    real = _regions._block_plan
-    monkeypatch.setattr(_regions, "_block_plan", lambda *a: plans.append(real(*a)) or plans[-1])
+    real = _stream_regions._block_plan
+    monkeypatch.setattr(_stream_regions, "_block_plan",
+                        lambda *a: plans.append(real(*a)) or plans[-1])
     lz = mitk.open(path)
     for key in ((64,), (64,), (3,), (slice(None), 5), (64,)):
         assert np.array_equal(lz[key], volume[key]), key
@@ -185,9 +186,9 @@ def test_foreign_gzip_checkpoints_make_later_regions_cheaper(tmp_path, volume):
     assert np.array_equal(lz[last], volume[last])
     # ... and after that pass, at most the distance from the nearest checkpoint.
     later = lz.read_cost(last)
-    assert later <= _regions.CHECKPOINT_EVERY + volume[last].nbytes
+    assert later <= _stream_regions.CHECKPOINT_EVERY + volume[last].nbytes
     assert np.array_equal(lz[last], volume[last])
-    assert lz.read_cost((64,)) <= _regions.CHECKPOINT_EVERY + volume[64].nbytes
+    assert lz.read_cost((64,)) <= _stream_regions.CHECKPOINT_EVERY + volume[64].nbytes
     for key in _keys(volume.shape):
         assert np.array_equal(lz[key], volume[key]), key
     # A pickled copy starts without checkpoints but reads the same.
@@ -213,7 +214,7 @@ def test_slices_in_order_of_a_foreign_stream_go_on_where_the_last_ended(tmp_path
         assert lz.read_cost((z + 2,)) == 2 * one, z
     # The pass left a checkpoint every CHECKPOINT_EVERY bytes (a 16 MiB stream), exactly.
     points = lz._points[0]
-    assert points.every == _regions.CHECKPOINT_EVERY
+    assert points.every == _stream_regions.CHECKPOINT_EVERY
     assert len(points._outs) == 48 * one // points.every
     assert np.all(np.diff([0, *points._outs]) == points.every)
     # An earlier slice starts from a checkpoint (or the start), and is still right.
@@ -225,8 +226,8 @@ def test_slices_in_order_of_a_foreign_stream_go_on_where_the_last_ended(tmp_path
 
 
 def test_the_block_cache_keeps_the_last_used_blocks_within_its_bytes(monkeypatch):
-    monkeypatch.setattr(_regions, "CACHED_BYTES", 4 * 100)
-    cache = _regions.BlockCache()
+    monkeypatch.setattr(_stream_regions, "CACHED_BYTES", 4 * 100)
+    cache = _stream_regions.BlockCache()
     blocks = {k: bytearray([k]) * 100 for k in range(6)}
     for k in range(4):
         cache.put(k, blocks[k])
@@ -242,10 +243,60 @@ def test_the_block_cache_keeps_the_last_used_blocks_within_its_bytes(monkeypatch
 
 def test_checkpoint_spacing_bounds_their_memory():
     # 1 MiB apart, or 256 over a longer stream (each holds about 40 KB of decoder state).
-    assert _regions.Checkpoints(0).every == _regions.CHECKPOINT_EVERY == 1 << 20
-    assert _regions.Checkpoints(200 << 20).every == 1 << 20
-    assert _regions.Checkpoints(1 << 30).every == 4 << 20
-    assert _regions.Checkpoints((1 << 30) + 1).every == (4 << 20) + 1
+    assert _stream_regions.Checkpoints(0).every == _stream_regions.CHECKPOINT_EVERY == 1 << 20
+    assert _stream_regions.Checkpoints(200 << 20).every == 1 << 20
+    assert _stream_regions.Checkpoints(1 << 30).every == 4 << 20
+    assert _stream_regions.Checkpoints((1 << 30) + 1).every == (4 << 20) + 1
+
+
+def _gzip_nrrd(path, shape, payload: bytes) -> None:
+    z, y, x = shape
+    path.write_bytes(f"NRRD0004\ntype: int16\ndimension: 3\nsizes: {x} {y} {z}\n"
+                     "endian: little\nencoding: gzip\n\n".encode() + payload)
+
+
+def test_the_last_byte_checks_the_crc_as_a_full_load_does(tmp_path):
+    """A stream holding more than the header declares: the region with the data's last byte
+    decodes on (within 1 MiB, as a full load) to the member's end and its check."""
+    vol = np.arange(31 * 32 * 512, dtype=np.int16).reshape(31, 32, 512)
+    extra = np.random.default_rng(1).bytes(300 << 10)
+    damaged = bytearray(gzip.compress(vol.tobytes() + extra, 0))  # stored blocks
+    damaged[500000] ^= 0xFF  # inside the payload: only the CRC can tell
+    _gzip_nrrd(tmp_path / "bad.nrrd", vol.shape, bytes(damaged))
+    _gzip_nrrd(tmp_path / "cut.nrrd", vol.shape, gzip.compress(vol.tobytes() + extra)[:-5])
+    _gzip_nrrd(tmp_path / "ok.nrrd", vol.shape, gzip.compress(vol.tobytes() + extra))
+    for name, match in (("bad.nrrd", "data check|checksum"), ("cut.nrrd", "truncated")):
+        with pytest.raises(mitk.CorruptFileError, match=match):
+            mitk.Image(tmp_path / name)
+        lz = mitk.open(tmp_path / name)
+        for key in ((-1,), (...,), (slice(20, None), -1, -1)):
+            with pytest.raises(mitk.CorruptFileError, match=match):
+                lz[key]
+    assert np.array_equal(mitk.open(tmp_path / "cut.nrrd")[3], vol[3])  # before the end
+    lz = mitk.open(tmp_path / "ok.nrrd")
+    assert np.array_equal(lz[-1], vol[-1]) and np.array_equal(lz[...], vol)
+
+
+def test_a_member_that_ends_where_a_checkpoint_is_due(tmp_path):
+    """Two gzip members split at 1 MiB, where the first checkpoint is due: it is still made
+    (a fresh decoder at the next member), and the next ones 1 MiB apart, however many regions
+    cross the boundary."""
+    rng = np.random.default_rng(4)
+    vol = rng.integers(0, 9, (64, 128, 512)).astype(np.int16)  # 8 MiB, 128 KiB a slice
+    data = vol.tobytes()
+    cut = _stream_regions.CHECKPOINT_EVERY
+    members = gzip.compress(data[:cut]) + gzip.compress(data[cut:])
+    _gzip_nrrd(tmp_path / "m.nrrd", vol.shape, members)
+    lz = mitk.open(tmp_path / "m.nrrd")
+    assert np.array_equal(lz[-1], vol[-1])
+    points = lz._points[0]
+    mib = _stream_regions.CHECKPOINT_EVERY
+    assert points._outs == [k * mib for k in range(1, 9)]
+    for z in range(vol.shape[0]):
+        assert lz.read_cost((z,)) <= mib + vol[0].nbytes, z
+    for y in range(0, 128, 3):  # regions that end just past the boundary, each elsewhere
+        assert np.array_equal(lz[0:9, y, :y + 1], vol[0:9, y, :y + 1]), y
+    assert points._outs == [k * mib for k in range(1, 9)]
 
 
 def test_a_region_read_stops_after_its_last_byte(tmp_path, volume, monkeypatch):
@@ -254,16 +305,16 @@ def test_a_region_read_stops_after_its_last_byte(tmp_path, volume, monkeypatch):
     nib.save(nib.Nifti1Image(volume.transpose(2, 1, 0), np.eye(4)), path)
     lz = mitk.open(path)
     produced = []
-    real = _regions._Scatter.put
+    real = _stream_regions.Scatter.put
 
     def counting(self, pos, chunk):
         produced.append(pos + len(chunk))
         return real(self, pos, chunk)
 
-    monkeypatch.setattr(_regions._Scatter, "put", counting)
+    monkeypatch.setattr(_stream_regions.Scatter, "put", counting)
     assert np.array_equal(lz[2], volume[2])
-    # slice 2 ends at 3 * 128 KiB; output comes in pieces of at most 4 MiB
-    assert max(produced) <= 3 * volume[0].nbytes + _regions._OUT
+    # slice 2 ends at 3 * 128 KiB (after the 352-byte header): decoding stops there exactly
+    assert max(produced) == 3 * volume[0].nbytes
 
 
 def test_bzip2_and_multi_member_gzip(tmp_path, volume):
@@ -308,7 +359,7 @@ def test_a_truncated_stream_is_corrupt_where_the_region_needs_it(tmp_path, volum
     lz = mitk.open(path)
     assert np.array_equal(lz[0], small[0]) and np.array_equal(lz[6], small[6])
     for key in ((-1,), (-1, -1), (..., -1)):  # each holds the data's last byte
-        with pytest.raises(mitk.CorruptFileError, match="before its check"):
+        with pytest.raises(mitk.CorruptFileError, match="truncated"):
             lz[key]
 
 

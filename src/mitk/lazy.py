@@ -3,9 +3,10 @@
 A :class:`LazyImage` holds what the header says (shape, dtype, geometry, properties), the read
 plan of its pixels (:class:`mitk.io._regions.Stored`) and the identity of every file involved;
 no open file.  Each region read opens the files it needs (or, for a region already inflated in
-the block cache, stats it), checks that they are still the ones described, reads exactly what the region needs (:mod:`mitk.io._regions`) and turns the stored
-values into image values (axis order, components, byte order, NIfTI scaling) the way a full
-load does, so ``lz[key]`` equals ``np.asarray(mitk.Image(path))[key]`` bit for bit.
+the block cache, stats it), checks that they are still the ones described, reads exactly what
+the region needs (:mod:`mitk.io._regions`) and turns the stored values into image values (axis
+order, components, byte order, NIfTI scaling) the way a full load does, so ``lz[key]`` equals
+``np.asarray(mitk.Image(path))[key]`` bit for bit.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ._image_io import _time_geometry
 from .errors import ArgumentError, CorruptFileError, UnsupportedFormatError
 from .geometry import Geometry3D
 from .image import Image
-from .io import _box_runs, _raw_runs, _regions
+from .io import _box_runs, _raw_runs, _regions, _stream_regions
 from .time_geometry import ProportionalTimeGeometry, TimeGeometry
 
 __all__ = ["LazyImage", "open"]
@@ -524,12 +525,12 @@ def _box_cost(stored: _regions.Stored, box: list, points: dict | None = None) ->
         first, end = int(s.min()) + piece.skip, int((s + ln).max()) + piece.skip
         fd = _regions._open_checked(stored, piece)
         try:
-            codec, plan = _regions.stream_plan(fd, stored, piece, cp)
+            codec, plan = _stream_regions.stream_plan(fd, stored, piece, cp)
         finally:
             os.close(fd)
         if plan is not None:
             index = plan[1]
-            blocks = _regions._touched_blocks(s, s + ln, piece.skip, index.block)
+            blocks = _stream_regions.touched_blocks(s, s + ln, piece.skip, index.block)
             total += sum(min(index.block, index.total - b * index.block) for b in blocks)
             continue
         snapshot = cp.nearest(first) if cp is not None and codec != "bzip2" else None

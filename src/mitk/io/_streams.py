@@ -148,7 +148,7 @@ def decompress_into(
     with _codec_errors(path, codec):
         while True:
             if pos == total and not skip:
-                _finish_member(d, data, f, read_size, is_bz2, codec, path)
+                finish_member(d, data, f, read_size, is_bz2, codec, path)
                 return
             if d.eof:
                 rest = d.unused_data or f.read(read_size)
@@ -179,7 +179,7 @@ def decompress_into(
     )
 
 
-def _finish_member(d, data: bytes, f: IO[bytes], read_size: int, is_bz2: bool, codec: str,
+def finish_member(d, data: bytes, f, read_size: int, is_bz2: bool, codec: str,
                    path: str) -> None:
     """After the payload: end the member, so that its checksum is checked, within a bound.
 
@@ -188,7 +188,8 @@ def _finish_member(d, data: bytes, f: IO[bytes], read_size: int, is_bz2: bool, c
     is caught, and a few extra bytes inside the stream (as some writers leave) cost nothing.  A
     member that goes on longer is left unread (a bomb never expands), and what follows the
     member is never read.  A stream that stops before its end-of-stream marker is
-    CorruptFileError, as before the payload.
+    CorruptFileError, as before the payload.  ``f`` is anything with ``read(n)`` (region reads
+    pass a positioned reader); ``data`` is the input ``d`` has not taken yet.
     """
     budget = _CHECK_BEYOND
     while not d.eof:
