@@ -1349,3 +1349,20 @@ def test_channels_are_written_a_slab_at_a_time(tmp_path, monkeypatch, name):
     mitk.Image(data, channels=3).save(tmp_path / name)
     assert max(parts) <= 4096 and sum(parts) == data.nbytes
     assert np.array_equal(mitk.Image(tmp_path / name).array, data)
+
+
+@pytest.mark.parametrize("cuts", [(0,), (100,), (10, 10, 400), (351,), (352, 353)])
+def test_a_header_across_gzip_members_is_read(tmp_path, cuts):
+    """An empty first member, or a header split between members (what concatenating gzip
+    files gives): the header is read across them, by a full load and by mitk.open."""
+    import mitk
+
+    data = sample("int16", (3, 4, 5))
+    path = tmp_path / "m.nii.gz"
+    mitk.Image(data).save(path)
+    raw = gzip.decompress(path.read_bytes())
+    bounds = [0, *cuts, len(raw)]
+    path.write_bytes(b"".join(gzip.compress(raw[a:b]) for a, b in zip(bounds, bounds[1:]))
+                     + b"\n")  # and what follows the last member is not one
+    assert np.array_equal(np.asarray(mitk.Image(path)), data)
+    assert np.array_equal(mitk.open(path)[...], data)

@@ -74,8 +74,9 @@ def _paths(path: str) -> tuple[str, str, str]:
 def _read_header_bytes(f, path: str, gz: bool) -> bytes:
     """The first 544 bytes of the (decompressed) header file ``f``: enough for either version.
 
-    A gzip stream is inflated only as far as the header: what follows the member (a newline)
-    is not read here.
+    A gzip stream is inflated only as far as the header, across members (an empty first
+    member, or a header split between two, as some tools write); what follows the last member
+    and is not one (a newline) is not read here.
     """
     want = _N2.itemsize + 4
     try:
@@ -83,12 +84,20 @@ def _read_header_bytes(f, path: str, gz: bool) -> bytes:
         if not gz:
             return f.read(want)
         d = _codecs.new_decompressor("gzip")
-        out = b""
-        while len(out) < want and not d.eof:
-            data = d.unconsumed_tail or f.read(1 << 16)
+        out = data = b""
+        while len(out) < want:
+            if d.eof:
+                data = d.unused_data
+                if len(data) < 2:  # the next member's magic may lie in the next read
+                    data += f.read(1 << 16)
+                if data[:2] != b"\x1f\x8b":  # the end, or what follows the stream
+                    break
+                d = _codecs.new_decompressor("gzip")
+            data = d.unconsumed_tail or data or f.read(1 << 16)
             if not data:
                 break
             out += d.decompress(data, want - len(out))
+            data = b""
         return out
     except Exception as exc:
         if isinstance(exc, OSError) and exc.errno:
