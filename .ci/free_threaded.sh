@@ -45,6 +45,9 @@ finish() {
     exit $status
 }
 trap finish EXIT
+# Killed (a time limit, ^C): a failure, not the status of the last command that ended.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 section() { printf '\n==== %s ====\n' "$*"; }
 
