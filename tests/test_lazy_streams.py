@@ -299,6 +299,34 @@ def test_a_member_that_ends_where_a_checkpoint_is_due(tmp_path):
     assert points._outs == [k * mib for k in range(1, 9)]
 
 
+@pytest.mark.parametrize("per_image, every", [(256, 4096), (4, 24576)])
+def test_snapshots_of_many_small_streams_are_bounded_per_image(tmp_path, monkeypatch,
+                                                               per_image, every):
+    """A NRRD LIST of gzip files: the spacing comes from the whole image, and the image keeps
+    one snapshot where its last region ended, not one per file (a thousand files, a thousand
+    snapshots of 40 KB, otherwise)."""
+    monkeypatch.setattr(_stream_regions, "CHECKPOINT_EVERY", 4096)
+    monkeypatch.setattr(_stream_regions, "CHECKPOINTS_PER_IMAGE", per_image)
+    data = np.random.default_rng(8).integers(0, 99, (12, 64, 64)).astype(np.int16)
+    names = []
+    for z in range(12):  # 8 KiB a file, 96 KiB in all
+        names.append(f"s{z:02d}.raw.gz")
+        (tmp_path / names[-1]).write_bytes(gzip.compress(data[z].tobytes()))
+    (tmp_path / "l.nhdr").write_text(
+        "NRRD0004\ntype: int16\ndimension: 3\nsizes: 64 64 12\nendian: little\n"
+        "encoding: gzip\ndata file: LIST\n" + "\n".join(names) + "\n")
+    lz = mitk.open(tmp_path / "l.nhdr")
+    assert np.array_equal(lz[:, 5], data[:, 5]) and np.array_equal(lz[:, 9:11], data[:, 9:11])
+    points = [v for v in lz._points.values() if isinstance(v, _stream_regions.Checkpoints)]
+    assert len(points) == 12 and {p.every for p in points} == {every}
+    held = lz._points["last"].value
+    assert held is not None and held[0] is points[-1]  # the last file read: one snapshot
+    assert sum(len(p._outs) for p in points) <= 12 * 8192 // every
+    # The next region of that file goes on from it; another file's starts over, still right.
+    assert lz.read_cost((11, 11)) == data[0, 0].nbytes
+    assert np.array_equal(lz[11, 11], data[11, 11]) and np.array_equal(lz[3, 40:], data[3, 40:])
+
+
 def test_a_region_read_stops_after_its_last_byte(tmp_path, volume, monkeypatch):
     nib = pytest.importorskip("nibabel")
     path = tmp_path / "stop.nii.gz"

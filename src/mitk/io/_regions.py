@@ -32,8 +32,8 @@ from . import _parallel_deflate
 from ._box_runs import one_run, row_plan, runs, split
 from ._data_files import Piece, fill
 from ._raw_runs import gather as _gather, pread_into, read_raw, read_rows
-from ._stream_regions import (BlockCache, Checkpoints, Scatter, read_blocks, read_sequential,
-                              stream_plan)
+from ._stream_regions import (BlockCache, Checkpoints, LastEnd, Scatter, read_blocks,
+                              read_sequential, stream_plan)
 
 __all__ = ["BoxPlan", "Described", "Stored", "identities", "identity", "plan_box",
            "read_planned"]
@@ -250,7 +250,8 @@ def _read_piece(stored: Stored, p: int, starts, lengths, dests, flat: np.ndarray
     elif piece.encoding in ("gzip", "zlib", "bzip2", "deflate"):
         cp = cache = None
         if points is not None:  # made once per image (setdefault alone would make one a call)
-            cp = points.get(p) or points.setdefault(p, Checkpoints(piece.skip + piece.nbytes))
+            last = points.get("last") or points.setdefault("last", LastEnd())
+            cp = points.get(p) or points.setdefault(p, Checkpoints(stored.bounds[-1], last))
             cache = points.get("blocks") or points.setdefault("blocks", BlockCache())
         _read_stream(stored, piece, starts, lengths, dests, flat, cp, cache)
     else:

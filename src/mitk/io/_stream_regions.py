@@ -33,19 +33,19 @@ from ._raw_runs import gather as _gather, pread as _pread
 if TYPE_CHECKING:  # only named in annotations: _regions imports this module
     from ._regions import Stored
 
-__all__ = ["BlockCache", "CACHED_BYTES", "CHECKPOINTS_PER_STREAM", "CHECKPOINT_EVERY",
-           "Checkpoints", "MAX_CHECKPOINTS", "Scatter", "read_blocks", "read_sequential",
+__all__ = ["BlockCache", "CACHED_BYTES", "CHECKPOINTS_PER_IMAGE", "CHECKPOINT_EVERY",
+           "Checkpoints", "LastEnd", "MAX_CHECKPOINTS", "Scatter", "read_blocks", "read_sequential",
            "stream_plan", "touched_blocks"]
 
 #: Inflated blocks of indexed streams kept for later regions, per image.
 CACHED_BYTES = 4 << 20
 #: Decompressed bytes between two checkpoints of a foreign deflate stream, at least.
 CHECKPOINT_EVERY = 1 << 20
-#: A longer stream spaces them so that this many cover it (a zlib snapshot holds its 32 KiB
-#: window and state, about 40 KB: at most about 10 MB per stream).
-CHECKPOINTS_PER_STREAM = 256
+#: An image of more stored bytes spaces them so that this many cover all its streams (a zlib
+#: snapshot holds its 32 KiB window and state, about 40 KB: about 10 MB per image).
+CHECKPOINTS_PER_IMAGE = 256
 #: Most checkpoints kept per stream: past it, every other one goes and the spacing doubles
-#: (a safeguard: the spacing above keeps a stream to about CHECKPOINTS_PER_STREAM).
+#: (a safeguard: the spacing above keeps an image to about CHECKPOINTS_PER_IMAGE).
 MAX_CHECKPOINTS = 2048
 # Compressed bytes read at once in a sequential pass, and decompressed bytes produced at once.
 _READ = 256 << 10
@@ -79,20 +79,34 @@ class BlockCache:
                 self._bytes -= len(self._blocks.pop(next(iter(self._blocks))))
 
 
+class LastEnd:
+    """Where the image's last region read of a stream ended: (its stream's
+    :class:`Checkpoints`, snapshot) or None.  One per image, however many files it has (a
+    LIST of a thousand gzip files keeps one snapshot of 40 KB, not a thousand); one attribute,
+    set whole."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: tuple | None = None
+
+
 class Checkpoints:
     """Decoder snapshots of a foreign deflate stream: (next input offset, output offset, zlib
-    decoder) each, one every :attr:`every` output bytes, and one where the last region read
-    ended (so that reading the next slice after a slice goes on from there).  Readers copy a
-    snapshot, never use the stored one.  Thread-safe."""
+    decoder) each, one every :attr:`every` output bytes, and the image's :class:`LastEnd`
+    (so that reading the next slice after a slice goes on from there).  ``nbytes`` is what all
+    the image's streams hold (its stored bytes): the spacing keeps the image's checkpoints to
+    about :data:`CHECKPOINTS_PER_IMAGE`, however many files it has.  Readers copy a snapshot,
+    never use the stored one.  Thread-safe."""
 
-    def __init__(self, nbytes: int = 0) -> None:
+    def __init__(self, nbytes: int = 0, last: LastEnd | None = None) -> None:
         self._lock = threading.Lock()
         self._outs: list[int] = []
         self._points: list[tuple[int, int, object]] = []
-        self._last: tuple[int, int, object] | None = None
-        #: Output bytes between checkpoints: :data:`CHECKPOINT_EVERY`, or more for a stream of
-        #: ``nbytes`` that many would not cover in :data:`CHECKPOINTS_PER_STREAM`.
-        self.every = max(CHECKPOINT_EVERY, -(-nbytes // CHECKPOINTS_PER_STREAM))
+        self._last = last if last is not None else LastEnd()
+        #: Output bytes between checkpoints: :data:`CHECKPOINT_EVERY`, or more for an image of
+        #: ``nbytes`` that many would not cover in :data:`CHECKPOINTS_PER_IMAGE`.
+        self.every = max(CHECKPOINT_EVERY, -(-nbytes // CHECKPOINTS_PER_IMAGE))
         #: None until known: whether the piece's block index was confirmed usable.
         self.indexed: bool | None = None
         #: (codec, block plan or None) once worked out for a file whose identity is recorded:
@@ -104,7 +118,8 @@ class Checkpoints:
         with self._lock:
             i = bisect.bisect_right(self._outs, upos) - 1
             found = self._points[i] if i >= 0 else None
-            last = self._last
+            held = self._last.value
+            last = held[1] if held is not None and held[0] is self else None
             if last is not None and last[1] <= upos and (found is None or last[1] > found[1]):
                 found = last
             if found is None:
@@ -113,10 +128,9 @@ class Checkpoints:
             return fpos, out, d.copy()
 
     def ended(self, fpos: int, upos: int, d) -> None:
-        """Keep a snapshot of ``d`` where a region's read stopped (replacing the last one)."""
-        snapshot = (fpos, upos, d.copy())
-        with self._lock:
-            self._last = snapshot
+        """Keep a snapshot of ``d`` where a region's read stopped, as the image's last end
+        (replacing the one before, of this stream or another)."""
+        self._last.value = (self, (fpos, upos, d.copy()))
 
     def due(self, upos: int) -> int:
         """Where the next checkpoint is wanted: :attr:`every` bytes after the last one at or
