@@ -102,7 +102,7 @@ def _read_stream(stored: Stored, piece: Piece, starts, lengths, dests, out,
         scatter = Scatter(starts, lengths, dests, out)
         if plan is not None:
             try:
-                read_blocks(fd, plan, scatter, piece.skip, cache, (piece.src, piece.start))
+                read_blocks(fd, plan, scatter, piece.skip, cache, _cache_tag(piece))
                 return
             except _parallel_deflate.IndexMismatch:
                 if points is not None:  # read on sequentially, now and from now on
@@ -207,6 +207,12 @@ def read_planned(stored: Stored, plan: BoxPlan, points: dict | None = None) -> n
     return out
 
 
+def _cache_tag(piece: Piece) -> tuple:
+    # What a piece's blocks are known by in the block cache (with their index): the one place
+    # both the reads that fill it and the cached-run shortcut take it from.
+    return piece.src, piece.start
+
+
 def _cached_run(stored: Stored, run: tuple, points: dict) -> tuple | None:
     """(inflated block, offset in it) holding all of ``run`` (one_run's plan, of a stream
     whose block plan is known), from the block cache; None when it is not there.
@@ -224,7 +230,7 @@ def _cached_run(stored: Stored, run: tuple, points: dict) -> tuple | None:
     b, first = divmod(offset + piece.skip, block)
     if first + length > block:
         return None
-    buf = cache.get(((piece.src, piece.start), b))
+    buf = cache.get((_cache_tag(piece), b))
     if buf is None:
         return None
     try:

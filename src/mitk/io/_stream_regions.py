@@ -332,9 +332,9 @@ def read_sequential(fd: int, piece: Piece, codec: str, scatter: Scatter,
     end = scatter.end + piece.skip
     to_the_end = end >= piece.skip + piece.nbytes
     limit = piece.start + piece.limit if piece.limit is not None else None
-    snapshot = points.nearest(first) if points is not None and codec != "bzip2" else None
-    fpos, upos, d = snapshot or (piece.start, 0, _new_decoder(codec))
     keep = points is not None and codec != "bzip2"  # a bzip2 decoder cannot be copied
+    snapshot = points.nearest(first) if keep else None
+    fpos, upos, d = snapshot or (piece.start, 0, _new_decoder(codec))
     data = b""
     try:
         while upos < end:
