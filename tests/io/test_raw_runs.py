@@ -423,3 +423,57 @@ def test_the_compiled_row_reader_refuses_what_does_not_fit(tmp_path):
         os.close(fd)
     with pytest.raises(OSError):
         _positioned.read_rows(fd, one, 2, 10, 5, True, out)  # closed descriptor: EBADF
+
+
+@needs_pread
+def test_a_run_read_in_one_compiled_call_checks_the_file_and_reports_where_it_ends(tmp_path):
+    path, data = _file(tmp_path, size=1000)
+    name = os.fsencode(path)
+    st = os.stat(path)
+    ident = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+    out = np.zeros(200, np.uint8)
+    assert _positioned.read_file_run(name, *ident, 100, out) == _positioned.WHOLE
+    assert np.array_equal(out, data[100:300])
+    out[:] = 0
+    assert _positioned.read_file_run(name, *ident, 900, out) == 100  # the file ends 100 in
+    assert np.array_equal(out[:100], data[900:]) and not out[100:].any()
+    assert _positioned.read_file_run(name, *ident, 1000, out) == 0
+    assert _positioned.read_file_run(name, *ident, 0, out[:0]) == _positioned.WHOLE
+    for i in range(4):  # size, mtime, inode, device: any one differing is another file
+        other = list(ident)
+        other[i] += 1
+        assert _positioned.read_file_run(name, *other, 0, out) == _positioned.CHANGED
+    assert _positioned.read_file_run(name + b".gone", *ident, 0, out) == _positioned.GONE
+    assert _positioned.read_file_run(name + b"/below", *ident, 0, out) == _positioned.GONE
+    with pytest.raises(ValueError, match="null byte"):
+        _positioned.read_file_run(name + b"\0x", *ident, 0, out)
+    with pytest.raises(ValueError):
+        _positioned.read_file_run(name, *ident, -1, out)
+    d = os.stat(tmp_path)  # a directory that is "the file described": reading it fails
+    with pytest.raises(OSError):
+        _positioned.read_file_run(os.fsencode(tmp_path), d.st_size, d.st_mtime_ns, d.st_ino,
+                                  d.st_dev, 0, out)
+
+
+@needs_pread
+def test_a_raw_slice_is_one_compiled_call_and_a_changed_file_is_still_corrupt(tmp_path,
+                                                                            monkeypatch):
+    from mitk.io import _regions
+
+    arr = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6)
+    mitk.Image(arr).save(tmp_path / "s.nii")
+    lz = mitk.open(tmp_path / "s.nii")
+    opened = []
+    real = os.open
+    monkeypatch.setattr(_regions.os, "open", lambda *a, **k: opened.append(a) or real(*a, **k))
+    assert np.array_equal(lz[2], arr[2]) and np.array_equal(lz[-1], arr[-1])
+    assert opened == []  # opened, checked, read and closed by the compiled call
+    monkeypatch.undo()
+    os.replace(tmp_path / "s.nii", tmp_path / "old.nii")
+    with pytest.raises(mitk.CorruptFileError, match="gone"):
+        lz[1]
+    # the same bytes in another file (the old one is kept, so its inode is not reused)
+    (tmp_path / "new.nii").write_bytes((tmp_path / "old.nii").read_bytes())
+    os.replace(tmp_path / "new.nii", tmp_path / "s.nii")
+    with pytest.raises(mitk.CorruptFileError, match="replaced"):
+        lz[1]

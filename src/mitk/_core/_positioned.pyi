@@ -11,3 +11,10 @@ def read_runs(fd: int, offsets: npt.NDArray[np.int64], lengths: npt.NDArray[np.i
               dests: npt.NDArray[np.int64], out: npt.NDArray[Any]) -> tuple[int, int] | None: ...
 def read_rows(fd: int, planes: npt.NDArray[np.int64], k: int, step: int, length: int,
               joined: bool, out: npt.NDArray[Any]) -> tuple[int, int] | None: ...
+
+WHOLE: int
+GONE: int
+CHANGED: int
+
+def read_file_run(path: bytes, size: int, mtime_ns: int, ino: int, dev: int, offset: int,
+                  out: npt.NDArray[Any]) -> int: ...

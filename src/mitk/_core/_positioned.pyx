@@ -5,14 +5,17 @@ apart in the file.  Through ``os.preadv`` every run costs a Python call besides 
 :func:`read_runs` reads the whole list in one call (``mitk.io._raw_runs``), and other threads run
 meanwhile.  :func:`read_rows` does the same for the same rows of many planes (a block, a y-plane)
 from the plane starts alone, with no array per row.  The file offset is neither used nor moved,
-so threads may share the descriptor.
+so threads may share the descriptor.  :func:`read_file_run` reads one run of a file it opens,
+checks and closes itself (a slice read again: the system calls are most of its cost).
 """
 
 cimport cython
+from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBuffer_Release,
+                             PyObject_GetBuffer)
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.pyport cimport PY_SSIZE_T_MAX
-from libc.errno cimport errno, EINTR
-from libc.stdint cimport INT64_MAX, int64_t
+from libc.errno cimport errno, EINTR, ENOENT, ENOTDIR
+from libc.stdint cimport INT64_MAX, int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 
 import os
@@ -40,6 +43,55 @@ cdef extern from *:
     #include <errno.h>
     #include <stdint.h>
     #include <string.h>
+
+    #if MITK_HAVE_PREAD
+    #include <fcntl.h>
+    #include <sys/stat.h>
+    #if defined(__APPLE__)
+    #define MITK_MTIME_NS(st) \
+        ((long long)(st).st_mtimespec.tv_sec * 1000000000LL + (st).st_mtimespec.tv_nsec)
+    #else
+    #define MITK_MTIME_NS(st) \
+        ((long long)(st).st_mtim.tv_sec * 1000000000LL + (st).st_mtim.tv_nsec)
+    #endif
+    #ifndef O_CLOEXEC
+    #define O_CLOEXEC 0
+    #endif
+
+    /* Open `path` for reading, never waiting (a FIFO put in its place would block a plain
+       open), and check it is the file described: its size, mtime in ns, inode and device.
+       Returns 0 (the descriptor in *fd), 1 when it is another file or was modified, 2 on EINTR,
+       or -errno. */
+    static int mitk_open_same(const char *path, long long size, long long mtime_ns,
+                              unsigned long long ino, unsigned long long dev, int *fd)
+    {
+        struct stat st;
+        int f = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (f < 0)
+            return errno == EINTR ? 2 : -errno;
+        if (fstat(f, &st) != 0) {
+            int e = errno;
+            close(f);
+            return -e;
+        }
+        if ((long long)st.st_size != size || MITK_MTIME_NS(st) != mtime_ns
+                || (unsigned long long)st.st_ino != ino || (unsigned long long)st.st_dev != dev) {
+            close(f);
+            return 1;
+        }
+        *fd = f;
+        return 0;
+    }
+    static void mitk_close(int fd) { close(fd); }
+    #else
+    static int mitk_open_same(const char *path, long long size, long long mtime_ns,
+                              unsigned long long ino, unsigned long long dev, int *fd)
+    {
+        (void)path; (void)size; (void)mtime_ns; (void)ino; (void)dev; (void)fd;
+        return -ENOSYS;
+    }
+    static void mitk_close(int fd) { (void)fd; }
+    #endif
 
     /* Where mitk_read_rows stands: plane, row in it, bytes of that row already read. */
     typedef struct { long long plane, row, done; } mitk_rows_at;
@@ -100,6 +152,9 @@ cdef extern from *:
     """
     bint MITK_HAVE_PREAD
     long long mitk_pread(int fd, void *buf, size_t n, long long offset) nogil
+    int mitk_open_same(const char *path, long long size, long long mtime_ns,
+                       unsigned long long ino, unsigned long long dev, int *fd) nogil
+    void mitk_close(int fd) nogil
     ctypedef struct mitk_rows_at:
         long long plane, row, done
     int mitk_read_rows(int fd, const int64_t *planes, long long n, long long k, long long step,
@@ -279,3 +334,122 @@ def read_rows(int fd, const int64_t[::1] planes not None, Py_ssize_t k, int64_t 
         return (at.plane * k + at.row, at.done)
     return None
 
+
+
+#: What :func:`read_file_run` returns when the run was read whole, when there is no such file,
+#: and when the file is not the one described.
+cdef enum:
+    _WHOLE = -1
+    _GONE = -2
+    _CHANGED = -3
+WHOLE, GONE, CHANGED = _WHOLE, _GONE, _CHANGED
+
+
+def read_file_run(bytes path not None, int64_t size, int64_t mtime_ns, uint64_t ino,
+                  uint64_t dev, int64_t offset, object out not None):
+    """Open ``path``, check it is the file described, fill ``out`` from byte ``offset``, close.
+
+    The open, the check, the reads and the close are one call with the GIL released: a slice
+    read again costs little besides these system calls, and the Python around each of them
+    cost about as much as the calls.
+
+    Parameters
+    ----------
+    path : bytes
+        The file (``os.fsencode`` of its name).
+    size, mtime_ns, ino, dev : int
+        Its identity when it was described (``os.stat``'s ``st_size``, ``st_mtime_ns``,
+        ``st_ino``, ``st_dev``).
+    offset : int
+        Byte offset in the file of ``out[0]``.
+    out : writable C-contiguous buffer of any item type (a NumPy array, say)
+        Its bytes are filled whole, unless the file ends first.
+
+    Returns
+    -------
+    int
+        :data:`WHOLE` when ``out`` was filled; :data:`GONE` when there is no such file (or a
+        directory on its path is now a file); :data:`CHANGED` when the file there has another
+        size, mtime, inode or device; else the bytes read before the file ended (``>= 0``).
+
+    Raises
+    ------
+    ValueError
+        ``path`` holds a NUL byte, or ``offset`` is negative.
+    BufferError, TypeError
+        ``out`` is not a writable C-contiguous buffer.
+    OSError
+        Opening, checking or reading failed otherwise.  ``ENOSYS`` where there is no ``pread``.
+    KeyboardInterrupt (or what a signal handler raises)
+        An open or read was interrupted by a signal whose handler raised; the file is closed.
+
+    Notes
+    -----
+    Releases the GIL for the system calls, and takes it back to run Python signal handlers
+    when one is interrupted (as ``os.preadv`` does), then goes on.  Opens without waiting
+    (``O_NONBLOCK``: a FIFO put in the file's place is refused by the check, not waited on);
+    the descriptor is closed before returning, also on errors.  No file offset is used and no
+    lock is taken: threads may call it at once.
+    """
+    cdef const char *name = path
+    cdef int64_t n, done
+    cdef Py_buffer view
+    if b"\0" in path:
+        raise ValueError("read_file_run: embedded null byte in the path")
+    # Any item type: the result is filled in place, with no uint8 view of it to make first.
+    PyObject_GetBuffer(out, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
+    try:
+        n = view.len
+        if offset < 0 or offset > INT64_MAX - n:
+            raise ValueError(f"read_file_run: {n} bytes from file offset {offset}")
+        done = _read_file_run(name, size, mtime_ns, ino, dev, offset,
+                              <unsigned char *> view.buf, n)
+    finally:
+        PyBuffer_Release(&view)
+    return done
+
+
+cdef int64_t _read_file_run(const char *name, int64_t size, int64_t mtime_ns, uint64_t ino,
+                            uint64_t dev, int64_t offset, unsigned char *base,
+                            int64_t n) except? -4:
+    # read_file_run's work, on a buffer it holds.
+    cdef int64_t done = 0, got
+    cdef int fd = -1, rc, err = 0
+    cdef bint interrupted, ended = False
+    while True:
+        with nogil:
+            rc = mitk_open_same(name, size, mtime_ns, ino, dev, &fd)
+        if rc != 2:
+            break
+        PyErr_CheckSignals()
+    if rc == 1:
+        return _CHANGED
+    if rc == -ENOENT or rc == -ENOTDIR:
+        return _GONE
+    if rc < 0:
+        raise OSError(-rc, os.strerror(-rc), os.fsdecode(name))
+    try:
+        while True:
+            interrupted = False
+            with nogil:
+                while done < n:
+                    got = mitk_pread(fd, base + done, <size_t> (n - done), offset + done)
+                    if got > 0:
+                        done += got
+                    elif got == 0:
+                        ended = True
+                        break
+                    elif errno == EINTR:
+                        interrupted = True
+                        break
+                    else:
+                        err = errno
+                        break
+            if not interrupted:
+                break
+            PyErr_CheckSignals()  # raises what a handler raised; else go on where it stopped
+    finally:
+        mitk_close(fd)
+    if err != 0:
+        raise OSError(err, os.strerror(err), os.fsdecode(name))
+    return done if ended else _WHOLE

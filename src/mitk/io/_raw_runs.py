@@ -29,7 +29,7 @@ from ..errors import CorruptFileError
 from ._data_files import Piece
 
 __all__ = ["GAP", "SPAN", "gather", "pread", "pread_into", "read_raw", "read_rows", "read_runs",
-           "spans"]
+           "short_read", "spans"]
 
 #: Runs whose gap is at most this many bytes are read as one span: a positioned read costs about
 #: what copying this many more bytes from the page cache does (measured on Linux: 0.25 us a
@@ -48,7 +48,9 @@ def pread(fd: int, size: int, offset: int) -> bytes:
     return os.read(fd, size)
 
 
-def _short(label: str, offset: int, length: int, done: int) -> CorruptFileError:
+def short_read(label: str, offset: int, length: int, done: int) -> CorruptFileError:
+    """The error for a read of ``length`` bytes from ``offset`` of ``label`` that found the
+    file ending ``done`` bytes in."""
     return CorruptFileError(f"{label}: data end at byte {offset + done}, before the {length} "
                             f"bytes from byte {offset} the header declares")
 
@@ -86,7 +88,7 @@ def pread_into(fd: int, view: memoryview, offset: int, label: str) -> None:
             got = len(data)
             view[done:done + got] = data
         if not got:
-            raise _short(label, offset, len(view), done)
+            raise short_read(label, offset, len(view), done)
         done += got
 
 
@@ -122,7 +124,7 @@ def read_runs(fd: int, offsets: np.ndarray, lengths: np.ndarray, dests: np.ndarr
         short = _positioned.read_runs(fd, offsets, lengths, dests, out)
         if short is not None:
             k, done = short
-            raise _short(label, int(offsets[k]), int(lengths[k]), done)
+            raise short_read(label, int(offsets[k]), int(lengths[k]), done)
         return
     mv = memoryview(out)
     for off, n, d in zip(offsets.tolist(), lengths.tolist(), dests.tolist()):
@@ -202,7 +204,7 @@ def read_rows(fd: int, piece: Piece, planes: np.ndarray, k: int, step: int, leng
         short = _positioned.read_rows(fd, offsets, k, step, length, joined, out)
         if short is not None:
             row, done = short
-            raise _short(piece.label, int(offsets[row // k]) + row % k * step, length, done)
+            raise short_read(piece.label, int(offsets[row // k]) + row % k * step, length, done)
         return
     if not joined:
         offsets = (planes[:, None] + np.arange(k, dtype=np.int64) * step).reshape(-1)

@@ -27,11 +27,12 @@ from typing import Sequence
 
 import numpy as np
 
+from .._core import _positioned
 from ..errors import CorruptFileError
 from . import _parallel_deflate
 from ._box_runs import one_run, row_plan, runs, split
 from ._data_files import Piece, fill
-from ._raw_runs import gather as _gather, pread_into, read_raw, read_rows
+from ._raw_runs import gather as _gather, pread_into, read_raw, read_rows, short_read
 from ._stream_regions import (BlockCache, Checkpoints, LastEnd, Scatter, read_blocks,
                               read_sequential, stream_plan)
 
@@ -72,20 +73,28 @@ _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | _NONBLOCK | getattr(os, "O_NOCTTY", 0)
 
 
+def _gone(piece: Piece) -> CorruptFileError:
+    return CorruptFileError(f"{piece.label}: the file is gone since it was opened")
+
+
+def _changed(piece: Piece) -> CorruptFileError:
+    return CorruptFileError(f"{piece.label}: the file was replaced, truncated or modified "
+                            "since it was opened; open it again")
+
+
 def _open_checked(stored: Stored, piece: Piece) -> int:
     """A descriptor of ``piece.src``, checked to be the file described (its identity, when
     recorded).  CorruptFileError if it is gone, replaced, truncated or modified."""
     try:
         fd = os.open(piece.src, _OPEN_FLAGS)
     except (FileNotFoundError, NotADirectoryError):  # a save removed the old data file, say
-        raise CorruptFileError(f"{piece.label}: the file is gone since it was opened") from None
+        raise _gone(piece) from None
     try:
         st = os.fstat(fd)
         expected = stored.identities.get(piece.src)
         if expected is not None:  # the file described (data files are regular: _data_files)
             if identity(st) != expected:
-                raise CorruptFileError(f"{piece.label}: the file was replaced, truncated or "
-                                       "modified since it was opened; open it again")
+                raise _changed(piece)
         elif _NONBLOCK and not stat.S_ISREG(st.st_mode):
             os.set_blocking(fd, True)  # reads block again (a regular file's always do)
     except BaseException:
@@ -173,17 +182,16 @@ def read_planned(stored: Stored, plan: BoxPlan, points: dict | None = None) -> n
                 out.byteswap(inplace=True)
             return out.reshape(plan.read_shape)
     out = np.empty(plan.read_shape, dtype=stored.dtype)
+    if run is not None and stored.pieces[run[0]].encoding == "raw":
+        piece = stored.pieces[run[0]]
+        _read_raw_run(stored, piece, piece.start + run[1], out)  # a slice: straight in
+        if stored.swap:
+            out.byteswap(inplace=True)
+        return out
     flat = out.reshape(-1).view(np.uint8)
     if run is not None:
         p, offset, length = run
-        piece = stored.pieces[p]
-        if piece.encoding == "raw":
-            fd = _open_checked(stored, piece)
-            try:
-                pread_into(fd, memoryview(flat), piece.start + offset, piece.label)
-            finally:
-                os.close(fd)
-        elif length:
+        if length:
             _read_piece(stored, p, np.array([offset], np.int64), np.array([length], np.int64),
                         np.zeros(1, np.int64), flat, points)
     elif plan.rows is not None:
@@ -205,6 +213,28 @@ def read_planned(stored: Stored, plan: BoxPlan, points: dict | None = None) -> n
         key[axis] = slice(None, None, step)
         out = np.ascontiguousarray(out[tuple(key)])
     return out
+
+
+def _read_raw_run(stored: Stored, piece: Piece, offset: int, out: np.ndarray) -> None:
+    """Fill ``out`` (C-contiguous) from byte ``offset`` of a raw piece's file, checked as
+    :func:`_open_checked` checks it: one compiled call where the platform has ``pread`` and the
+    file's identity was recorded."""
+    expected = stored.identities.get(piece.src)
+    if expected is None or not _positioned.HAVE_PREAD:
+        fd = _open_checked(stored, piece)
+        try:
+            pread_into(fd, memoryview(out.reshape(-1).view(np.uint8)), offset, piece.label)
+        finally:
+            os.close(fd)
+        return
+    done = _positioned.read_file_run(os.fsencode(piece.src), *expected, offset, out)
+    if done == _positioned.WHOLE:
+        return
+    if done == _positioned.GONE:
+        raise _gone(piece)
+    if done == _positioned.CHANGED:
+        raise _changed(piece)
+    raise short_read(piece.label, offset, out.nbytes, done)
 
 
 def _cache_tag(piece: Piece) -> tuple:
