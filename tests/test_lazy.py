@@ -332,14 +332,36 @@ def test_crop_of_time_ranges_and_channels(tmp_path):
         lz.crop((slice(2, 2),))
 
 
+@pytest.mark.parametrize("sizes, kinds", [
+    ("1 2 4", "domain complex domain"),  # every axis faster than the pairs has size 1
+    ("1 1 2 4", "domain domain complex domain"),
+    ("3 2 4", "domain complex domain"),
+    ("2 1 4", "complex domain domain")])
+def test_nrrd_complex_pairs_on_any_axis(tmp_path, sizes, kinds):
+    n = int(np.prod([int(v) for v in sizes.split()]))
+    values = np.arange(1, n + 1, dtype=np.float32)
+    path = tmp_path / "c.nrrd"
+    path.write_bytes(f"NRRD0005\ntype: float\ndimension: {len(sizes.split())}\nsizes: {sizes}\n"
+                     f"kinds: {kinds}\nencoding: raw\nendian: little\n\n".encode()
+                     + values.tobytes())
+    full = np.asarray(mitk.Image(path))
+    assert full.dtype == np.complex64
+    lz = mitk.open(path)
+    for key in (..., 0, -1, (slice(None), 0), (slice(None, None, -1),)):
+        got = lz[key]
+        assert got.dtype == full.dtype and np.array_equal(got, full[key]), key
+
+
 # -- errors, changes after open, pickling, threads ------------------------------------------------
 
 def test_bad_keys_and_files(tmp_path):
     mitk.Image(np.zeros((3, 4, 5), np.uint8)).save(tmp_path / "e.nrrd")
     lz = mitk.open(tmp_path / "e.nrrd")
-    for key in ((3,), (0, 0, 0, 0), (..., ...), (np.array([0, 1]),), (True,), (1.5,)):
+    for key in ((3,), (0, 0, 0, 0), (..., ...), (np.array([0, 1]),), (True,), (1.5,),
+                (None,) * 62):  # the last: 65 axes, more than NumPy makes
         with pytest.raises(IndexError):
             lz[key]
+    assert lz[(None,) * 61].shape == (1,) * 61 + (3, 4, 5)
     assert lz[0:0].shape == (0, 4, 5)
     assert lz.read_cost((slice(0, 0),)) == 0
     with pytest.raises(FileNotFoundError):

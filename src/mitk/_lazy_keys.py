@@ -12,7 +12,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["normalize", "slices"]
+__all__ = ["MAX_DIMS", "normalize", "slices"]
+
+
+#: The most axes a NumPy (>= 2.0) array has: an index that would make more is an IndexError.
+MAX_DIMS = 64
 
 
 def normalize(key: Any, shape: tuple) -> tuple[list, tuple]:
@@ -82,6 +86,11 @@ def normalize(key: Any, shape: tuple) -> tuple[list, tuple]:
             box.append((i, i + 1, 1))
             post.append(0)
         axis += 1
+    if not plain:  # None adds axes; NumPy refuses an index that makes too many
+        ndim = sum(1 for p in post if type(p) is not int)
+        if ndim > MAX_DIMS:
+            raise IndexError(f"number of dimensions must be within [0, {MAX_DIMS}], indexing "
+                             f"result would have {ndim}")
     return box, tuple(post)
 
 

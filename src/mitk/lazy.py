@@ -23,7 +23,7 @@ from ._image_io import _time_geometry
 from .errors import ArgumentError, CorruptFileError, UnsupportedFormatError
 from .geometry import Geometry3D
 from .image import Image
-from .io import _box_runs, _raw_runs, _regions, _stream_regions
+from .io import _regions
 from .time_geometry import ProportionalTimeGeometry, TimeGeometry
 
 __all__ = ["LazyImage", "open"]
@@ -79,7 +79,9 @@ class LazyImage:
         perm = stored_order(d)
         # None: the stored order already (size-1 axes, which NIfTI has many of, can go anywhere)
         moved = [a for a in perm if d.stored.shape[a] != 1]
-        self._perm = None if moved == sorted(moved) else perm
+        # NRRD's complex pairs are joined by a view, so their axis must come last in memory
+        complex_last = d.complex_axis in (None, len(d.stored.shape) - 1)
+        self._perm = None if moved == sorted(moved) and complex_last else perm
         self._shape = tuple(self._info.full_shape)
         # A box read as stored is the region itself (reshaped): no axes to reorder, no complex
         # pairs to join, no scaling.
@@ -320,7 +322,7 @@ class LazyImage:
         box, _ = _lazy_keys.normalize(key, self.shape)
         if any(b[0] >= b[1] for b in box):
             return 0
-        return _box_cost(self._d.stored, self._stored_box(box), self._points)
+        return _regions.box_cost(self._d.stored, self._stored_box(box), self._points)
 
     def crop(self, key: Any) -> Image:
         """An image of the pixels ``key`` selects, placed where they were in the world.
@@ -501,41 +503,6 @@ def open(path: Any, **read_options: Any) -> LazyImage:  # noqa: A001 - the SPEC 
     holds no open file afterwards.  Nothing is locked and no pixel is read.
     """
     return LazyImage(path, **read_options)
-
-
-def _box_cost(stored: _regions.Stored, box: list, points: dict | None = None) -> int:
-    """Bytes read (raw, text) or decompressed (streams) to serve ``box``; reads no pixels.
-
-    Raw runs count the spans read (gaps included); an indexed stream counts the blocks
-    inflated; another stream counts from its nearest checkpoint (or its start) to the last byte
-    needed; text counts its whole piece.
-    """
-    starts, length, _, _ = _box_runs.runs(stored, box)
-    total = 0
-    for p, s, ln, _d in _box_runs.split(stored, starts, length):
-        piece = stored.pieces[p]
-        if piece.encoding == "raw":
-            los, his = _raw_runs.spans(s, ln)
-            total += int(np.sum(s[his - 1] + ln[his - 1] - s[los]))
-            continue
-        if piece.encoding in ("ascii", "hex"):
-            total += int(piece.limit or os.stat(piece.src).st_size - piece.start)
-            continue
-        cp = points.get(p) if points is not None else None
-        first, end = int(s.min()) + piece.skip, int((s + ln).max()) + piece.skip
-        fd = _regions._open_checked(stored, piece)
-        try:
-            codec, plan = _stream_regions.stream_plan(fd, stored, piece, cp)
-        finally:
-            os.close(fd)
-        if plan is not None:
-            index = plan[1]
-            blocks = _stream_regions.touched_blocks(s, s + ln, piece.skip, index.block)
-            total += sum(min(index.block, index.total - b * index.block) for b in blocks)
-            continue
-        snapshot = cp.nearest(first) if cp is not None and codec != "bzip2" else None
-        total += end - (snapshot[1] if snapshot is not None else 0)
-    return total
 
 
 #: The index of a whole axis (what a box needs no further index on).

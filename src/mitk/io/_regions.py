@@ -32,12 +32,12 @@ from ..errors import CorruptFileError
 from . import _parallel_deflate
 from ._box_runs import one_run, row_plan, runs, split
 from ._data_files import Piece, fill
-from ._raw_runs import gather as _gather, pread_into, read_raw, read_rows, short_read
+from ._raw_runs import gather as _gather, pread_into, read_raw, read_rows, short_read, spans
 from ._stream_regions import (BlockCache, Checkpoints, LastEnd, Scatter, read_blocks,
-                              read_sequential, stream_plan)
+                              read_sequential, stream_plan, touched_blocks)
 
-__all__ = ["BoxPlan", "Described", "Stored", "identities", "identity", "plan_box",
-           "read_planned"]
+__all__ = ["BoxPlan", "Described", "Stored", "box_cost", "identities", "identity",
+           "plan_box", "read_planned"]
 
 
 def identity(st: os.stat_result) -> tuple:
@@ -271,6 +271,41 @@ def _cached_run(stored: Stored, run: tuple, points: dict) -> tuple | None:
         raise CorruptFileError(f"{piece.label}: the file is gone, or was replaced, truncated or "
                                "modified since it was opened; open it again")
     return buf, first
+
+
+def box_cost(stored: Stored, box: list, points: dict | None = None) -> int:
+    """Bytes read (raw, text) or decompressed (streams) to serve ``box``; reads no pixels.
+
+    Raw runs count the spans read (gaps included); an indexed stream counts the blocks
+    inflated; another stream counts from its nearest checkpoint (or its start) to the last byte
+    needed; text counts its whole piece.
+    """
+    starts, length, _, _ = runs(stored, box)
+    total = 0
+    for p, s, ln, _d in split(stored, starts, length):
+        piece = stored.pieces[p]
+        if piece.encoding == "raw":
+            los, his = spans(s, ln)
+            total += int(np.sum(s[his - 1] + ln[his - 1] - s[los]))
+            continue
+        if piece.encoding in ("ascii", "hex"):
+            total += int(piece.limit or os.stat(piece.src).st_size - piece.start)
+            continue
+        cp = points.get(p) if points is not None else None
+        first, end = int(s.min()) + piece.skip, int((s + ln).max()) + piece.skip
+        fd = _open_checked(stored, piece)
+        try:
+            codec, plan = stream_plan(fd, stored, piece, cp)
+        finally:
+            os.close(fd)
+        if plan is not None:
+            index = plan[1]
+            blocks = touched_blocks(s, s + ln, piece.skip, index.block)
+            total += sum(min(index.block, index.total - b * index.block) for b in blocks)
+            continue
+        snapshot = cp.nearest(first) if cp is not None and codec != "bzip2" else None
+        total += end - (snapshot[1] if snapshot is not None else 0)
+    return total
 
 
 def _read_piece(stored: Stored, p: int, starts, lengths, dests, flat: np.ndarray,
