@@ -532,6 +532,13 @@ def test_a_key_read_again_reuses_its_plan_and_gives_a_new_array(tmp_path, monkey
             lz[bad]
     assert np.array_equal(lz[np.int64(1)], data[1])
     assert np.array_equal(lz[(np.int64(2), 3)], data[2, 3])
+    # Slices are kept by their parts, and only when those are exact ints (or None).
+    with pytest.raises(TypeError):
+        lz[slice(1.0, 3)]
+    with pytest.raises(IndexError):
+        lz[2, slice(None), 4.0]
+    assert np.array_equal(lz[slice(True, 3)], data[1:3])
+    assert np.array_equal(lz[(2, slice(np.int64(0), None), 4)], data[2, :, 4])
     # At most _KEPT_PLANS are kept of each kind.
     monkeypatch.setattr(lazy, "_KEPT_PLANS", 8)
     for t in range(4):

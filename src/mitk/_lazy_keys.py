@@ -12,11 +12,42 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_DIMS", "normalize", "slices"]
+__all__ = ["MAX_DIMS", "memo_key", "normalize", "slices"]
 
 
 #: The most axes a NumPy (>= 2.0) array has: an index that would make more is an IndexError.
 MAX_DIMS = 64
+
+
+def memo_key(key: Any) -> Any:
+    """``key`` as a dict key when it holds only ints and slices of ints (or None), else None.
+
+    Keys equal as dict keys are then the same index: ``True`` and ``1.0`` equal ``1`` but are
+    not valid indices (and slices are unhashable before Python 3.12), so a slice becomes the
+    tuple of its parts, and a key with anything but exact ints in it has no memo key.
+    """
+    kind = type(key)
+    if kind is int:
+        return key
+    if kind is slice:
+        key = (key,)
+    elif kind is not tuple:
+        return None
+    out = []
+    for k in key:
+        kind = type(k)
+        if kind is int:
+            out.append(k)
+        elif kind is slice:
+            a, b, c = k.start, k.stop, k.step
+            if ((a is None or type(a) is int) and (b is None or type(b) is int)
+                    and (c is None or type(c) is int)):
+                out.append((a, b, c))
+            else:
+                return None
+        else:
+            return None
+    return tuple(out)
 
 
 def normalize(key: Any, shape: tuple) -> tuple[list, tuple]:

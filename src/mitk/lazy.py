@@ -224,18 +224,12 @@ class LazyImage:
         reversal, so all-int keys too: a 0-d array, not a scalar) ``final`` is the shape it
         gives, and a reshape does it.  Only the short plans (one run, or rows per plane: a
         slice, a frame, a y-plane, a block) are kept, by their box, and an entry of a key of
-        ints alone by the key too; each dict is emptied when it holds :data:`_KEPT_PLANS`.
+        ints and slices alone by the key too (:func:`~mitk._lazy_keys.memo_key`); each dict
+        is emptied when it holds :data:`_KEPT_PLANS`.
         """
-        # Exactly ints: True or 1.0 equal 1 as dict keys, yet are not valid indices.
-        memo = type(key) is int
-        if type(key) is tuple and key:
-            for k in key:
-                if type(k) is not int:
-                    break
-            else:
-                memo = True
-        if memo:
-            entry = self._key_plans.get(key)
+        memo = _lazy_keys.memo_key(key)
+        if memo is not None:
+            entry = self._key_plans.get(memo)
             if entry is not None:
                 return entry
         box, post = _lazy_keys.normalize(key, self._shape)
@@ -264,8 +258,8 @@ class LazyImage:
                 if plan.pieces is None:  # the short plans (ints, or arrays per plane)
                     _keep(self._box_plans, boxkey, plan)
         entry = (plan, counts, post, None if final is None else tuple(final))
-        if memo and (plan is None or plan.pieces is None):
-            _keep(self._key_plans, key, entry)
+        if memo is not None and (plan is None or plan.pieces is None):
+            _keep(self._key_plans, memo, entry)
         return entry
 
     def __getitem__(self, key: Any) -> np.ndarray:
