@@ -152,6 +152,8 @@ cdef extern from *:
     """
     bint MITK_HAVE_PREAD
     long long mitk_pread(int fd, void *buf, size_t n, long long offset) nogil
+    int mitk_pread_full(int fd, unsigned char *buf, long long n, long long offset,
+                        long long *done) nogil
     int mitk_open_same(const char *path, long long size, long long mtime_ns,
                        unsigned long long ino, unsigned long long dev, int *fd) nogil
     void mitk_close(int fd) nogil
@@ -202,10 +204,10 @@ def read_runs(int fd, const int64_t[::1] offsets not None, const int64_t[::1] le
     Python signal handlers (as ``os.preadv`` does), then goes on.  Writes only into ``out``; no
     lock is taken.
     """
-    cdef Py_ssize_t n = offsets.shape[0], k = 0, short_run = -1
-    cdef int64_t size = out.shape[0], done = 0, got
-    cdef int err = 0
-    cdef bint interrupted
+    cdef Py_ssize_t n = offsets.shape[0], k = 0
+    cdef int64_t size = out.shape[0]
+    cdef long long done = 0
+    cdef int rc = 0
     cdef unsigned char *base = &out[0] if size > 0 else NULL
     if lengths.shape[0] != n or dests.shape[0] != n:
         raise ValueError(f"read_runs: {n} offsets, {lengths.shape[0]} lengths and "
@@ -216,34 +218,21 @@ def read_runs(int fd, const int64_t[::1] offsets not None, const int64_t[::1] le
                              f"{offsets[k]} to {dests[k]}) is outside a result of {size} bytes")
     k = 0
     while True:
-        interrupted = False
         with nogil:
+            rc = 0
             while k < n:
-                while done < lengths[k]:
-                    got = mitk_pread(fd, base + dests[k] + done, <size_t> (lengths[k] - done),
-                                     offsets[k] + done)
-                    if got > 0:
-                        done += got
-                    elif got == 0:
-                        short_run = k
-                        break
-                    elif errno == EINTR:
-                        interrupted = True
-                        break
-                    else:
-                        err = errno
-                        break
-                if short_run >= 0 or err != 0 or interrupted:
+                rc = mitk_pread_full(fd, base + dests[k], lengths[k], offsets[k], &done)
+                if rc != 0:
                     break
                 k += 1
                 done = 0
-        if not interrupted:
+        if rc != 2:
             break
         PyErr_CheckSignals()  # raises what a handler raised; else go on where the read stopped
-    if err != 0:
-        raise OSError(err, os.strerror(err))
-    if short_run >= 0:
-        return (short_run, done)
+    if rc < 0:
+        raise OSError(-rc, os.strerror(-rc))
+    if rc == 1:
+        return (k, done)
     return None
 
 
@@ -413,9 +402,8 @@ cdef int64_t _read_file_run(const char *name, int64_t size, int64_t mtime_ns, ui
                             uint64_t dev, int64_t offset, unsigned char *base,
                             int64_t n) except? -4:
     # read_file_run's work, on a buffer it holds.
-    cdef int64_t done = 0, got
-    cdef int fd = -1, rc, err = 0
-    cdef bint interrupted, ended = False
+    cdef long long done = 0
+    cdef int fd = -1, rc
     while True:
         with nogil:
             rc = mitk_open_same(name, size, mtime_ns, ino, dev, &fd)
@@ -430,26 +418,13 @@ cdef int64_t _read_file_run(const char *name, int64_t size, int64_t mtime_ns, ui
         raise OSError(-rc, os.strerror(-rc), os.fsdecode(name))
     try:
         while True:
-            interrupted = False
             with nogil:
-                while done < n:
-                    got = mitk_pread(fd, base + done, <size_t> (n - done), offset + done)
-                    if got > 0:
-                        done += got
-                    elif got == 0:
-                        ended = True
-                        break
-                    elif errno == EINTR:
-                        interrupted = True
-                        break
-                    else:
-                        err = errno
-                        break
-            if not interrupted:
+                rc = mitk_pread_full(fd, base, n, offset, &done)
+            if rc != 2:
                 break
             PyErr_CheckSignals()  # raises what a handler raised; else go on where it stopped
     finally:
         mitk_close(fd)
-    if err != 0:
-        raise OSError(err, os.strerror(err), os.fsdecode(name))
-    return done if ended else _WHOLE
+    if rc < 0:
+        raise OSError(-rc, os.strerror(-rc), os.fsdecode(name))
+    return done if rc == 1 else _WHOLE
