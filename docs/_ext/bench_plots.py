@@ -1,9 +1,10 @@
 """``bench-results``: plots of every stored benchmark run, drawn while the page is built.
 
-Each ``benchmarks/results/*.json`` (written by ``python -m mitk bench --json FILE``) gives four
-kinds of figure: read and write throughput per format and encoding beside the same-run reference
-and the peers, two-thread scaling, and peak memory of a read.  Under each figure: the machine, the
-versions and the command of that run.  Nothing is drawn by hand; a new JSON file adds its figures.
+Each ``benchmarks/results/*.json`` (written by ``python -m mitk bench --json FILE``) gives the
+figures its cases make: in-memory operations, read and write throughput per format and encoding
+beside the same-run reference and the peers, two-thread scaling, peak memory of a read, and region
+reads (``mitk.open``) with their peak memory.  Under each figure: the machine, the versions and
+the command of that run.  Nothing is drawn by hand; a new JSON file adds its figures.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ GENERATED = DOCS / "_generated"
 COMMANDS = {
     "readme.json": "python -m mitk bench --peers --upstream-python PY312/bin/python "
                    "--json benchmarks/results/readme.json",
+    "regions.json": "python -m mitk bench --only regions. --peers "
+                    "--json benchmarks/results/regions.json",
 }
 
 # One colour per library in every figure, so a peer is recognised across plots.
@@ -125,7 +128,7 @@ def relative_speed(value: float, reference: float, unit: str) -> float:
 def figure_specs(run: dict) -> list[dict]:
     """What to plot from one run: title, rows and how to draw them."""
     memory_ops = [r for r in run["results"]
-                  if r["group"] != "io" and r["case"] != "locks.reader_scaling"
+                  if r["group"] not in ("io", "regions") and r["case"] != "locks.reader_scaling"
                   and r.get("reference_value")]
     specs = []
     if memory_ops:
@@ -150,6 +153,17 @@ def figure_specs(run: dict) -> list[dict]:
         specs.append({"key": "scaling", "rows": scaling, "draw": "scaling",
                       "title": "Two threads over one: mitk's scaling, the peers' own scaling, "
                                "and two threads copying memory (the ceiling of this machine)"})
+    regions = [r for r in run["results"] if r["group"] == "regions"]
+    timed = [r for r in regions if r["unit"] in _TIME_UNITS and r.get("reference_value")]
+    if timed:
+        specs.append({"key": "regions", "rows": timed, "draw": "relative",
+                      "title": "Region reads of mitk.open: speed relative to the same-run "
+                               "reference (1 = as fast as the reference; log scale)"})
+    peaks = [r for r in regions if r["unit"] == "MB"]
+    if peaks:
+        specs.append({"key": "regions-memory", "rows": peaks, "draw": "bars",
+                      "title": "Peak memory growth of mitk.open and one region read, beside "
+                               "the region plus 16 MiB (MB)"})
     memory = [r for r in io if r["case"].startswith("io.peak_memory")]
     if memory:
         specs.append({"key": "memory", "rows": memory, "draw": "bars",
