@@ -98,7 +98,11 @@ def _bars(ax, rows: list[dict], series: list[tuple[str, list]], unit: str, log: 
         from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
         ax.set_xscale("log")
-        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        # 1-2-5 ticks over a few decades; over more (a peer thousands of times slower) they
+        # would overlap, so only the powers of ten
+        shown = [v for _, values in series for v in values if v]
+        wide = bool(shown) and max(shown) / min(shown) > 1e4
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0,) if wide else (1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.grid(axis="x", alpha=0.3)
