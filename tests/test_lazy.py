@@ -506,7 +506,7 @@ def test_four_threads_read_random_regions(tmp_path):
 
 
 def test_a_key_read_again_reuses_its_plan_and_gives_a_new_array(tmp_path, monkeypatch):
-    from mitk import lazy
+    from mitk import _lazy_keys, lazy
     from mitk.io import _regions
 
     data = sample("int16", (4, 6, 7, 8), seed=21)
@@ -520,12 +520,14 @@ def test_a_key_read_again_reuses_its_plan_and_gives_a_new_array(tmp_path, monkey
         want = np.asarray(data[key])
         assert got.shape == want.shape and got.tobytes() == want.tobytes(), key
         got[...] = 7  # a new array each time: the next read is not affected
-    planned = []
-    real = _regions.plan_box
+    planned, normalized = [], []
+    real, real_normalize = _regions.plan_box, _lazy_keys.normalize
     monkeypatch.setattr(_regions, "plan_box", lambda *a: planned.append(a) or real(*a))
+    monkeypatch.setattr(_lazy_keys, "normalize",
+                        lambda *a: normalized.append(a) or real_normalize(*a))
     for key in short:
         assert np.array_equal(lz[key], data[key]), key
-    assert planned == []
+    assert planned == [] and normalized == []  # found by the key itself, slices too
     # Equal to a kept int key as dict keys, yet not indices: refused as before.
     for bad in (True, (True,), (1.0,), (np.float64(1.0),), (1, False)):
         with pytest.raises(IndexError):

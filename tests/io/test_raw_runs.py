@@ -477,3 +477,24 @@ def test_a_raw_slice_is_one_compiled_call_and_a_changed_file_is_still_corrupt(tm
     os.replace(tmp_path / "new.nii", tmp_path / "s.nii")
     with pytest.raises(mitk.CorruptFileError, match="replaced"):
         lz[1]
+
+
+@pytest.mark.parametrize("seconds", [10_400_000_000, -2_000_000_000])
+def test_a_raw_slice_of_a_file_dated_far_from_now_is_read(tmp_path, seconds):
+    # Past 2262 st_mtime_ns is beyond C's int64 (the compiled read cannot take it; the Python
+    # read does); before 1970 it is negative, with nanoseconds that floor, as Python's do.
+    arr = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6)
+    path = tmp_path / "old.nii"
+    mitk.Image(arr).save(path)
+    when = seconds * 10**9 + 123
+    try:
+        os.utime(path, ns=(when, when))
+    except (OSError, OverflowError, ValueError):
+        pytest.skip("this file system cannot date a file so far from now")
+    if os.stat(path).st_mtime_ns != when:
+        pytest.skip("this file system stores another date than the one set")
+    lz = mitk.open(path)
+    assert np.array_equal(lz[1], arr[1]) and np.array_equal(lz[:, 1], arr[:, 1])
+    os.utime(path, ns=(when + 1, when + 1))  # a nanosecond later: another file
+    with pytest.raises(mitk.CorruptFileError, match="modified"):
+        lz[1]

@@ -7,6 +7,10 @@ meanwhile.  :func:`read_rows` does the same for the same rows of many planes (a 
 from the plane starts alone, with no array per row.  The file offset is neither used nor moved,
 so threads may share the descriptor.  :func:`read_file_run` reads one run of a file it opens,
 checks and closes itself (a slice read again: the system calls are most of its cost).
+
+The one place in ``_core`` that takes a file path: which file, and the identity it must have,
+are still decided above (``mitk.io._regions``); here they are only the arguments of the system
+calls, made together so that the Python around each of them does not cost as much as they do.
 """
 
 cimport cython
@@ -14,7 +18,7 @@ from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBuffer_Releas
                              PyObject_GetBuffer)
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.pyport cimport PY_SSIZE_T_MAX
-from libc.errno cimport errno, EINTR, ENOENT, ENOTDIR
+from libc.errno cimport ENOENT, ENOTDIR
 from libc.stdint cimport INT64_MAX, int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 
@@ -34,9 +38,12 @@ cdef extern from *:
     #else
     #include <unistd.h>
     #define MITK_HAVE_PREAD 1
+    /* At most 1 GiB a call: macOS refuses a read of more than INT_MAX bytes (EINVAL); the
+       callers loop until a run is read whole. */
+    #define MITK_PREAD_MAX ((size_t)1 << 30)
     static long long mitk_pread(int fd, void *buf, size_t n, long long offset)
     {
-        return (long long)pread(fd, buf, n, (off_t)offset);
+        return (long long)pread(fd, buf, n < MITK_PREAD_MAX ? n : MITK_PREAD_MAX, (off_t)offset);
     }
     #endif
 
@@ -48,14 +55,15 @@ cdef extern from *:
     #include <fcntl.h>
     #include <sys/stat.h>
     #if defined(__APPLE__)
-    #define MITK_MTIME_NS(st) \
-        ((long long)(st).st_mtimespec.tv_sec * 1000000000LL + (st).st_mtimespec.tv_nsec)
+    #define MITK_MTIME(st) ((st).st_mtimespec)
     #else
-    #define MITK_MTIME_NS(st) \
-        ((long long)(st).st_mtim.tv_sec * 1000000000LL + (st).st_mtim.tv_nsec)
+    #define MITK_MTIME(st) ((st).st_mtim)
     #endif
     #ifndef O_CLOEXEC
     #define O_CLOEXEC 0
+    #endif
+    #ifndef O_NOCTTY
+    #define O_NOCTTY 0
     #endif
 
     /* Open `path` for reading, never waiting (a FIFO put in its place would block a plain
@@ -66,7 +74,15 @@ cdef extern from *:
                               unsigned long long ino, unsigned long long dev, int *fd)
     {
         struct stat st;
-        int f = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        /* st_mtime_ns as seconds and nanoseconds, floored as Python floors: the file's
+           seconds times 10^9 could overflow (a date past 2262), these cannot. */
+        long long sec = mtime_ns / 1000000000LL, nsec = mtime_ns % 1000000000LL;
+        int f;
+        if (nsec < 0) {
+            sec -= 1;
+            nsec += 1000000000LL;
+        }
+        f = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
         if (f < 0)
             return errno == EINTR ? 2 : -errno;
         if (fstat(f, &st) != 0) {
@@ -74,7 +90,8 @@ cdef extern from *:
             close(f);
             return -e;
         }
-        if ((long long)st.st_size != size || MITK_MTIME_NS(st) != mtime_ns
+        if ((long long)st.st_size != size || (long long)MITK_MTIME(st).tv_sec != sec
+                || (long long)MITK_MTIME(st).tv_nsec != nsec
                 || (unsigned long long)st.st_ino != ino || (unsigned long long)st.st_dev != dev) {
             close(f);
             return 1;
@@ -324,7 +341,6 @@ def read_rows(int fd, const int64_t[::1] planes not None, Py_ssize_t k, int64_t 
     return None
 
 
-
 #: What :func:`read_file_run` returns when the run was read whole, when there is no such file,
 #: and when the file is not the one described.
 cdef enum:
@@ -364,9 +380,13 @@ def read_file_run(bytes path not None, int64_t size, int64_t mtime_ns, uint64_t 
     Raises
     ------
     ValueError
-        ``path`` holds a NUL byte, or ``offset`` is negative.
+        ``path`` holds a NUL byte, ``offset`` is negative, or ``out`` is a read-only or
+        non-contiguous array.
     BufferError, TypeError
-        ``out`` is not a writable C-contiguous buffer.
+        ``out`` is read-only bytes, or not a buffer.
+    OverflowError
+        An identity field does not fit its C type (``mtime_ns`` outside int64: a date past
+        2262; a negative inode or device): callers read such a file another way.
     OSError
         Opening, checking or reading failed otherwise.  ``ENOSYS`` where there is no ``pread``.
     KeyboardInterrupt (or what a signal handler raises)
@@ -405,6 +425,8 @@ cdef int64_t _read_file_run(const char *name, int64_t size, int64_t mtime_ns, ui
     cdef long long done = 0
     cdef int fd = -1, rc
     while True:
+        # Without the GIL: `name` is the bytes object the caller holds, `base` its held buffer,
+        # and the descriptor is this call's own; nothing here is shared with other threads.
         with nogil:
             rc = mitk_open_same(name, size, mtime_ns, ino, dev, &fd)
         if rc != 2:

@@ -3,11 +3,14 @@
 A format describes its pixels (``_open`` in its package) as a :class:`Stored` array whose bytes
 are the concatenation of its :class:`~mitk.io._data_files.Piece` objects.  :func:`plan_box` plans
 the part a box selects (one ``(start, stop, step)`` per stored axis) as the byte runs
-:mod:`mitk.io._box_runs` finds, and :func:`read_planned` reads it (``mitk.lazy`` works out its
-cost from the same runs); they are apart so that a caller reading one box again keeps its plan.
+:mod:`mitk.io._box_runs` finds, and :func:`read_planned` reads it (:func:`box_cost` works out
+its cost from the same runs); they are apart so that a caller reading one box again keeps its
+plan.
 
 * Raw runs are read by :mod:`mitk.io._raw_runs` (positioned reads, no shared offset, no map,
-  GIL released; runs close together as one span).
+  GIL released; runs close together as one span); a box that is one run of a raw file (a
+  slice) by ``mitk._core._positioned.read_file_run``, which opens, checks, reads and closes
+  in one call.
 * Compressed streams are decoded by :mod:`mitk.io._stream_regions`: only the blocks touched of
   mitk's block-indexed gzip/zlib, else one pass up to the last byte needed from the nearest
   checkpoint.  A run inside a block already in the block cache is copied from it after a
@@ -220,14 +223,19 @@ def _read_raw_run(stored: Stored, piece: Piece, offset: int, out: np.ndarray) ->
     :func:`_open_checked` checks it: one compiled call where the platform has ``pread`` and the
     file's identity was recorded."""
     expected = stored.identities.get(piece.src)
-    if expected is None or not _positioned.HAVE_PREAD:
+    done = None
+    if expected is not None and _positioned.HAVE_PREAD:
+        try:
+            done = _positioned.read_file_run(os.fsencode(piece.src), *expected, offset, out)
+        except OverflowError:  # an identity beyond C's integers (a date past 2262): below
+            pass
+    if done is None:
         fd = _open_checked(stored, piece)
         try:
             pread_into(fd, memoryview(out.reshape(-1).view(np.uint8)), offset, piece.label)
         finally:
             os.close(fd)
         return
-    done = _positioned.read_file_run(os.fsencode(piece.src), *expected, offset, out)
     if done == _positioned.WHOLE:
         return
     if done == _positioned.GONE:
