@@ -541,6 +541,16 @@ def test_a_key_read_again_reuses_its_plan_and_gives_a_new_array(tmp_path, monkey
         lz[2, slice(None), 4.0]
     assert np.array_equal(lz[slice(True, 3)], data[1:3])
     assert np.array_equal(lz[(2, slice(np.int64(0), None), 4)], data[2, :, 4])
+    # NumPy integers are the ints they are (a loop over np.arange): kept, and found again
+    for again in (False, True):
+        normalized.clear()
+        for z in np.arange(3, dtype=np.uint8):
+            assert np.array_equal(lz[z], data[z]) and np.array_equal(lz[(z, -1)], data[z, -1])
+        assert not again or normalized == []
+    assert np.array_equal(lz[np.int32(2)], data[2]) and normalized == []
+    for bad in (np.bool_(True), (np.bool_(True), 0)):
+        with pytest.raises(IndexError):
+            lz[bad]
     # At most _KEPT_PLANS are kept of each kind.
     monkeypatch.setattr(lazy, "_KEPT_PLANS", 8)
     for t in range(4):

@@ -20,11 +20,13 @@ MAX_DIMS = 64
 
 
 def memo_key(key: Any) -> Any:
-    """``key`` as a dict key when it holds only ints and slices of ints (or None), else None.
+    """``key`` as a dict key when it holds only integers and slices of ints (or None), else
+    None.
 
     Keys equal as dict keys are then the same index: ``True`` and ``1.0`` equal ``1`` but are
     not valid indices (and slices are unhashable before Python 3.12), so a slice becomes the
-    tuple of its parts, and a key with anything but exact ints in it has no memo key.
+    tuple of its parts, a NumPy integer (``for z in np.arange(n)``) the int it is, and a key
+    with anything else in it has no memo key.
     """
     kind = type(key)
     if kind is int:
@@ -32,12 +34,14 @@ def memo_key(key: Any) -> Any:
     if kind is slice:
         key = (key,)
     elif kind is not tuple:
-        return None
+        return int(key) if isinstance(key, np.integer) else None
     out = []
     for k in key:
         kind = type(k)
         if kind is int:
             out.append(k)
+        elif isinstance(k, np.integer):
+            out.append(int(k))
         elif kind is slice:
             a, b, c = k.start, k.stop, k.step
             if ((a is None or type(a) is int) and (b is None or type(b) is int)
