@@ -505,6 +505,34 @@ def test_four_threads_read_random_regions(tmp_path):
     assert not failures, failures[:3]
 
 
+def test_threads_reading_keys_again_while_the_kept_plans_are_dropped(tmp_path, monkeypatch):
+    # Few plans kept, so the dicts are emptied often while other threads look keys up in them
+    # (and set them): every read must still be its key's region.
+    from mitk import lazy
+
+    monkeypatch.setattr(lazy, "_KEPT_PLANS", 4)
+    data = sample("int16", (10, 12, 14), seed=5)
+    mitk.Image(data).save(tmp_path / "k.nii")
+    lz = mitk.open(tmp_path / "k.nii")
+    keys = ([z for z in range(10)] + [(z, slice(2, 9)) for z in range(10)]
+            + [(slice(None), y) for y in range(12)] + [(slice(1, 8), slice(3, 9), 4)])
+    failures: list = []
+
+    def reader(seed):
+        try:
+            rng = np.random.default_rng(seed)
+            for i in rng.integers(0, len(keys), 300).tolist():
+                if not np.array_equal(lz[keys[i]], data[keys[i]]):
+                    failures.append(keys[i])
+        except BaseException as exc:  # reported below, in the main thread
+            failures.append(exc)
+
+    join_all([start_thread(reader, seed) for seed in range(4)])
+    assert not failures, failures[:3]
+    # each of the 4 threads may add one after another found the dict not yet full
+    assert len(lz._key_plans) <= 4 + 3 and len(lz._box_plans) <= 4 + 3
+
+
 def test_a_key_read_again_reuses_its_plan_and_gives_a_new_array(tmp_path, monkeypatch):
     from mitk import _lazy_keys, lazy
     from mitk.io import _regions
