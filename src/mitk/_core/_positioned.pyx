@@ -128,6 +128,24 @@ cdef extern from *:
         return 0;
     }
 
+    /* read_file_run's work: open `path` (while *fd < 0) and check it is the file described,
+       then fill `n` bytes of `buf` from `offset`, going on from *done.  Returns 0 when filled,
+       1 when the file ended (*done bytes read), 2 on EINTR (call again: *fd and *done say
+       where it stands), 3 when the file is another or was modified, or -errno.  A descriptor
+       it opened is the caller's to close. */
+    static int mitk_read_file_run(const char *path, long long size, long long mtime_ns,
+                                  unsigned long long ino, unsigned long long dev,
+                                  long long offset, unsigned char *buf, long long n, int *fd,
+                                  long long *done)
+    {
+        if (*fd < 0) {
+            int rc = mitk_open_same(path, size, mtime_ns, ino, dev, fd);
+            if (rc != 0)
+                return rc == 1 ? 3 : rc;
+        }
+        return mitk_pread_full(*fd, buf, n, offset, done);
+    }
+
     /* Read k rows of `length` bytes, `step` apart, from each plane start into `out`, back to
        back, going on from `at`.  With `span` scratch bytes ((k - 1) * step + length), each
        plane is one read into it, then its rows are copied out (a copy of bytes just read is
@@ -171,8 +189,9 @@ cdef extern from *:
     long long mitk_pread(int fd, void *buf, size_t n, long long offset) nogil
     int mitk_pread_full(int fd, unsigned char *buf, long long n, long long offset,
                         long long *done) nogil
-    int mitk_open_same(const char *path, long long size, long long mtime_ns,
-                       unsigned long long ino, unsigned long long dev, int *fd) nogil
+    int mitk_read_file_run(const char *path, long long size, long long mtime_ns,
+                           unsigned long long ino, unsigned long long dev, long long offset,
+                           unsigned char *buf, long long n, int *fd, long long *done) nogil
     void mitk_close(int fd) nogil
     ctypedef struct mitk_rows_at:
         long long plane, row, done
@@ -424,29 +443,23 @@ cdef int64_t _read_file_run(const char *name, int64_t size, int64_t mtime_ns, ui
     # read_file_run's work, on a buffer it holds.
     cdef long long done = 0
     cdef int fd = -1, rc
-    while True:
-        # Without the GIL: `name` is the bytes object the caller holds, `base` its held buffer,
-        # and the descriptor is this call's own; nothing here is shared with other threads.
-        with nogil:
-            rc = mitk_open_same(name, size, mtime_ns, ino, dev, &fd)
-        if rc != 2:
-            break
-        PyErr_CheckSignals()
-    if rc == 1:
-        return _CHANGED
-    if rc == -ENOENT or rc == -ENOTDIR:
-        return _GONE
-    if rc < 0:
-        raise OSError(-rc, os.strerror(-rc), os.fsdecode(name))
     try:
         while True:
+            # Without the GIL: `name` is the bytes object the caller holds, `base` its held
+            # buffer, and the descriptor is this call's own; nothing here is shared.
             with nogil:
-                rc = mitk_pread_full(fd, base, n, offset, &done)
+                rc = mitk_read_file_run(name, size, mtime_ns, ino, dev, offset, base, n, &fd,
+                                        &done)
             if rc != 2:
                 break
             PyErr_CheckSignals()  # raises what a handler raised; else go on where it stopped
     finally:
-        mitk_close(fd)
+        if fd >= 0:
+            mitk_close(fd)
+    if rc == 3:
+        return _CHANGED
+    if rc == -ENOENT or rc == -ENOTDIR:
+        return _GONE
     if rc < 0:
         raise OSError(-rc, os.strerror(-rc), os.fsdecode(name))
     return done if rc == 1 else _WHOLE

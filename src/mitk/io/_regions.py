@@ -174,8 +174,8 @@ def read_planned(stored: Stored, plan: BoxPlan, points: dict | None = None) -> n
     in the reads and codecs.
     """
     run = plan.run
-    if (run is not None and points is not None and run[2]
-            and stored.pieces[run[0]].encoding != "raw"):
+    raw_run = run is not None and stored.pieces[run[0]].encoding == "raw"
+    if run is not None and not raw_run and points is not None and run[2]:
         cached = _cached_run(stored, run, points)
         if cached is not None:  # a slice read again: no open, no pool, one copy
             # Copied flat, then shaped: a copy with NIfTI's size-1 axes costs more.
@@ -185,7 +185,7 @@ def read_planned(stored: Stored, plan: BoxPlan, points: dict | None = None) -> n
                 out.byteswap(inplace=True)
             return out.reshape(plan.read_shape)
     out = np.empty(plan.read_shape, dtype=stored.dtype)
-    if run is not None and stored.pieces[run[0]].encoding == "raw":
+    if raw_run:
         piece = stored.pieces[run[0]]
         _read_raw_run(stored, piece, piece.start + run[1], out)  # a slice: straight in
         if stored.swap:
@@ -276,8 +276,7 @@ def _cached_run(stored: Stored, run: tuple, points: dict) -> tuple | None:
     except (FileNotFoundError, NotADirectoryError):
         found = None
     if found != stored.identities.get(piece.src):
-        raise CorruptFileError(f"{piece.label}: the file is gone, or was replaced, truncated or "
-                               "modified since it was opened; open it again")
+        raise _gone(piece) if found is None else _changed(piece)
     return buf, first
 
 
