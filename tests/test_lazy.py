@@ -13,7 +13,6 @@ import pickle
 import subprocess
 import sys
 import textwrap
-import types
 
 import numpy as np
 import pytest
@@ -422,14 +421,16 @@ def test_a_data_file_replaced_by_a_fifo_is_corrupt_not_a_hang(tmp_path, name, da
 
 @pytest.mark.parametrize("key", [(slice(None), -1), -1])
 def test_truncation_between_the_check_and_the_read_is_caught(tmp_path, monkeypatch, key):
-    # A y-plane's rows and (through the Python path the compiled run read stands for, see
-    # tests/io/test_raw_runs.py) a z-slice's one run.
+    # A y-plane's rows and a z-slice's one run, through the Python path a platform without
+    # positioned reads takes (the compiled calls that open, check and read at once are tested
+    # in tests/io/test_raw_runs.py).
     path = tmp_path / "r.nii"
     mitk.Image(sample("float32", (6, 7, 8))).save(path)
     lz = mitk.open(path)
+    from mitk._core import _positioned
     from mitk.io import _regions
 
-    monkeypatch.setattr(_regions, "_positioned", types.SimpleNamespace(HAVE_PREAD=False))
+    monkeypatch.setattr(_positioned, "HAVE_PREAD", False)
     real = _regions._open_checked
 
     def truncate_then_open(stored, piece):

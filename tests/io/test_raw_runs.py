@@ -117,12 +117,15 @@ def test_regions_of_a_raw_file_both_ways(tmp_path, positioned, monkeypatch, key)
         mitk.Image(arr).save(tmp_path / name)
     calls = []
     if positioned == "compiled":
-        for name in ("read_runs", "read_rows"):
+        # How many runs or rows each compiled call reads: (index of the runs or plane starts,
+        # index of the rows per plane or None) in its arguments.
+        counts = {"read_runs": (1, None), "read_rows": (1, 2), "read_file_rows": (5, 7)}
+        for name, (at, per) in counts.items():
             real = getattr(_positioned, name)
             monkeypatch.setattr(_positioned, name,
-                                lambda *args, real=real, name=name:
-                                calls.append((name, len(args[1]) * (args[2] if name ==
-                                                                   "read_rows" else 1)))
+                                lambda *args, real=real, name=name, at=at, per=per:
+                                calls.append((name, len(args[at]) * (1 if per is None
+                                                                     else args[per])))
                                 or real(*args))
     for name in ("a.nrrd", "a.nii", "a.mha"):
         assert np.array_equal(mitk.open(tmp_path / name)[key], arr[key]), name
@@ -364,11 +367,28 @@ def test_rows_past_the_end_of_the_file_are_corrupt(tmp_path, positioned, joined)
     assert np.array_equal(out[:expected.size], expected)
 
 
+def _rows_by_path(path):
+    """read_rows's signature, read through read_file_rows (the file opened, checked and closed
+    by the call), the planes counted from a base of half the first plane's offset."""
+    st = os.stat(path)
+    ident = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+
+    def read(fd, planes, k, step, length, joined, out):
+        base = int(planes[0]) // 2 if planes.size else 0
+        got = _positioned.read_file_rows(os.fsencode(path), *ident, planes - base, base, k,
+                                         step, length, joined, out)
+        return None if got == _positioned.WHOLE else got
+
+    return read
+
+
 @needs_pread
+@pytest.mark.parametrize("by_path", [False, True], ids=["descriptor", "path"])
 @pytest.mark.parametrize("joined", [True, False])
-def test_the_compiled_row_reader_against_slicing(tmp_path, joined):
+def test_the_compiled_row_reader_against_slicing(tmp_path, joined, by_path):
     path, data = _file(tmp_path, size=1 << 17, seed=5)
     rng = np.random.default_rng(9)
+    read_rows = _rows_by_path(path) if by_path else _positioned.read_rows
     fd = os.open(path, os.O_RDONLY)
     try:
         for _ in range(200):
@@ -378,7 +398,7 @@ def test_the_compiled_row_reader_against_slicing(tmp_path, joined):
             reach = (k - 1) * step + length
             planes = np.sort(rng.integers(0, data.size - reach + 1, n)).astype(np.int64)
             out = np.full(n * k * length + 7, 0xAB, dtype=np.uint8)
-            assert _positioned.read_rows(fd, planes, k, step, length, joined, out) is None
+            assert read_rows(fd, planes, k, step, length, joined, out) is None
             rows = (planes[:, None] + np.arange(k) * step).reshape(-1)
             expected = np.concatenate([data[r:r + length] for r in rows] + [np.zeros(0, np.uint8)])
             assert np.array_equal(out[:expected.size], expected)
@@ -395,7 +415,7 @@ def test_the_compiled_row_reader_against_slicing(tmp_path, joined):
             rows = (planes[:, None] + np.arange(k) * step).reshape(-1)
             cut = int(np.argmax(rows + length > data.size))
             assert rows[cut] + length > data.size
-            got = _positioned.read_rows(fd, planes, k, step, length, joined, out)
+            got = read_rows(fd, planes, k, step, length, joined, out)
             assert got == (cut, max(0, data.size - int(rows[cut]))), (k, step, length, planes)
             whole = out[:cut * length]
             assert np.array_equal(whole, np.concatenate(
@@ -456,27 +476,68 @@ def test_a_run_read_in_one_compiled_call_checks_the_file_and_reports_where_it_en
 
 
 @needs_pread
+def test_rows_read_in_one_compiled_call_check_the_file_first(tmp_path):
+    path, data = _file(tmp_path, size=1000)
+    name = os.fsencode(path)
+    st = os.stat(path)
+    ident = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+    planes = np.array([0, 300], np.int64)
+    out = np.zeros(2 * 3 * 20, np.uint8)
+    assert _positioned.read_file_rows(name, *ident, planes, 100, 3, 50, 20, True,
+                                      out) == _positioned.WHOLE
+    rows = [100, 150, 200, 400, 450, 500]
+    assert np.array_equal(out, np.concatenate([data[r:r + 20] for r in rows]))
+    for i in range(4):  # size, mtime, inode, device: any one differing is another file
+        other = list(ident)
+        other[i] += 1
+        for planes_read in (planes, planes[:0]):  # checked even when there is nothing to read
+            assert _positioned.read_file_rows(name, *other, planes_read, 0, 3, 50, 20, False,
+                                              out) == _positioned.CHANGED
+    for missing in (name + b".gone", name + b"/below"):
+        assert _positioned.read_file_rows(missing, *ident, planes, 0, 3, 50, 20, False,
+                                          out) == _positioned.GONE
+    with pytest.raises(ValueError, match="null byte"):
+        _positioned.read_file_rows(name + b"\0x", *ident, planes, 0, 3, 50, 20, False, out)
+    # what does not fit is refused before the file is opened: a path that is not there
+    for base, k, step, length, size in ((-1, 3, 50, 20, 120), (0, 3, 10, 20, 120),
+                                        (0, 3, 50, 20, 119), (2**63 - 200, 3, 50, 20, 120)):
+        with pytest.raises(ValueError, match="read_file_rows"):
+            _positioned.read_file_rows(name + b".gone", *ident, planes, base, k, step, length,
+                                       False, np.zeros(size, np.uint8))
+    d = os.stat(tmp_path)  # a directory that is "the file described": reading it fails
+    with pytest.raises(OSError):
+        _positioned.read_file_rows(os.fsencode(tmp_path), d.st_size, d.st_mtime_ns, d.st_ino,
+                                   d.st_dev, planes, 0, 3, 50, 20, True, out)
+
+
+@needs_pread
 def test_a_raw_slice_is_one_compiled_call_and_a_changed_file_is_still_corrupt(tmp_path,
                                                                             monkeypatch):
     from mitk.io import _regions
 
-    arr = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6)
+    # planes of 6000 bytes, further apart than GAP: a block is rows of planes read apart
+    arr = np.arange(4 * 50 * 60, dtype=np.int16).reshape(4, 50, 60)
     mitk.Image(arr).save(tmp_path / "s.nii")
     lz = mitk.open(tmp_path / "s.nii")
     opened = []
     real = os.open
     monkeypatch.setattr(_regions.os, "open", lambda *a, **k: opened.append(a) or real(*a, **k))
-    assert np.array_equal(lz[2], arr[2]) and np.array_equal(lz[-1], arr[-1])
-    assert opened == []  # opened, checked, read and closed by the compiled call
+    # a slice, a y-plane (a row of every plane), a block (rows of planes, read joined)
+    keys = [(2,), (-1,), (slice(None), 1), (slice(1, 3), slice(1, 4), slice(2, 5))]
+    for key in keys:
+        assert np.array_equal(lz[key], arr[key]), key
+    assert opened == []  # opened, checked, read and closed by the compiled calls
     monkeypatch.undo()
     os.replace(tmp_path / "s.nii", tmp_path / "old.nii")
-    with pytest.raises(mitk.CorruptFileError, match="gone"):
-        lz[1]
+    for key in keys:
+        with pytest.raises(mitk.CorruptFileError, match="gone"):
+            lz[key]
     # the same bytes in another file (the old one is kept, so its inode is not reused)
     (tmp_path / "new.nii").write_bytes((tmp_path / "old.nii").read_bytes())
     os.replace(tmp_path / "new.nii", tmp_path / "s.nii")
-    with pytest.raises(mitk.CorruptFileError, match="replaced"):
-        lz[1]
+    for key in keys:
+        with pytest.raises(mitk.CorruptFileError, match="replaced"):
+            lz[key]
 
 
 @pytest.mark.parametrize("seconds", [10_400_000_000, -2_000_000_000])

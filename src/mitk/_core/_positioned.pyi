@@ -18,3 +18,6 @@ CHANGED: int
 
 def read_file_run(path: bytes, size: int, mtime_ns: int, ino: int, dev: int, offset: int,
                   out: npt.NDArray[Any]) -> int: ...
+def read_file_rows(path: bytes, size: int, mtime_ns: int, ino: int, dev: int,
+                   planes: npt.NDArray[np.int64], base: int, k: int, step: int, length: int,
+                   joined: bool, out: npt.NDArray[Any]) -> int | tuple[int, int]: ...

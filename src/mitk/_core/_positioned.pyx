@@ -128,41 +128,23 @@ cdef extern from *:
         return 0;
     }
 
-    /* read_file_run's work: open `path` (while *fd < 0) and check it is the file described,
-       then fill `n` bytes of `buf` from `offset`, going on from *done.  Returns 0 when filled,
-       1 when the file ended (*done bytes read), 2 on EINTR (call again: *fd and *done say
-       where it stands), 3 when the file is another or was modified, or -errno.  A descriptor
-       it opened is the caller's to close. */
-    static int mitk_read_file_run(const char *path, long long size, long long mtime_ns,
-                                  unsigned long long ino, unsigned long long dev,
-                                  long long offset, unsigned char *buf, long long n, int *fd,
-                                  long long *done)
-    {
-        if (*fd < 0) {
-            int rc = mitk_open_same(path, size, mtime_ns, ino, dev, fd);
-            if (rc != 0)
-                return rc == 1 ? 3 : rc;
-        }
-        return mitk_pread_full(*fd, buf, n, offset, done);
-    }
-
-    /* Read k rows of `length` bytes, `step` apart, from each plane start into `out`, back to
-       back, going on from `at`.  With `span` scratch bytes ((k - 1) * step + length), each
-       plane is one read into it, then its rows are copied out (a copy of bytes just read is
-       cheaper than a read per row); without, one read per row.  Returns 0 when done, 1 when the
-       file ended (`at` names the row and what it got), 2 on EINTR (go on from `at`), or
-       -errno. */
-    static int mitk_read_rows(int fd, const int64_t *planes, long long n, long long k,
-                              long long step, long long length, unsigned char *out,
-                              unsigned char *span, mitk_rows_at *at)
+    /* Read k rows of `length` bytes, `step` apart, from each plane start (`base` + planes[p])
+       into `out`, back to back, going on from `at`.  With `span` scratch bytes
+       ((k - 1) * step + length), each plane is one read into it, then its rows are copied out
+       (a copy of bytes just read is cheaper than a read per row); without, one read per row.
+       Returns 0 when done, 1 when the file ended (`at` names the row and what it got), 2 on
+       EINTR (go on from `at`), or -errno. */
+    static int mitk_read_rows(int fd, const int64_t *planes, long long base, long long n,
+                              long long k, long long step, long long length,
+                              unsigned char *out, unsigned char *span, mitk_rows_at *at)
     {
         int rc;
         for (; at->plane < n; at->plane++, at->row = 0) {
-            long long base = planes[at->plane];
+            long long start = base + planes[at->plane];
             unsigned char *dst = out + at->plane * k * length;
             if (span != NULL && at->row == 0) {
                 long long got = 0, whole, r;
-                rc = mitk_pread_full(fd, span, (k - 1) * step + length, base, &got);
+                rc = mitk_pread_full(fd, span, (k - 1) * step + length, start, &got);
                 if (rc == 2 || rc < 0)
                     return rc;
                 /* All of it, or (the file ended) the rows it holds whole; then the row it
@@ -177,27 +159,44 @@ cdef extern from *:
             }
             for (; at->row < k; at->row++, at->done = 0) {
                 rc = mitk_pread_full(fd, dst + at->row * length, length,
-                                     base + at->row * step, &at->done);
+                                     start + at->row * step, &at->done);
                 if (rc != 0)
                     return rc;
             }
         }
         return 0;
     }
+
+    /* mitk_read_rows on `path`: opened (while *fd < 0; a descriptor it opens is the caller's
+       to close) and checked to be the file described first.  Returns what mitk_read_rows
+       returns, or 3 when the file is another or was modified; 2 (EINTR) from the open or a
+       read alike: call again, *fd and `at` say where it stands. */
+    static int mitk_read_file_rows(const char *path, long long size, long long mtime_ns,
+                                   unsigned long long ino, unsigned long long dev, int *fd,
+                                   const int64_t *planes, long long base, long long n,
+                                   long long k, long long step, long long length,
+                                   unsigned char *out, unsigned char *span, mitk_rows_at *at)
+    {
+        if (*fd < 0) {
+            int rc = mitk_open_same(path, size, mtime_ns, ino, dev, fd);
+            if (rc != 0)
+                return rc == 1 ? 3 : rc;
+        }
+        return mitk_read_rows(*fd, planes, base, n, k, step, length, out, span, at);
+    }
     """
     bint MITK_HAVE_PREAD
     long long mitk_pread(int fd, void *buf, size_t n, long long offset) nogil
     int mitk_pread_full(int fd, unsigned char *buf, long long n, long long offset,
                         long long *done) nogil
-    int mitk_read_file_run(const char *path, long long size, long long mtime_ns,
-                           unsigned long long ino, unsigned long long dev, long long offset,
-                           unsigned char *buf, long long n, int *fd, long long *done) nogil
     void mitk_close(int fd) nogil
     ctypedef struct mitk_rows_at:
         long long plane, row, done
-    int mitk_read_rows(int fd, const int64_t *planes, long long n, long long k, long long step,
-                       long long length, unsigned char *out, unsigned char *span,
-                       mitk_rows_at *at) nogil
+    int mitk_read_file_rows(const char *path, long long size, long long mtime_ns,
+                            unsigned long long ino, unsigned long long dev, int *fd,
+                            const int64_t *planes, long long base, long long n, long long k,
+                            long long step, long long length, unsigned char *out,
+                            unsigned char *span, mitk_rows_at *at) nogil
 
 #: False where the platform has no positioned reads (Windows): callers read another way.
 HAVE_PREAD = bool(MITK_HAVE_PREAD)
@@ -272,6 +271,91 @@ def read_runs(int fd, const int64_t[::1] offsets not None, const int64_t[::1] le
     return None
 
 
+#: What :func:`read_file_run` and :func:`read_file_rows` return when everything was read, when
+#: there is no such file, and when the file is not the one described.
+cdef enum:
+    _WHOLE = -1
+    _GONE = -2
+    _CHANGED = -3
+WHOLE, GONE, CHANGED = _WHOLE, _GONE, _CHANGED
+
+
+cdef struct _Rows:
+    # What mitk_read_file_rows reads, checked by _rows_of: plane starts (base + planes[p]),
+    # rows per plane, row step and length, and the scratch span (NULL: a read per row).
+    const int64_t *planes
+    int64_t base
+    Py_ssize_t n
+    Py_ssize_t k
+    int64_t step
+    int64_t length
+    unsigned char *span
+
+
+cdef int _rows_of(_Rows *rows, const int64_t[::1] planes, int64_t base, Py_ssize_t k,
+                  int64_t step, int64_t length, bint joined, Py_ssize_t size,
+                  str caller) except -1:
+    # Checks the rows fit the file's offsets and a result of `size` bytes, before anything is
+    # read, and allocates the span (the caller frees it).
+    cdef Py_ssize_t n = planes.shape[0], p
+    cdef int64_t reach
+    if k < 1 or length < 0 or step < length or (k > 1 and step > 0
+                                                and k - 1 > (INT64_MAX - length) // step):
+        raise ValueError(f"{caller}: {k} rows of {length} bytes, {step} apart")
+    reach = (k - 1) * step + length  # a plane's bytes, from its first row's start
+    if base < 0 or base > INT64_MAX - reach:
+        raise ValueError(f"{caller}: planes from file offset {base}")
+    if n > 0 and (<int64_t> size) // n // k < length:
+        raise ValueError(f"{caller}: {n} planes of {k} rows of {length} bytes do not fit a "
+                         f"result of {size} bytes")
+    for p in range(n):
+        if planes[p] < 0 or planes[p] > INT64_MAX - reach - base:
+            raise ValueError(f"{caller}: plane {p} starts at file offset {base + planes[p]}")
+    rows.planes = &planes[0] if n > 0 else NULL
+    rows.base, rows.n, rows.k, rows.step, rows.length = base, n, k, step, length
+    rows.span = NULL
+    if joined and k > 1 and n > 0 and length > 0:
+        if reach > <int64_t> PY_SSIZE_T_MAX:
+            raise MemoryError(f"{caller}: a plane of {reach} bytes")
+        rows.span = <unsigned char *> malloc(<size_t> reach)
+        if rows.span == NULL:
+            raise MemoryError()
+    return 0
+
+
+cdef int _read(const char *path, int64_t size, int64_t mtime_ns, uint64_t ino, uint64_t dev,
+               int *fd, const _Rows *rows, unsigned char *out, mitk_rows_at *at) except? -1:
+    # The one retry loop of every row read: without the GIL (`path` is a bytes object and
+    # `out` a buffer the caller holds; the descriptor is the caller's), and with it to run
+    # Python signal handlers after an EINTR, then on from where it stopped.  Returns
+    # mitk_read_file_rows's code (0, 1, 3 or -errno).
+    cdef int rc
+    at.plane = at.row = at.done = 0
+    while True:
+        with nogil:
+            rc = mitk_read_file_rows(path, size, mtime_ns, ino, dev, fd, rows.planes,
+                                     rows.base, rows.n, rows.k, rows.step, rows.length, out,
+                                     rows.span, at)
+        if rc != 2:
+            return rc
+        PyErr_CheckSignals()  # raises what a handler raised; else go on where it stopped
+
+
+cdef object _status(int rc, const char *path, const mitk_rows_at *at, Py_ssize_t k):
+    # What the Python functions return for `rc`, or the OSError it is.
+    if rc == 0:
+        return _WHOLE
+    if rc == 1:
+        return (at.plane * k + at.row, at.done)
+    if rc == 3:
+        return _CHANGED
+    if path != NULL and (rc == -ENOENT or rc == -ENOTDIR):
+        return _GONE
+    if path != NULL:
+        raise OSError(-rc, os.strerror(-rc), os.fsdecode(<bytes> path))
+    raise OSError(-rc, os.strerror(-rc))
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
 def read_rows(int fd, const int64_t[::1] planes not None, Py_ssize_t k, int64_t step,
@@ -319,54 +403,79 @@ def read_rows(int fd, const int64_t[::1] planes not None, Py_ssize_t k, int64_t 
     Releases the GIL for the reads.  A read interrupted by a signal takes the GIL back to run the
     Python signal handlers, then goes on.  Writes only into ``out``; no lock is taken.
     """
-    cdef Py_ssize_t n = planes.shape[0], p
-    cdef int64_t reach
+    cdef _Rows rows
     cdef mitk_rows_at at
     cdef int rc
-    cdef unsigned char *span = NULL
-    cdef unsigned char *base = &out[0] if out.shape[0] > 0 else NULL
-    if k < 1 or length < 0 or step < length or (k > 1 and step > 0
-                                                and k - 1 > (INT64_MAX - length) // step):
-        raise ValueError(f"read_rows: {k} rows of {length} bytes, {step} apart")
-    reach = (k - 1) * step + length  # a plane's bytes, from its first row's start
-    if n > 0 and (<int64_t> out.shape[0]) // n // k < length:
-        raise ValueError(f"read_rows: {n} planes of {k} rows of {length} bytes do not fit a "
-                         f"result of {out.shape[0]} bytes")
-    for p in range(n):
-        if planes[p] < 0 or planes[p] > INT64_MAX - reach:
-            raise ValueError(f"read_rows: plane {p} starts at file offset {planes[p]}")
-    if n == 0 or length == 0:
+    _rows_of(&rows, planes, 0, k, step, length, joined, out.shape[0], "read_rows")
+    if rows.n == 0 or length == 0:
         return None
-    if joined and k > 1:
-        if reach > <int64_t> PY_SSIZE_T_MAX:
-            raise MemoryError(f"read_rows: a plane of {reach} bytes")
-        span = <unsigned char *> malloc(<size_t> reach)
-        if span == NULL:
-            raise MemoryError()
-    at.plane = at.row = at.done = 0
     try:
-        while True:
-            with nogil:
-                rc = mitk_read_rows(fd, &planes[0], n, k, step, length, base, span, &at)
-            if rc != 2:
-                break
-            PyErr_CheckSignals()  # raises what a handler raised; else go on where it stopped
+        rc = _read(NULL, 0, 0, 0, 0, &fd, &rows, &out[0], &at)
     finally:
-        free(span)
-    if rc < 0:
-        raise OSError(-rc, os.strerror(-rc))
-    if rc == 1:
-        return (at.plane * k + at.row, at.done)
-    return None
+        free(rows.span)
+    got = _status(rc, NULL, &at, k)
+    return None if got == _WHOLE else got
 
 
-#: What :func:`read_file_run` returns when the run was read whole, when there is no such file,
-#: and when the file is not the one described.
-cdef enum:
-    _WHOLE = -1
-    _GONE = -2
-    _CHANGED = -3
-WHOLE, GONE, CHANGED = _WHOLE, _GONE, _CHANGED
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def read_file_rows(bytes path not None, int64_t size, int64_t mtime_ns, uint64_t ino,
+                   uint64_t dev, const int64_t[::1] planes not None, int64_t base, Py_ssize_t k,
+                   int64_t step, int64_t length, bint joined, unsigned char[::1] out not None):
+    """:func:`read_rows` on a file this call opens, checks is the file described, and closes.
+
+    The planes start at ``base + planes[p]``; the rest is :func:`read_rows`.  A block or a
+    y-plane read again costs its reads, and little besides: the open, the check and the
+    close are in the same call, with the GIL released.
+
+    Parameters
+    ----------
+    path, size, mtime_ns, ino, dev
+        As :func:`read_file_run` takes them.
+    planes : int64 array, C-contiguous
+        Each plane's first row, from ``base``.
+    base : int
+        File offset the planes are counted from (a data piece's start).
+    k, step, length, joined, out
+        As :func:`read_rows` takes them.
+
+    Returns
+    -------
+    int or tuple of int
+        :data:`WHOLE`, :data:`GONE` or :data:`CHANGED` (as :func:`read_file_run`); or
+        ``(row, done)`` when the file ended ``done`` bytes into row ``row`` (as
+        :func:`read_rows`).
+
+    Raises
+    ------
+    ValueError, MemoryError
+        As :func:`read_rows` (checked before the file is opened), or ``path`` holds a NUL.
+    OverflowError
+        An identity field does not fit its C type (as :func:`read_file_run`).
+    OSError
+        Opening, checking or reading failed otherwise.
+
+    Notes
+    -----
+    Releases the GIL for the system calls; runs Python signal handlers after an interrupted
+    one, then goes on.  The file is opened without waiting and closed before returning, also
+    on errors.  No file offset is used and no lock is taken: threads may call it at once.
+    """
+    cdef _Rows rows
+    cdef mitk_rows_at at
+    cdef int rc, fd = -1
+    cdef const char *name = path
+    if b"\0" in path:
+        raise ValueError("read_file_rows: embedded null byte in the path")
+    _rows_of(&rows, planes, base, k, step, length, joined, out.shape[0], "read_file_rows")
+    try:
+        rc = _read(name, size, mtime_ns, ino, dev, &fd, &rows,
+                   &out[0] if out.shape[0] > 0 else NULL, &at)
+    finally:
+        free(rows.span)
+        if fd >= 0:
+            mitk_close(fd)
+    return _status(rc, name, &at, k)
 
 
 def read_file_run(bytes path not None, int64_t size, int64_t mtime_ns, uint64_t ino,
@@ -420,46 +529,29 @@ def read_file_run(bytes path not None, int64_t size, int64_t mtime_ns, uint64_t 
     lock is taken: threads may call it at once.
     """
     cdef const char *name = path
-    cdef int64_t n, done
+    cdef int64_t start = 0
+    cdef _Rows rows
+    cdef mitk_rows_at at
+    cdef int rc, fd = -1
     cdef Py_buffer view
     if b"\0" in path:
         raise ValueError("read_file_run: embedded null byte in the path")
     # Any item type: the result is filled in place, with no uint8 view of it to make first.
     PyObject_GetBuffer(out, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
     try:
-        n = view.len
-        if offset < 0 or offset > INT64_MAX - n:
-            raise ValueError(f"read_file_run: {n} bytes from file offset {offset}")
-        done = _read_file_run(name, size, mtime_ns, ino, dev, offset,
-                              <unsigned char *> view.buf, n)
+        if offset < 0 or offset > INT64_MAX - view.len:
+            raise ValueError(f"read_file_run: {view.len} bytes from file offset {offset}")
+        # One plane of one row: the run.
+        rows.planes, rows.base, rows.n, rows.k = &start, offset, 1, 1
+        rows.step = rows.length = view.len
+        rows.span = NULL
+        try:
+            rc = _read(name, size, mtime_ns, ino, dev, &fd, &rows,
+                       <unsigned char *> view.buf, &at)
+        finally:
+            if fd >= 0:
+                mitk_close(fd)
     finally:
         PyBuffer_Release(&view)
-    return done
-
-
-cdef int64_t _read_file_run(const char *name, int64_t size, int64_t mtime_ns, uint64_t ino,
-                            uint64_t dev, int64_t offset, unsigned char *base,
-                            int64_t n) except? -4:
-    # read_file_run's work, on a buffer it holds.
-    cdef long long done = 0
-    cdef int fd = -1, rc
-    try:
-        while True:
-            # Without the GIL: `name` is the bytes object the caller holds, `base` its held
-            # buffer, and the descriptor is this call's own; nothing here is shared.
-            with nogil:
-                rc = mitk_read_file_run(name, size, mtime_ns, ino, dev, offset, base, n, &fd,
-                                        &done)
-            if rc != 2:
-                break
-            PyErr_CheckSignals()  # raises what a handler raised; else go on where it stopped
-    finally:
-        if fd >= 0:
-            mitk_close(fd)
-    if rc == 3:
-        return _CHANGED
-    if rc == -ENOENT or rc == -ENOTDIR:
-        return _GONE
-    if rc < 0:
-        raise OSError(-rc, os.strerror(-rc), os.fsdecode(name))
-    return done if rc == 1 else _WHOLE
+    got = _status(rc, name, &at, 1)
+    return got[1] if rc == 1 else got

@@ -29,7 +29,7 @@ from ..errors import CorruptFileError
 from ._data_files import Piece
 
 __all__ = ["GAP", "SPAN", "gather", "pread", "pread_into", "read_raw", "read_rows", "read_runs",
-           "short_read", "spans"]
+           "rows_short", "short_read", "spans"]
 
 #: Runs whose gap is at most this many bytes are read as one span: a positioned read costs about
 #: what copying this many more bytes from the page cache does (measured on Linux: 0.25 us a
@@ -53,6 +53,15 @@ def short_read(label: str, offset: int, length: int, done: int) -> CorruptFileEr
     file ending ``done`` bytes in."""
     return CorruptFileError(f"{label}: data end at byte {offset + done}, before the {length} "
                             f"bytes from byte {offset} the header declares")
+
+
+def rows_short(piece: Piece, planes: np.ndarray, k: int, step: int, length: int,
+               short: tuple) -> CorruptFileError:
+    """The error for rows (``k`` per plane, as :func:`read_rows` takes them) whose reads found
+    the file ending: ``short`` is ``(row, done)``, the compiled row reader's report."""
+    row, done = short
+    return short_read(piece.label, piece.start + int(planes[row // k]) + row % k * step, length,
+                      done)
 
 
 def pread_into(fd: int, view: memoryview, offset: int, label: str) -> None:
@@ -203,8 +212,7 @@ def read_rows(fd: int, piece: Piece, planes: np.ndarray, k: int, step: int, leng
         offsets = np.ascontiguousarray(piece.start + planes, dtype=np.int64)
         short = _positioned.read_rows(fd, offsets, k, step, length, joined, out)
         if short is not None:
-            row, done = short
-            raise short_read(piece.label, int(offsets[row // k]) + row % k * step, length, done)
+            raise rows_short(piece, planes, k, step, length, short)
         return
     if not joined:
         offsets = (planes[:, None] + np.arange(k, dtype=np.int64) * step).reshape(-1)

@@ -9,8 +9,9 @@ plan.
 
 * Raw runs are read by :mod:`mitk.io._raw_runs` (positioned reads, no shared offset, no map,
   GIL released; runs close together as one span); a box that is one run of a raw file (a
-  slice) by ``mitk._core._positioned.read_file_run``, which opens, checks, reads and closes
-  in one call.
+  slice), or the same rows of every plane (a y-plane, a block), by
+  ``mitk._core._positioned.read_file_run`` or ``read_file_rows``, which open, check, read and
+  close in one call.
 * Compressed streams are decoded by :mod:`mitk.io._stream_regions`: only the blocks touched of
   mitk's block-indexed gzip/zlib, else one pass up to the last byte needed from the nearest
   checkpoint.  A run inside a block already in the block cache is copied from it after a
@@ -35,7 +36,8 @@ from ..errors import CorruptFileError
 from . import _parallel_deflate
 from ._box_runs import one_run, row_plan, runs, split
 from ._data_files import Piece, fill
-from ._raw_runs import gather as _gather, pread_into, read_raw, read_rows, short_read, spans
+from ._raw_runs import (gather as _gather, pread_into, read_raw, read_rows, rows_short,
+                        short_read, spans)
 from ._stream_regions import (BlockCache, Checkpoints, LastEnd, Scatter, read_blocks,
                               read_sequential, stream_plan, touched_blocks)
 
@@ -198,13 +200,7 @@ def read_planned(stored: Stored, plan: BoxPlan, points: dict | None = None) -> n
             _read_piece(stored, p, np.array([offset], np.int64), np.array([length], np.int64),
                         np.zeros(1, np.int64), flat, points)
     elif plan.rows is not None:
-        p, planes, k, step, length, joined = plan.rows
-        piece = stored.pieces[p]
-        fd = _open_checked(stored, piece)
-        try:
-            read_rows(fd, piece, planes, k, step, length, joined, flat)
-        finally:
-            os.close(fd)
+        _read_raw_rows(stored, plan.rows, flat)
     else:
         for p, s, ln, d in plan.pieces:
             _read_piece(stored, p, s, ln, d, flat, points)
@@ -218,31 +214,55 @@ def read_planned(stored: Stored, plan: BoxPlan, points: dict | None = None) -> n
     return out
 
 
+def _compiled(stored: Stored, piece: Piece, read, *args):
+    """``read(path, *identity, *args)``: one of ``mitk._core._positioned``'s calls that open,
+    check, read and close, on ``piece``'s file; what it returned, or None where it cannot be
+    used (no ``pread``, no recorded identity, or one beyond C's integers: a date past 2262).
+    CorruptFileError when the file is gone or is not the one described."""
+    expected = stored.identities.get(piece.src)
+    if expected is None or not _positioned.HAVE_PREAD:
+        return None
+    try:
+        got = read(os.fsencode(piece.src), *expected, *args)
+    except OverflowError:
+        return None
+    if got == _positioned.GONE:
+        raise _gone(piece)
+    if got == _positioned.CHANGED:
+        raise _changed(piece)
+    return got
+
+
 def _read_raw_run(stored: Stored, piece: Piece, offset: int, out: np.ndarray) -> None:
     """Fill ``out`` (C-contiguous) from byte ``offset`` of a raw piece's file, checked as
-    :func:`_open_checked` checks it: one compiled call where the platform has ``pread`` and the
-    file's identity was recorded."""
-    expected = stored.identities.get(piece.src)
-    done = None
-    if expected is not None and _positioned.HAVE_PREAD:
-        try:
-            done = _positioned.read_file_run(os.fsencode(piece.src), *expected, offset, out)
-        except OverflowError:  # an identity beyond C's integers (a date past 2262): below
-            pass
+    :func:`_open_checked` checks it: one compiled call where :func:`_compiled` can make it."""
+    done = _compiled(stored, piece, _positioned.read_file_run, offset, out)
     if done is None:
         fd = _open_checked(stored, piece)
         try:
             pread_into(fd, memoryview(out.reshape(-1).view(np.uint8)), offset, piece.label)
         finally:
             os.close(fd)
-        return
-    if done == _positioned.WHOLE:
-        return
-    if done == _positioned.GONE:
-        raise _gone(piece)
-    if done == _positioned.CHANGED:
-        raise _changed(piece)
-    raise short_read(piece.label, offset, out.nbytes, done)
+    elif done != _positioned.WHOLE:
+        raise short_read(piece.label, offset, out.nbytes, done)
+
+
+def _read_raw_rows(stored: Stored, rows: tuple, flat: np.ndarray) -> None:
+    """Read ``rows`` (:func:`~mitk.io._box_runs.row_plan`'s) into the uint8 result ``flat``,
+    the file checked as :func:`_open_checked` checks it: one compiled call where
+    :func:`_compiled` can make it."""
+    p, planes, k, step, length, joined = rows
+    piece = stored.pieces[p]
+    short = _compiled(stored, piece, _positioned.read_file_rows, planes, piece.start, k, step,
+                      length, joined, flat)
+    if short is None:
+        fd = _open_checked(stored, piece)
+        try:
+            read_rows(fd, piece, planes, k, step, length, joined, flat)
+        finally:
+            os.close(fd)
+    elif short != _positioned.WHOLE:
+        raise rows_short(piece, planes, k, step, length, short)
 
 
 def _cache_tag(piece: Piece) -> tuple:
