@@ -367,11 +367,17 @@ def test_rows_past_the_end_of_the_file_are_corrupt(tmp_path, positioned, joined)
     assert np.array_equal(out[:expected.size], expected)
 
 
+def _identity(path):
+    """What the compiled calls that open a file check it against: os.stat's size, mtime in
+    ns, inode and device."""
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev
+
+
 def _rows_by_path(path):
     """read_rows's signature, read through read_file_rows (the file opened, checked and closed
     by the call), the planes counted from a base of half the first plane's offset."""
-    st = os.stat(path)
-    ident = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+    ident = _identity(path)
 
     def read(fd, planes, k, step, length, joined, out):
         base = int(planes[0]) // 2 if planes.size else 0
@@ -448,9 +454,7 @@ def test_the_compiled_row_reader_refuses_what_does_not_fit(tmp_path):
 @needs_pread
 def test_a_run_read_in_one_compiled_call_checks_the_file_and_reports_where_it_ends(tmp_path):
     path, data = _file(tmp_path, size=1000)
-    name = os.fsencode(path)
-    st = os.stat(path)
-    ident = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+    name, ident = os.fsencode(path), _identity(path)
     out = np.zeros(200, np.uint8)
     assert _positioned.read_file_run(name, *ident, 100, out) == _positioned.WHOLE
     assert np.array_equal(out, data[100:300])
@@ -478,9 +482,7 @@ def test_a_run_read_in_one_compiled_call_checks_the_file_and_reports_where_it_en
 @needs_pread
 def test_rows_read_in_one_compiled_call_check_the_file_first(tmp_path):
     path, data = _file(tmp_path, size=1000)
-    name = os.fsencode(path)
-    st = os.stat(path)
-    ident = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+    name, ident = os.fsencode(path), _identity(path)
     planes = np.array([0, 300], np.int64)
     out = np.zeros(2 * 3 * 20, np.uint8)
     assert _positioned.read_file_rows(name, *ident, planes, 100, 3, 50, 20, True,
