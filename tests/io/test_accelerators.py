@@ -69,3 +69,51 @@ def test_plain_zlib_stream_is_standard(tmp_path):
         mitk.Image(arr).save(tmp_path / "a.nii.gz")
     raw = zlib.decompress((tmp_path / "a.nii.gz").read_bytes(), 31)
     assert raw[-arr.nbytes:] == arr.tobytes()
+
+
+def _mha(path, stream, dims):
+    path.write_bytes(
+        b"ObjectType = Image\nNDims = 3\nDimSize = %d %d %d\nElementType = MET_USHORT\n"
+        b"BinaryData = True\nCompressedData = True\nCompressedDataSize = %d\n"
+        b"ElementDataFile = LOCAL\n" % (*dims, len(stream)) + stream)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("extra", [1, 10, 5000, 300_000])
+def test_each_backend_ignores_bytes_the_stream_holds_past_the_data(tmp_path, backend, extra):
+    # SPEC 6.2: what follows the declared payload is ignored.  isal's decoder holds output it
+    # decoded past what was asked, with no input left: it is asked for it, not taken for a
+    # stream with no end.
+    vol = np.arange(8 * 16 * 16, dtype=np.uint16).reshape(8, 16, 16)
+    more = np.random.default_rng(extra).integers(0, 256, extra, dtype=np.uint8).tobytes()
+    _mha(tmp_path / "a.mha", zlib.compress(vol.tobytes() + more), (16, 16, 8))
+    # NRRD: the data after a byte skip, and its last bytes found by counting (byte skip -1)
+    skipped = gzip.compress(b"\x07" * 7 + vol.tobytes() + more)
+    (tmp_path / "a.nrrd").write_bytes(
+        b"NRRD0004\ntype: uint16\ndimension: 3\nsizes: 16 16 8\nendian: little\n"
+        b"encoding: gzip\nbyte skip: 7\n\n" + skipped)
+    (tmp_path / "last.nrrd").write_bytes(
+        b"NRRD0004\ntype: uint16\ndimension: 3\nsizes: 16 16 8\nendian: little\n"
+        b"encoding: gzip\nbyte skip: -1\n\n" + gzip.compress(more + vol.tobytes()))
+    with deflate_backend(backend):
+        for name in ("a.mha", "a.nrrd", "last.nrrd"):
+            np.testing.assert_array_equal(mitk.Image(tmp_path / name).as_numpy(), vol, name)
+            np.testing.assert_array_equal(mitk.open(tmp_path / name).load().as_numpy(), vol)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_each_backend_reports_a_stream_with_no_end(tmp_path, backend):
+    vol = np.arange(8 * 16 * 16, dtype=np.uint16).reshape(8, 16, 16)
+    more = np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes()
+    whole = zlib.compress(vol.tobytes() + more)
+    # cut inside the (incompressible) bytes past the data, or its checksum: the data is there,
+    # the end of the stream is not
+    for cut in (len(whole) - 2, len(whole) - 30, len(whole) - 3000):
+        _mha(tmp_path / "a.mha", whole[:cut], (16, 16, 8))
+        with deflate_backend(backend), pytest.raises(mitk.CorruptFileError, match="truncated"):
+            mitk.Image(tmp_path / "a.mha")
+    (tmp_path / "last.nrrd").write_bytes(
+        b"NRRD0004\ntype: uint16\ndimension: 3\nsizes: 16 16 8\nendian: little\n"
+        b"encoding: gzip\nbyte skip: -1\n\n" + gzip.compress(more + vol.tobytes())[:-8])
+    with deflate_backend(backend), pytest.raises(mitk.CorruptFileError, match="truncated"):
+        mitk.Image(tmp_path / "last.nrrd")

@@ -156,27 +156,31 @@ def decompress_into(
                     break
                 d = _codecs.new_decompressor(codec)  # next member of a multi-member file
                 data = rest
-            elif not data and (not is_bz2 or d.needs_input):
-                if file_done:
-                    break
+            elif not data and not file_done and (not is_bz2 or d.needs_input):
                 data = f.read(read_size)
                 file_done = not data
             want = (skip if skip else total - pos)
             piece = d.decompress(data, min(want, piece_size))
             # zlib hands back what it could not consume; bz2 buffers it internally.
             data = b"" if is_bz2 else d.unconsumed_tail
-            if skip and piece:
+            if not piece and file_done and not data:
+                # Nothing more comes out.  Until then the decoder is asked again after the
+                # file's end: isal's holds output it decoded past `want` with no input left.
+                break
+            if skip:
                 used = min(skip, len(piece))
                 skip -= used
                 piece = piece[used:]
             if piece:
                 out[pos : pos + len(piece)] = piece
                 pos += len(piece)
-            elif file_done and not data:
-                break
     raise CorruptFileError(
         f"{path}: {codec} stream ends after {pos} of the {total} bytes the header declares"
     )
+
+
+def _truncated(path: str, codec: str) -> CorruptFileError:
+    return CorruptFileError(f"{path}: {codec} stream is truncated (no end-of-stream marker)")
 
 
 def finish_member(d, data: bytes, f, read_size: int, is_bz2: bool, codec: str,
@@ -192,14 +196,18 @@ def finish_member(d, data: bytes, f, read_size: int, is_bz2: bool, codec: str,
     pass a positioned reader); ``data`` is the input ``d`` has not taken yet.
     """
     budget = _CHECK_BEYOND
+    ended = False
     while not d.eof:
-        if not data and (not is_bz2 or d.needs_input):
+        if not data and not ended and (not is_bz2 or d.needs_input):
             data = f.read(read_size)
-            if not data:
-                raise CorruptFileError(f"{path}: {codec} stream is truncated (no end-of-stream "
-                                       "marker)")
+            ended = not data
         piece = d.decompress(data, min(budget, _MAX_PIECE) + 1)
-        data = b"" if is_bz2 else d.unconsumed_tail
+        left = b"" if is_bz2 else d.unconsumed_tail
+        if ended and not piece and not d.eof and len(left) == len(data):
+            # The file ended, and the decoder holds nothing more (isal's may hold output it
+            # decoded beyond what was asked: it is asked again after the file's end).
+            raise _truncated(path, codec)
+        data = left
         budget -= len(piece)
         if budget < 0:
             return  # the member holds far more than declared: the rest is not ours to read
@@ -210,7 +218,7 @@ def stream_length(f: IO[bytes], codec: str, path: str, limit: int | None = None)
 
     With ``limit``, counting stops (and returns) as soon as more than ``limit`` bytes came out.
     """
-    total, d, data = 0, _codecs.new_decompressor(codec), b""
+    total, d, data, ended = 0, _codecs.new_decompressor(codec), b"", False
     with _codec_errors(path, codec):
         while True:
             if d.eof:
@@ -218,13 +226,15 @@ def stream_length(f: IO[bytes], codec: str, path: str, limit: int | None = None)
                 if not rest:
                     return total
                 d, data = _codecs.new_decompressor(codec), rest
-            elif not data and (codec != "bzip2" or d.needs_input):
+            elif not data and not ended and (codec != "bzip2" or d.needs_input):
                 data = f.read(CHUNK)
-                if not data:
-                    raise CorruptFileError(f"{path}: {codec} stream is truncated (no "
-                                           "end-of-stream marker)")
-            total += len(d.decompress(data, CHUNK))
-            data = b"" if codec == "bzip2" else d.unconsumed_tail
+                ended = not data
+            piece = d.decompress(data, CHUNK)
+            left = b"" if codec == "bzip2" else d.unconsumed_tail
+            if ended and not piece and not d.eof and len(left) == len(data):
+                raise _truncated(path, codec)  # as in finish_member
+            total += len(piece)
+            data = left
             if limit is not None and total > limit:
                 return total
 
