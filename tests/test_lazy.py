@@ -8,6 +8,7 @@ random keys.  Geometry of ``crop``; files changed after ``open``; pickling; thre
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import subprocess
@@ -601,6 +602,48 @@ def test_a_data_file_whose_directory_became_a_file_is_corrupt(tmp_path):
     (tmp_path / "d").rename(tmp_path / "old")
     (tmp_path / "d").write_bytes(b"x")
     with pytest.raises(mitk.CorruptFileError):
+        lz[1]
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links on this platform")
+@pytest.mark.parametrize("name, data, options", [
+    ("l.nii", "l.nii", {}), ("l.nhdr", "l.raw", {}), ("l.nii.gz", "l.nii.gz", {}),
+    ("l.nrrd", "l.nrrd", {"compression": "gzip"})])
+def test_a_file_replaced_by_a_loop_of_symbolic_links_is_corrupt(tmp_path, name, data, options):
+    # The open fails with ELOOP, not ENOENT: still "gone since it was opened", on every path
+    # (a slice, rows of every plane, the general plan, a block cached from an earlier read).
+    arr = sample("int16", (6, 70, 80))
+    mitk.Image(arr).save(tmp_path / name, **options)
+    lz = mitk.open(tmp_path / name)
+    assert np.array_equal(lz[2], arr[2])
+    os.unlink(tmp_path / data)
+    os.symlink(data, tmp_path / data)
+    for key in ((2,), (3,), (slice(None), 5), (slice(1, 4), slice(2, 9), slice(3, 7)),
+                (slice(None, None, 2), slice(None, None, 3))):
+        with pytest.raises(mitk.CorruptFileError, match="gone"):
+            lz[key]
+    with pytest.raises(mitk.CorruptFileError):
+        lz.load()
+    # opening it again says what is there: the loop's own OSError (DESIGN: OS errors other
+    # than a missing file as they are), not "no such file"; for a data file, the header's
+    # error naming it
+    for read in (mitk.open, mitk.Image):
+        with pytest.raises((OSError, mitk.CorruptFileError)) as caught:
+            read(tmp_path / name)
+        if name == "l.nhdr":
+            assert "symbolic links" in str(caught.value)
+        else:
+            assert caught.value.errno == errno.ELOOP
+
+
+def test_the_cost_of_text_data_needs_no_file(tmp_path):
+    (tmp_path / "t.nhdr").write_text("NRRD0004\ntype: int16\ndimension: 2\nsizes: 3 2\n"
+                                     "encoding: ascii\ndata file: t.txt\n")
+    (tmp_path / "t.txt").write_text("1 2 3\n4 5 6\n")
+    lz = mitk.open(tmp_path / "t.nhdr")
+    os.unlink(tmp_path / "t.txt")
+    assert lz.read_cost(1) == 12  # all of the text, as recorded at open
+    with pytest.raises(mitk.CorruptFileError, match="gone"):
         lz[1]
 
 

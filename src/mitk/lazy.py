@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import itertools
-import os
 from typing import Any, Iterator
 
 import numpy as np
@@ -183,11 +182,7 @@ class LazyImage:
         ``headers_only``) changed since :func:`open`."""
         for name, expected in (self._headers if headers_only
                                else self._d.stored.identities.items()):
-            try:
-                found = _regions.identity(os.stat(name))
-            except (FileNotFoundError, NotADirectoryError):
-                found = None
-            if found != expected:
+            if _regions.identity_now(name) != expected:
                 raise CorruptFileError(f"{name}: the file was replaced, truncated or modified "
                                        f"since mitk.open({self._path!r}); open it again")
 

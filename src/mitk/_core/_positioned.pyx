@@ -18,7 +18,7 @@ from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBuffer_Releas
                              PyObject_GetBuffer)
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.pyport cimport PY_SSIZE_T_MAX
-from libc.errno cimport ENOENT, ENOTDIR
+from libc.errno cimport ELOOP, ENOENT, ENOTDIR
 from libc.stdint cimport INT64_MAX, int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 
@@ -349,7 +349,7 @@ cdef object _status(int rc, const char *path, const mitk_rows_at *at, Py_ssize_t
         return (at.plane * k + at.row, at.done)
     if rc == 3:
         return _CHANGED
-    if path != NULL and (rc == -ENOENT or rc == -ENOTDIR):
+    if path != NULL and (rc == -ENOENT or rc == -ENOTDIR or rc == -ELOOP):
         return _GONE
     if path != NULL:
         raise OSError(-rc, os.strerror(-rc), os.fsdecode(<bytes> path))
@@ -501,8 +501,8 @@ def read_file_run(bytes path not None, int64_t size, int64_t mtime_ns, uint64_t 
     Returns
     -------
     int
-        :data:`WHOLE` when ``out`` was filled; :data:`GONE` when there is no such file (or a
-        directory on its path is now a file); :data:`CHANGED` when the file there has another
+        :data:`WHOLE` when ``out`` was filled; :data:`GONE` when there is no such file (a
+        directory on its path is now a file, or a loop of symbolic links is in its place); :data:`CHANGED` when the file there has another
         size, mtime, inode or device; else the bytes read before the file ended (``>= 0``).
 
     Raises

@@ -58,8 +58,11 @@ def _reader(path: Any) -> tuple[str, ModuleType]:
     128-131 are ``DICM`` (SPEC 6.1).  Nothing else is sniffed.
     """
     path = fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(2, "No such file or directory", path)
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(2, "No such file or directory", path) from None
+    # other OS errors as they are (DESIGN): a loop of symbolic links is not a missing file
     if os.path.isdir(path):
         return path, registry.dicom()
     if registry.extension_of(path) is None and stat.S_ISREG(os.stat(path).st_mode) and \

@@ -25,6 +25,7 @@ short read, is :class:`~mitk.errors.CorruptFileError`.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import stat
 from typing import Sequence
@@ -42,12 +43,28 @@ from ._stream_regions import (BlockCache, Checkpoints, LastEnd, Scatter, read_bl
                               read_sequential, stream_plan, touched_blocks)
 
 __all__ = ["BoxPlan", "Described", "Stored", "box_cost", "identities", "identity",
-           "plan_box", "read_planned"]
+           "identity_now", "plan_box", "read_planned"]
 
 
 def identity(st: os.stat_result) -> tuple:
     """What says a file is still the one that was opened: (size, mtime_ns, inode, device)."""
     return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+
+
+#: What opening or stating a file that was described says when no file is there now: none, a
+#: directory on its path turned into a file, or a loop of symbolic links in its place.
+_GONE_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP})
+
+
+def identity_now(path: str) -> tuple | None:
+    """:func:`identity` of the file at ``path`` now; None when no file is there (other OS
+    errors, such as a directory made unreadable, are raised)."""
+    try:
+        return identity(os.stat(path))
+    except OSError as exc:
+        if exc.errno not in _GONE_ERRNOS:
+            raise
+        return None
 
 
 @dataclasses.dataclass
@@ -92,8 +109,10 @@ def _open_checked(stored: Stored, piece: Piece) -> int:
     recorded).  CorruptFileError if it is gone, replaced, truncated or modified."""
     try:
         fd = os.open(piece.src, _OPEN_FLAGS)
-    except (FileNotFoundError, NotADirectoryError):  # a save removed the old data file, say
-        raise _gone(piece) from None
+    except OSError as exc:  # a save removed the old data file, say
+        if exc.errno in _GONE_ERRNOS:
+            raise _gone(piece) from None
+        raise
     try:
         st = os.fstat(fd)
         expected = stored.identities.get(piece.src)
@@ -291,10 +310,7 @@ def _cached_run(stored: Stored, run: tuple, points: dict) -> tuple | None:
     buf = cache.get((_cache_tag(piece), b))
     if buf is None:
         return None
-    try:
-        found = identity(os.stat(piece.src))
-    except (FileNotFoundError, NotADirectoryError):
-        found = None
+    found = identity_now(piece.src)
     if found != stored.identities.get(piece.src):
         raise _gone(piece) if found is None else _changed(piece)
     return buf, first
@@ -316,7 +332,10 @@ def box_cost(stored: Stored, box: list, points: dict | None = None) -> int:
             total += int(np.sum(s[his - 1] + ln[his - 1] - s[los]))
             continue
         if piece.encoding in ("ascii", "hex"):
-            total += int(piece.limit or os.stat(piece.src).st_size - piece.start)
+            # the text to its end: the size recorded at open (no file to stat)
+            size = stored.identities.get(piece.src, (None,))[0]
+            total += int(piece.limit or (size if size is not None else os.stat(piece.src).st_size)
+                         - piece.start)
             continue
         cp = points.get(p) if points is not None else None
         first, end = int(s.min()) + piece.skip, int((s + ln).max()) + piece.skip
