@@ -91,6 +91,100 @@ def test_an_index_the_stream_does_not_confirm_is_not_used(tmp_path, volume):
         assert np.array_equal(lz[key], volume[key]), key
 
 
+def _stream_start(path, blob: bytes) -> int:
+    name = str(path)
+    if name.endswith(".nii.gz"):
+        return 0
+    if name.endswith(".nrrd"):
+        return blob.index(b"\n\n") + 2
+    return blob.index(b"ElementDataFile = LOCAL\n") + len("ElementDataFile = LOCAL\n")
+
+
+def _flip_a_stored_byte(path) -> None:
+    """Flip one byte of pixel data inside a stored deflate block in the middle of the file:
+    the stream stays valid deflate and only its checksum tells (what a region read that
+    inflates its block without the whole stream's checksum would never see)."""
+    import zlib
+
+    blob = bytearray(path.read_bytes())
+    start = _stream_start(path, blob)
+    for at in range((start + len(blob)) // 2, len(blob), 4099):
+        blob[at] ^= 0x5A
+        try:
+            zlib.decompressobj(47).decompress(bytes(blob[start:]))
+        except zlib.error as exc:
+            if "incorrect data check" in str(exc):
+                path.write_bytes(bytes(blob))
+                return
+        blob[at] ^= 0x5A
+    raise AssertionError("no stored byte found")
+
+
+@pytest.mark.parametrize("name, options", [("v.nii.gz", {}), ("v.nrrd", {"compression": "gzip"}),
+                                           ("v.mha", {"compression": "gzip"})])
+def test_a_corrupt_block_is_caught_by_its_crc(tmp_path, name, options):
+    # Noise does not compress: deflate stores it, and a flipped byte there decodes as well.
+    noise = np.random.default_rng(1).integers(-2**15, 2**15, SHAPE, dtype=np.int16)
+    path = tmp_path / name
+    mitk.Image(noise).save(path, **options)
+    _flip_a_stored_byte(path)
+    with pytest.raises(mitk.CorruptFileError):
+        mitk.Image(path)  # the stream's checksum
+    lz = mitk.open(path)
+    bad = []
+    for z in range(SHAPE[0]):
+        try:
+            got = lz[z]
+        except mitk.CorruptFileError as exc:
+            assert "CRC-32" in str(exc) and name in str(exc)
+            bad.append(z)
+            continue
+        assert np.array_equal(got, noise[z]), z  # every other slice is right
+    # the slices of one block (1 MiB: 8 of 128 KiB, 9 when NIfTI's header shifts them)
+    assert 1 <= len(bad) <= 9 and bad == list(range(bad[0], bad[-1] + 1)), bad
+    around = slice(max(bad[0] - 2, 0), bad[-1] + 2)
+    for key in ((slice(None), 3), (around,), (around, slice(None, None, -2)), (...,)):
+        with pytest.raises(mitk.CorruptFileError, match="CRC-32"):
+            lz[key]
+    with pytest.raises(mitk.CorruptFileError):
+        lz.load()
+
+
+def _without_crcs(path) -> None:
+    # The gzip header of a file written before the checksums were added: the block index alone.
+    import struct
+
+    blob = path.read_bytes()
+    hlen, index = _parallel_deflate.parse_gzip_header(blob)
+    assert index.crcs is not None and len(index.crcs) == len(index.sizes)
+    field = _parallel_deflate.gzip_index_field(index)[:-(4 + 4 * len(index.sizes))]
+    extra = b"MB" + struct.pack("<H", len(field)) + field
+    path.write_bytes(blob[:3] + b"\x04" + blob[4:10] + struct.pack("<H", len(extra)) + extra
+                     + blob[hlen:])
+    assert _parallel_deflate.parse_gzip_header(path.read_bytes())[1] == index._replace(crcs=None)
+
+
+def test_regions_of_a_stream_indexed_without_crcs_are_read_as_any_stream(tmp_path, volume):
+    # Its blocks could be inflated, but not checked: a region holding the data's last byte
+    # goes on to the stream's checksum instead, as in a foreign stream.
+    path = tmp_path / "v.nii.gz"
+    mitk.Image(volume).save(path)
+    _without_crcs(path)
+    lz = mitk.open(path)
+    assert lz.read_cost((64,)) >= 64 * volume[0].nbytes  # the stream up to the slice
+    for key in _keys(volume.shape):
+        assert np.array_equal(lz[key], volume[key]), key
+    assert np.array_equal(mitk.Image(path).as_numpy(), volume)  # in parallel: the trailer
+    noise = np.random.default_rng(1).integers(-2**15, 2**15, SHAPE, dtype=np.int16)
+    mitk.Image(noise).save(path)
+    _without_crcs(path)
+    blob = bytearray(path.read_bytes())
+    blob[-5000] ^= 0x5A  # in the last block (stored noise)
+    path.write_bytes(bytes(blob))
+    with pytest.raises(mitk.CorruptFileError, match="invalid gzip data"):
+        mitk.open(path)[-1]
+
+
 def test_the_block_plan_is_worked_out_once_and_a_cached_slice_still_sees_a_change(
         tmp_path, volume, monkeypatch):
     path = tmp_path / "plan.nii.gz"

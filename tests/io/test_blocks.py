@@ -103,14 +103,24 @@ def test_crc_combination_over_lengths_beyond_32_bits():
 # -- the gzip header -------------------------------------------------------------------------------
 
 def test_gzip_header_round_trip():
-    index = _blocks.BlockIndex(1 << 20, (5 << 20) + 3, (10, 20, 30, 40, 50, 60))
+    index = _blocks.BlockIndex(1 << 20, (5 << 20) + 3, (10, 20, 30, 40, 50, 60),
+                               (1, 2, 3, 0xFFFFFFFF, 0, 7))
     head = bytearray(_blocks.gzip_header(1, 6))
     field = _blocks.gzip_index_field(index)
-    head[_blocks.GZIP_INDEX_OFFSET:_blocks.GZIP_INDEX_OFFSET + len(field)] = field
+    assert len(head) == _blocks.GZIP_INDEX_OFFSET + len(field)  # the room reserved, exactly
+    head[_blocks.GZIP_INDEX_OFFSET:] = field
     assert _blocks.parse_gzip_header(bytes(head) + b"deflate data") == (len(head), index)
     # Zeros (a header whose blocks were never written) are no index.
     assert _blocks.parse_gzip_header(_blocks.gzip_header(1, 6))[1] is None
     assert _blocks.parse_gzip_header(_blocks.gzip_header(1, 0)) == (10, None)
+    # The index alone (as written before the checksums were added): an index without crcs;
+    # checksums of another count than the blocks: the same
+    sub = field[:-(4 + 4 * 6)]
+    for extra in (b"MB" + struct.pack("<H", len(sub)) + sub,
+                  b"MB" + struct.pack("<H", len(sub)) + sub + b"MC" + struct.pack("<H", 4)
+                  + b"\1\2\3\4"):
+        old = b"\x1f\x8b\x08\x04\0\0\0\0\x04\xff" + struct.pack("<H", len(extra)) + extra
+        assert _blocks.parse_gzip_header(old + b"data") == (len(old), index._replace(crcs=None))
 
 
 def _with_header_crc(header):
@@ -353,7 +363,7 @@ def test_blocks_that_are_not_one_valid_stream_fail_as_a_serial_read_does(small_b
         pos += size
     assert all(b.endswith(b"\x00\x00\xff\xff") for b in blocks[:-1])
     cut = [b[:-4] for b in blocks[:-1]] + blocks[-1:]
-    shorter = _blocks.BlockIndex(index.block, index.total, tuple(len(b) for b in cut))
+    shorter = index._replace(sizes=tuple(len(b) for b in cut))
     bad = bytearray(blob[:head] + b"".join(cut) + blob[pos:])
     at = _blocks.GZIP_INDEX_OFFSET
     bad[at:at + len(_blocks.gzip_index_field(shorter))] = _blocks.gzip_index_field(shorter)
@@ -421,8 +431,7 @@ def test_formats_read_their_blocks_in_parallel(small_blocks, inflate_calls, tmp_
     back = mitk.Image(tmp_path / name)
     np.testing.assert_array_equal(back.as_numpy(), arr)
     assert len(inflate_calls) == 1
-    assert "MitkDeflateBlocks" not in back.properties
-    assert not any("MitkDeflateBlocks" in str(k) for k in back.properties)
+    assert not any("MitkDeflate" in str(k) for k in back.properties)
 
 
 @pytest.mark.parametrize("name,opts", FORMATS)
@@ -475,10 +484,29 @@ def test_a_malformed_metaimage_index_is_ignored(small_blocks, inflate_calls, tmp
     assert inflate_calls == []
 
 
-def test_the_index_field_is_not_a_property(tmp_path):
+@pytest.mark.parametrize("value", ["", "zz", "0000000", "00000000 " * 36, "00000000 " * 38,
+                                   "0000000g " * 37])
+def test_a_malformed_metaimage_crc_line_leaves_an_index_without_crcs(small_blocks, inflate_calls,
+                                                                     tmp_path, value):
+    arr, img = _image()
+    img.save(tmp_path / "a.mhd", compression="gzip")
+    header = (tmp_path / "a.mhd").read_text()
+    assert "MitkDeflateBlockCRC32 = " in header
+    lines = [f"MitkDeflateBlockCRC32 = {value}" if line.startswith("MitkDeflateBlockCRC32")
+             else line for line in header.splitlines()]
+    (tmp_path / "a.mhd").write_text("\n".join(lines) + "\n")
+    np.testing.assert_array_equal(mitk.Image(tmp_path / "a.mhd").as_numpy(), arr)
+    assert len(inflate_calls) == 1  # the full read needs no block checksums
+    lz = mitk.open(tmp_path / "a.mhd")
+    assert lz._d.stored.pieces[0].index.crcs is None  # regions then read it as any stream
+    np.testing.assert_array_equal(lz[7], arr[7])
+
+
+@pytest.mark.parametrize("field", ["MitkDeflateBlocks", "MitkDeflateBlockCRC32"])
+def test_the_index_fields_are_not_properties(tmp_path, field):
     img = mitk.Image(np.zeros((2, 3, 4), np.int16))
-    img.properties["MitkDeflateBlocks"] = "1 2 3"
-    with pytest.raises(UnsupportedFormatError, match="MitkDeflateBlocks"):
+    img.properties[field] = "1 2 3"
+    with pytest.raises(UnsupportedFormatError, match=field):
         img.save(tmp_path / "a.mha")
     assert not os.path.exists(tmp_path / "a.mha")
 

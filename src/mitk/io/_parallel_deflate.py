@@ -8,9 +8,12 @@ checksum: every inflater reads it as an ordinary stream.
 
 Because each block starts afresh, the blocks can also be *inflated* independently, given where each
 one starts.  That is the block index: the uncompressed block size, the total, and every block's
-compressed size.  A gzip stream carries it in an extra field of its own header (RFC 1952 FEXTRA,
-subfield ``MB``), which other readers skip; a zlib stream has no room for it, so the MetaImage
-writer puts it in its header instead.  A reader that finds a plausible index inflates the blocks on
+compressed size; beside it, every block's CRC-32, so that a region read, which inflates only some
+blocks and never reaches the stream's own checksum, still checks what it inflated.  A gzip stream
+carries them in extra fields of its own header (RFC 1952 FEXTRA, subfields ``MB`` and ``MC``),
+which other readers skip; a zlib stream has no room for them, so the MetaImage writer puts them in
+its header instead.  An index without checksums (as written before they were added) is still
+used, for full reads and unchecked region reads alike.  A reader that finds a plausible index inflates the blocks on
 several threads, each one straight into its part of the image; the checksum in the stream's trailer
 still decides whether the result stands.  An index that does not fit the stream (a hostile file,
 or a file another program rewrote without updating it) is never trusted: the caller falls back to
@@ -53,12 +56,17 @@ DEFLATE_THREADS = 4
 
 #: The gzip extra subfield that holds the block index (SI1, SI2 in RFC 1952).
 GZIP_SUBFIELD = b"MB"
+#: The gzip extra subfield that holds each block's CRC-32 (4 bytes each, little-endian).
+GZIP_CHECK_SUBFIELD = b"MC"
 _INDEX_VERSION = 1
 # version (1 byte), block size (4), total (8), then one 4-byte compressed size per block.
 _INDEX_HEAD = struct.Struct("<BIQ")
 #: The most blocks a gzip header can index: the extra field holds at most 65535 bytes, less the
 #: subfield's own 4-byte header and the index head.
 MAX_INDEXED_BLOCKS = (0xFFFF - 4 - _INDEX_HEAD.size) // 4
+#: The most blocks the writer makes: their index and their checksums both fit one gzip header
+#: (past 8 GiB of payload at 1 MiB blocks, blocks grow).
+MAX_WRITTEN_BLOCKS = (0xFFFF - 8 - _INDEX_HEAD.size) // 8
 # Pieces of compressed input and decompressed output a worker holds at once (memory bound).
 _PIECE = 1 << 20
 # A final deflate block that holds nothing (fixed Huffman codes, end-of-block at once): bits
@@ -77,15 +85,21 @@ class BlockIndex(NamedTuple):
         Uncompressed bytes of the whole stream.
     sizes : tuple of int
         Compressed bytes of each block, in order.
+    crcs : tuple of int or None
+        CRC-32 of each block's uncompressed bytes, in order; None in an index written without
+        them.
     """
 
     block: int
     total: int
     sizes: tuple
+    crcs: tuple | None = None
 
     def consistent(self) -> bool:
         """Whether the numbers agree with each other (not yet with any stream)."""
         if self.block <= 0 or self.total <= 0 or not self.sizes:
+            return False
+        if self.crcs is not None and len(self.crcs) != len(self.sizes):
             return False
         return -(-self.total // self.block) == len(self.sizes) and min(self.sizes) > 0
 
@@ -98,9 +112,9 @@ def available_threads() -> int:
 def block_size(total: int, block: int | None = None) -> int:
     """Uncompressed block size for a payload of ``total`` bytes: ``block`` (the
     ``compression_block_size`` save option; default :data:`DEFLATE_BLOCK`), grown where needed
-    so that the index still fits a gzip header (past 16 GiB at 1 MiB)."""
+    so that the index and the checksums still fit a gzip header (past 8 GiB at 1 MiB)."""
     block = DEFLATE_BLOCK if block is None else block
-    need = -(-total // MAX_INDEXED_BLOCKS)
+    need = -(-total // MAX_WRITTEN_BLOCKS)
     return block if need <= block else -(-need // (1 << 20)) * (1 << 20)
 
 
@@ -112,17 +126,21 @@ def block_count(total: int, block: int | None = None) -> int:
 # -- the index in a gzip header --------------------------------------------------------------------
 
 def gzip_header(level: int, nblocks: int) -> bytes:
-    """A gzip member header with room for an index of ``nblocks`` blocks (none if 0).
+    """A gzip member header with room for an index of ``nblocks`` blocks and their checksums
+    (none if 0).
 
     No name, no mtime (reproducible output); XFL 4 marks the fastest level; OS unknown.  The index
-    bytes are zero here and filled in by :func:`gzip_index_field` once the blocks are deflated.
+    and checksum bytes are zero here and filled in by :func:`gzip_index_field` once the blocks are
+    deflated.
     """
     xfl = b"\x04" if level == 1 else b"\x00"
     if not nblocks:
         return b"\x1f\x8b\x08\x00\x00\x00\x00\x00" + xfl + b"\xff"
     sub = _INDEX_HEAD.size + 4 * nblocks
-    return (b"\x1f\x8b\x08\x04\x00\x00\x00\x00" + xfl + b"\xff" + struct.pack("<H", sub + 4)
-            + GZIP_SUBFIELD + struct.pack("<H", sub) + bytes(sub))
+    extra = (GZIP_SUBFIELD + struct.pack("<H", sub) + bytes(sub)
+             + GZIP_CHECK_SUBFIELD + struct.pack("<H", 4 * nblocks) + bytes(4 * nblocks))
+    return (b"\x1f\x8b\x08\x04\x00\x00\x00\x00" + xfl + b"\xff" + struct.pack("<H", len(extra))
+            + extra)
 
 
 #: Offset of the index data in a header made by :func:`gzip_header`.
@@ -130,9 +148,12 @@ GZIP_INDEX_OFFSET = 16
 
 
 def gzip_index_field(index: BlockIndex) -> bytes:
-    """The index data that goes at :data:`GZIP_INDEX_OFFSET` of its gzip header."""
+    """The index data, then the checksum subfield, that go at :data:`GZIP_INDEX_OFFSET` of a
+    header :func:`gzip_header` made for ``index`` (which must have its ``crcs``)."""
+    n = len(index.sizes)
     return (_INDEX_HEAD.pack(_INDEX_VERSION, index.block, index.total)
-            + struct.pack(f"<{len(index.sizes)}I", *index.sizes))
+            + struct.pack(f"<{n}I", *index.sizes)
+            + GZIP_CHECK_SUBFIELD + struct.pack("<H", 4 * n) + struct.pack(f"<{n}I", *index.crcs))
 
 
 def parse_gzip_header(head: bytes) -> tuple[int, BlockIndex | None] | None:
@@ -143,7 +164,7 @@ def parse_gzip_header(head: bytes) -> tuple[int, BlockIndex | None] | None:
     """
     if len(head) < 10 or head[:3] != b"\x1f\x8b\x08" or head[3] & 0xE0:
         return None
-    flags, pos, index = head[3], 10, None
+    flags, pos, index, crcs = head[3], 10, None, None
     if flags & 0x04:  # FEXTRA: subfields SI1 SI2 LEN data
         if len(head) < 12:
             return None
@@ -158,8 +179,12 @@ def parse_gzip_header(head: bytes) -> tuple[int, BlockIndex | None] | None:
                 return None
             if sid == GZIP_SUBFIELD and index is None:
                 index = _parse_index_field(data)
+            elif sid == GZIP_CHECK_SUBFIELD and crcs is None and length % 4 == 0:
+                crcs = struct.unpack_from(f"<{length // 4}I", data)
             pos += 4 + length
         pos = end
+        if index is not None and crcs is not None and len(crcs) == len(index.sizes):
+            index = index._replace(crcs=crcs)
     for flag in (0x08, 0x10):  # FNAME, FCOMMENT: zero-terminated
         if flags & flag:
             stop = head.find(b"\0", pos)
@@ -258,11 +283,15 @@ def _cut(parts: Iterable, block: int) -> Iterator[list]:
     yield current
 
 
-def _deflate_block(pieces: list, lib, level: int, last: bool) -> bytes:
+def _deflate_block(pieces: list, lib, level: int, last: bool) -> tuple[bytes, int]:
+    # The block deflated, and its CRC-32 (for the index), both in the worker.
     c = lib.compressobj(level, lib.DEFLATED, -15)  # raw deflate: no header, no checksum
     out = [c.compress(p) for p in pieces]
     out.append(c.flush(lib.Z_FINISH if last else lib.Z_SYNC_FLUSH))
-    return b"".join(out)
+    crc = 0
+    for p in pieces:
+        crc = lib.crc32(p, crc)
+    return b"".join(out), crc
 
 
 def deflate(f: IO[bytes], parts: Iterable, head: bytes, codec: str, lib,
@@ -279,8 +308,9 @@ def deflate(f: IO[bytes], parts: Iterable, head: bytes, codec: str, lib,
     head : bytes
         The stream header, written first.
     codec : {"gzip", "zlib"}
-        Which checksum to compute: CRC-32 for gzip, Adler-32 for zlib.  It runs in the calling
-        thread, in block order, beside the workers.
+        Which checksum to compute: CRC-32 for gzip, combined from the blocks' (which the
+        workers compute for the index); Adler-32 for zlib, in the calling thread, in block
+        order, beside the workers.
     lib, level
         The deflate module (zlib or a compatible accelerator) and the level it understands.
     total : int, optional
@@ -291,8 +321,8 @@ def deflate(f: IO[bytes], parts: Iterable, head: bytes, codec: str, lib,
     (int, int, BlockIndex)
         Bytes written (``head`` included), the checksum of the payload, and the block index.
     """
-    checksum = lib.crc32 if codec == "gzip" else lib.adler32
-    check = checksum(b"")
+    is_gzip = codec == "gzip"
+    check = lib.crc32(b"") if is_gzip else lib.adler32(b"")
     if total is None:
         total = sum(len(p) for p in parts)
     size = block_size(total, block)
@@ -300,7 +330,7 @@ def deflate(f: IO[bytes], parts: Iterable, head: bytes, codec: str, lib,
     blocks = _cut(parts, size)
     f.write(head)
     written = len(head)
-    sizes = []
+    sizes, crcs = [], []
     threads = available_threads()
     # One thread (mitk.num_threads(1)): the blocks are deflated in the caller, no worker starts.
     with (ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mitk-deflate")
@@ -320,17 +350,21 @@ def deflate(f: IO[bytes], parts: Iterable, head: bytes, codec: str, lib,
                 submit_next()
             while pending:
                 block, future = pending.popleft()
-                for piece in block:
-                    check = checksum(piece, check)
-                out = future.result()
+                if not is_gzip:
+                    for piece in block:
+                        check = lib.adler32(piece, check)
+                out, crc = future.result()
+                if is_gzip:  # the stream's CRC-32, from the blocks' (a combine costs ~20 us)
+                    check = crc32_combine(check, crc, sum(len(p) for p in block))
                 f.write(out)
                 written += len(out)
                 sizes.append(len(out))
+                crcs.append(crc)
                 submit_next()
         finally:
             for _, future in pending:
                 future.cancel()
-    return written, check, BlockIndex(size, total, tuple(sizes))
+    return written, check, BlockIndex(size, total, tuple(sizes), tuple(crcs))
 
 
 class _InlinePool:

@@ -135,7 +135,8 @@ def _read_stream(stored: Stored, piece: Piece, starts, lengths, dests, out,
         scatter = Scatter(starts, lengths, dests, out)
         if plan is not None:
             try:
-                read_blocks(fd, plan, scatter, piece.skip, cache, _cache_tag(piece))
+                read_blocks(fd, plan, scatter, piece.skip, cache, _cache_tag(piece),
+                            piece.label)
                 return
             except _parallel_deflate.IndexMismatch:
                 if points is not None:  # read on sequentially, now and from now on

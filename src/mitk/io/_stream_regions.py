@@ -207,6 +207,10 @@ def _codec_of(fd: int, piece: Piece) -> str:
 def _block_plan(fd: int, piece: Piece, codec: str):
     """(first block offset, index, block offsets) when the stream's block index fits it, else
     None; the offsets (int64, one more than the blocks) are where each block starts in the file.
+
+    An index without the blocks' CRC-32s (as mitk wrote before them) is None too: a region of
+    such a stream is read as any other stream is, so that one holding the data's last byte is
+    still checked (the stream's checksum, which the blocks alone never reach).
     """
     limit = piece.start + piece.limit if piece.limit is not None else os.fstat(fd).st_size
     head = _pread(fd, min(max(limit - piece.start, 0), 12 + 0xFFFF + 4096), piece.start)
@@ -220,7 +224,7 @@ def _block_plan(fd: int, piece: Piece, codec: str):
         hlen, index, trailer = 2, piece.index, 4
     else:
         return None
-    if index is None or index.total != piece.skip + piece.nbytes:
+    if index is None or index.crcs is None or index.total != piece.skip + piece.nbytes:
         return None
     if piece.start + hlen + sum(index.sizes) + trailer > limit:
         return None
@@ -262,9 +266,14 @@ def touched_blocks(starts: np.ndarray, ends: np.ndarray, skip: int, block: int) 
 
 
 def read_blocks(fd: int, plan: tuple, scatter: Scatter, skip: int,
-                 cache: BlockCache | None, tag) -> None:
+                 cache: BlockCache | None, tag, label: str) -> None:
     """Inflate the blocks holding the runs (stream offsets after ``skip``), on several threads;
-    ``plan`` is :func:`_block_plan`'s."""
+    ``plan`` is :func:`_block_plan`'s.
+
+    Each block is checked against its CRC-32 where the index has them (the stream's own
+    checksum covers all blocks, which a region does not read): CorruptFileError naming
+    ``label`` when one differs.  IndexMismatch when a block is not what the index says.
+    """
     _, index, offsets = plan
     if scatter.one is not None:
         blocks = list(range((scatter.first + skip) // index.block,
@@ -279,6 +288,7 @@ def read_blocks(fd: int, plan: tuple, scatter: Scatter, skip: int,
     lib = _codecs.inflate_lib()
     n = len(index.sizes)
     failed = threading.Event()
+    corrupt: list = []  # blocks whose CRC-32 differs (appended by the threads: list.append)
 
     # One block (a slice, say) is kept for the next region; a larger region is scattered
     # piece by piece as it is inflated, holding no whole block.
@@ -292,12 +302,18 @@ def read_blocks(fd: int, plan: tuple, scatter: Scatter, skip: int,
             return
         buf = bytearray(usize) if keep is not None else None
         try:
-            _parallel_deflate._inflate_block(
+            crc = _parallel_deflate._inflate_block(
                 fd, int(offsets[b]), int(offsets[b + 1]), b * index.block, usize,
                 # the bytearray itself, not a view: a bytearray freed by the garbage collector
                 # while a view of it lives is a SystemError on Python 3.11
                 buf if buf is not None else _Into(scatter, skip), b * index.block
                 if buf is not None else 0, b == n - 1, lib, lib.crc32, failed)
+            if index.crcs is not None and crc != index.crcs[b]:
+                corrupt.append(CorruptFileError(
+                    f"{label}: deflate block {b} (bytes {b * index.block} to "
+                    f"{b * index.block + usize} of the stream) does not match its CRC-32 in the "
+                    "block index: the file is corrupt"))
+                raise corrupt[-1]
         except BaseException as exc:
             failed.set()
             if isinstance(exc, _codecs.DEFLATE_ERRORS):
@@ -311,12 +327,19 @@ def read_blocks(fd: int, plan: tuple, scatter: Scatter, skip: int,
     with (ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mitk-region")
           if threads > 1 else _parallel_deflate._InlinePool()) as pool:
         pending: list = []
-        for b in blocks:  # at most two blocks per thread in flight
-            pending.append(pool.submit(one, b))
-            if len(pending) >= 2 * threads:
-                pending.pop(0).result()
-        for future in pending:
-            future.result()
+        try:
+            for b in blocks:  # at most two blocks per thread in flight
+                pending.append(pool.submit(one, b))
+                if len(pending) >= 2 * threads:
+                    pending.pop(0).result()
+            for future in pending:
+                future.result()
+        except _parallel_deflate.IndexMismatch:
+            # A block that stopped because another failed its CRC-32 says IndexMismatch (read
+            # serially): the corrupt block is what to report.
+            if corrupt:
+                raise corrupt[0] from None
+            raise
 
 
 def read_sequential(fd: int, piece: Piece, codec: str, scatter: Scatter,

@@ -19,7 +19,7 @@ from .. import _parallel_deflate, _streams
 from .._ascii import AsciiValues, short_tokens
 from .._data_files import MAX_DATA_FILES, PatternNames, Piece, resolve_data_file, stat_data_file
 from .._text_header import MAX_LINE as _MAX_LINE
-from ._header import INDEX_FIELD, _Header, _Layout, _to_int
+from ._header import CHECKS_FIELD, INDEX_FIELD, _Header, _Layout, _to_int
 
 
 def _resolve(h: _Header, name: str, allow_external: bool) -> str:
@@ -90,7 +90,14 @@ def _block_index(h: _Header, nbytes: int) -> _parallel_deflate.BlockIndex | None
     if not smallest <= index.block <= max(_parallel_deflate.MAX_BLOCK,
                                           _parallel_deflate.block_size(nbytes)):
         return None  # not a block size the writer uses (compression_block_size's range)
-    return index if index.consistent() and index.total == nbytes else None
+    if not (index.consistent() and index.total == nbytes):
+        return None
+    # Each block's CRC-32, when the writer gave them (eight hex digits each, one per block).
+    crcs = h.fields.get(CHECKS_FIELD, "").split()
+    if len(crcs) == len(index.sizes) and all(
+            len(c) == 8 and all(ch in "0123456789abcdefABCDEF" for ch in c) for c in crcs):
+        index = index._replace(crcs=tuple(int(c, 16) for c in crcs))
+    return index
 
 
 

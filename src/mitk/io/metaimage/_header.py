@@ -34,6 +34,9 @@ _TYPES = {
 #: parallel.  Other MetaIO readers keep it as an unknown field; ours never trusts it further than
 #: the stream confirms it (see :mod:`mitk.io._parallel_deflate`).
 INDEX_FIELD = "MitkDeflateBlocks"
+#: Each block's CRC-32 (eight hex digits each), beside the index: a region read, which inflates
+#: only some blocks, checks them against these.
+CHECKS_FIELD = "MitkDeflateBlockCRC32"
 
 
 #: Fields the image model holds: never properties; the writer produces them from the image.
@@ -41,7 +44,7 @@ _STRUCTURAL = frozenset({
     "ObjectType", "NDims", "DimSize", "ElementType", "ElementNumberOfChannels", "BinaryData",
     "BinaryDataByteOrderMSB", "ElementByteOrderMSB", "CompressedData", "CompressedDataSize",
     "HeaderSize", "ElementDataFile", "TransformMatrix", "Rotation", "Orientation", "Offset",
-    "Position", "Origin", "ImagePosition", "ElementSpacing", INDEX_FIELD,
+    "Position", "Origin", "ImagePosition", "ElementSpacing", INDEX_FIELD, CHECKS_FIELD,
 })
 
 

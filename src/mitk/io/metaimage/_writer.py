@@ -14,7 +14,7 @@ from ...errors import UnsupportedFormatError
 from .. import _options, _parallel_deflate, _replace, _streams
 from .._info import ImageInfo
 from .._text_header import check_header
-from ._header import INDEX_FIELD
+from ._header import CHECKS_FIELD, INDEX_FIELD
 from ._properties import _header_properties
 
 WRITE_OPTIONS = frozenset({"compression", "compression_level", "compression_block_size"})
@@ -131,7 +131,7 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
     # later at their longest (the size, the block index, the data file's name).
     nblocks = _parallel_deflate.block_count(array.nbytes, block) if codec else 0
     later = ([f"CompressedDataSize = {' ' * 20}"] if codec else []) + (
-        [_index_line(_parallel_deflate.BlockIndex(0, 0, (0,) * nblocks))] if nblocks else []) + [
+        _index_lines(_placeholder(0, 0, nblocks)) if nblocks else []) + [
         f"ElementDataFile = {os.path.basename(path)[:-4]}.9999.zraw" if detached
         else "ElementDataFile = LOCAL"]
     check_header(path, "MetaImage", lines + later)
@@ -146,7 +146,8 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
         def header(data_name: str, n: int) -> bytes:
             if codec:
                 lines.insert(size_line, f"CompressedDataSize = {n}")
-                lines[size_line + 1:size_line + 1] = [_index_line(i) for i in indexes]
+                lines[size_line + 1:size_line + 1] = [line for i in indexes
+                                                      for line in _index_lines(i)]
             lines.append(f"ElementDataFile = {data_name}")
             return check_header(path, "MetaImage", lines)
 
@@ -165,8 +166,8 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
     # them in afterwards, so the stream goes straight to the file.
     nblocks = _parallel_deflate.block_count(len(data), block)
     size = _parallel_deflate.block_size(len(data), block)
-    placeholder = _index_line(_parallel_deflate.BlockIndex(size, len(data), (0,) * nblocks)) \
-        + "\n" if nblocks else ""
+    placeholder = "\n".join(_index_lines(_placeholder(size, len(data), nblocks))) + "\n" \
+        if nblocks else ""
     head = "\n".join(lines[:size_line]) + "\nCompressedDataSize = "
     tail = "\n".join(lines[size_line:]) + "\n"
     with _replace.atomic_write(path) as f:
@@ -178,15 +179,23 @@ def write(path: str, array: np.ndarray, info: ImageInfo, *, compression: str | N
         n = _streams.compress_from(f, data, codec, level, on_index=indexes.append, block=block)
         f.seek(mark)
         f.write(str(n).rjust(20).encode("ascii"))
-        line = _index_line(indexes[0]) if indexes else ""
+        line = "\n".join(_index_lines(indexes[0])) if indexes else ""
         if nblocks and len(line) + 1 == len(placeholder):  # zero-padded: always the same size
             f.seek(index_mark)
             f.write(line.encode("ascii"))
 
 
-def _index_line(index: _parallel_deflate.BlockIndex) -> str:
+def _placeholder(block: int, total: int, nblocks: int) -> _parallel_deflate.BlockIndex:
+    # What the index lines are reserved with: the same length as the real ones.
+    return _parallel_deflate.BlockIndex(block, total, (0,) * nblocks, (0,) * nblocks)
+
+
+def _index_lines(index: _parallel_deflate.BlockIndex) -> list[str]:
+    """The block index line and the blocks' CRC-32 line, both of a length set by the number of
+    blocks alone (zero-padded), so that the writer can reserve them."""
     sizes = " ".join(str(size).zfill(_INDEX_DIGITS) for size in index.sizes)
-    return f"{INDEX_FIELD} = {index.block} {index.total} {sizes}"
+    crcs = " ".join(f"{crc:08x}" for crc in index.crcs)
+    return [f"{INDEX_FIELD} = {index.block} {index.total} {sizes}", f"{CHECKS_FIELD} = {crcs}"]
 
 
 def _write_data(f, data: memoryview, codec: str | None, level: int, on_index,
