@@ -90,6 +90,17 @@ def test_from_files_stacks_and_names_the_first_file_that_differs(tmp_path):
             mitk.dask.from_files(paths[:2] + [tmp_path / bad] + paths[2:])
     with pytest.raises(mitk.ArgumentError):
         mitk.dask.from_files([])
+    # what differs is said: a direction; a time geometry (4-D files of other step durations)
+    mitk.Image(frames((4, 5, 6)), spacing=(1, 2, 3),
+               direction=np.diag([-1.0, -1.0, 1.0])).save(tmp_path / "turned.nii")
+    with pytest.raises(mitk.ArgumentError, match="turned.nii.*direction"):
+        mitk.dask.from_files([paths[0], tmp_path / "turned.nii"])
+    for name, duration in (("t1.nii", 1.0), ("t2.nii", 2.5)):
+        image = mitk.Image(frames((3, 2, 2, 2)))
+        image.time_geometry.step_duration = duration
+        image.save(tmp_path / name)
+    with pytest.raises(mitk.ArgumentError, match="t2.nii.*time geometry"):
+        mitk.dask.from_files([tmp_path / "t1.nii", tmp_path / "t2.nii"])
 
 
 @pytest.mark.parametrize("name, channels", [("o.nrrd", 1), ("o.nii", 3), ("o.mha", 2),
@@ -277,6 +288,49 @@ def test_probe_errors_name_the_users_file(tmp_path):
         mitk.dask.save(arr, tmp_path / "nope" / "x.nrrd", like=like)
     assert ".mitk-tmp" not in str(missing.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name, options", [("w.nrrd", {}), ("w.nii.gz", {}),
+                                           ("w.mhd", {"compression": "gzip"})])
+@pytest.mark.parametrize("change", ["fewer", "more"])
+def test_a_chunk_of_another_shape_than_its_block_is_refused(tmp_path, name, options, change):
+    # A map_blocks that changes a chunk's shape without saying so: an error (as da.store's),
+    # not a write that never ends (fewer bytes) or one cut short (more).
+    data = frames((4, 6, 5))
+    blocks = da.from_array(data, chunks=(2, 6, 5))
+    bad = blocks.map_blocks(lambda b: b[:, :3] if change == "fewer"
+                            else np.concatenate([b, b], axis=1), dtype=data.dtype)
+    (tmp_path / name).write_bytes(b"old")
+    with pytest.raises(mitk.ArgumentError, match="chunk of shape"):
+        mitk.dask.save(bad, tmp_path / name, like=mitk.Image(data), **options)
+    assert (tmp_path / name).read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 4, 2), (1, 2, 3, 4, 3)])
+@pytest.mark.parametrize("chunks", [1, -1])
+def test_save_of_one_slice_or_one_time_step_with_channels_to_nii(tmp_path, shape, chunks):
+    # NIfTI reads such an image back with fewer axes: the raw payload cannot be placed through
+    # that description, so the array is staged and written as Image.save writes it.
+    data = np.arange(np.prod(shape), dtype=np.int16).reshape(shape)
+    like = mitk.Image(data, channels=shape[-1])
+    like.save(tmp_path / "ref.nii")
+    mitk.dask.save(da.from_array(data, chunks=chunks), tmp_path / "o.nii", like=like)
+    assert np.array_equal(np.asarray(mitk.Image(tmp_path / "o.nii")),
+                          np.asarray(mitk.Image(tmp_path / "ref.nii")))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.nii", "ref.nii"]
+
+
+def test_a_file_removed_after_to_dask_is_corrupt_in_any_process(tmp_path):
+    # A worker that has not read the file yet checks the files before parsing the header.
+    from mitk import dask as mdask
+
+    mitk.Image(frames((3, 4, 5))).save(tmp_path / "x.nrrd")
+    arr = mitk.open(tmp_path / "x.nrrd").to_dask()
+    os.unlink(tmp_path / "x.nrrd")
+    mdask._OPENED.clear()  # as in a fresh worker process
+    with pytest.raises(mitk.CorruptFileError, match="since the Dask array was made"):
+        arr.compute(scheduler="sync")
 
 
 def test_save_refuses_what_it_cannot_write_and_keeps_the_old_file(tmp_path):

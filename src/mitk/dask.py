@@ -45,6 +45,11 @@ def _freeze(options: dict, identities: dict) -> tuple:
     return (tuple(sorted(options.items())), tuple(sorted(identities.items())))
 
 
+def _changed_since(path: str) -> CorruptFileError:
+    return CorruptFileError(f"{path}: the file was replaced, truncated or modified since the "
+                            "Dask array was made; open it again")
+
+
 def _read_region(path: str, frozen: tuple, region: tuple) -> np.ndarray:
     """A task: the pixels of ``region`` of the file, opened in this process if need be."""
     key = (path, frozen)
@@ -52,10 +57,13 @@ def _read_region(path: str, frozen: tuple, region: tuple) -> np.ndarray:
         lz = _OPENED.get(key)
     if lz is None:
         options, identities = dict(frozen[0]), dict(frozen[1])
+        # The files first, then the header: a file removed or rewritten since the array was
+        # made is the same error whether or not this process has read it before.
+        if any(_regions.identity_now(name) != ident for name, ident in identities.items()):
+            raise _changed_since(path)
         lz = LazyImage(path, **options)
         if lz._d.stored.identities != identities:
-            raise CorruptFileError(f"{path}: the file was replaced, truncated or modified since "
-                                   "the Dask array was made; open it again")
+            raise _changed_since(path)
         with _OPENED_LOCK:
             if len(_OPENED) > 64:
                 _OPENED.clear()
@@ -119,13 +127,28 @@ def from_files(paths: Sequence[Any], chunks: Any = "auto", **read_options: Any):
             what = f"shape {lz.shape}, not {first.shape}"
         elif lz.dtype != first.dtype:
             what = f"dtype {lz.dtype}, not {first.dtype}"
-        elif lz.get_geometry(0) != g0:
-            what = (f"geometry (spacing {lz.spacing}, origin {lz.origin}), not that of the first "
-                    f"file (spacing {first.spacing}, origin {first.origin})")
+        else:
+            what = _geometry_difference(lz, first, g0)
         if what is not None:
             raise ArgumentError(f"{lz.path}: differs from {first.path}: {what}")
     arrays = [_array(lz, chunks) for lz in images]
     return da.stack(arrays, axis=0), [lz.get_geometry(0) for lz in images]
+
+
+def _geometry_difference(lz: LazyImage, first: LazyImage, g0) -> str | None:
+    """What differs between the geometry of ``lz`` and that of ``first`` (whose time step 0
+    is ``g0``), said as the first such attribute; None when they agree (within 1e-6)."""
+    if lz.get_geometry(0) == g0 and lz.time_geometry == first.time_geometry:
+        return None
+    for name in ("spacing", "origin", "direction"):
+        mine, theirs = np.asarray(getattr(lz, name)), np.asarray(getattr(first, name))
+        if mine.shape != theirs.shape or not np.allclose(mine, theirs, rtol=0, atol=1e-6):
+            return (f"{name} {np.round(mine, 6).tolist()}, not {np.round(theirs, 6).tolist()} "
+                    "of the first file")
+    mine, theirs = lz.time_geometry, first.time_geometry
+    return (f"time geometry ({mine.count_time_steps()} steps in {mine.get_time_bounds()}, or "
+            f"a step's geometry), not the first file's ({theirs.count_time_steps()} steps in "
+            f"{theirs.get_time_bounds()})")
 
 
 def _like_info(like: Any, dtype: np.dtype, format_name: str):
@@ -182,8 +205,20 @@ def _write_region(d: _regions.Described, box: list, pixels: np.ndarray) -> int:
     written as if they were of another type.
     """
     pixels = np.asarray(pixels, dtype=d.info.dtype)
+    _check_chunk(box, pixels)
     _write_box(d.stored, stored_box(d, box), to_stored(d, box, pixels))
     return int(pixels.nbytes)
+
+
+def _check_chunk(box: list, pixels: np.ndarray) -> None:
+    """ArgumentError when a computed chunk does not have the shape of its block: a
+    ``map_blocks`` that changed it without saying so (``chunks=``) would otherwise be written
+    short, or cut."""
+    expected = tuple(b - a for a, b, _ in box)
+    if pixels.shape != expected:
+        raise ArgumentError(f"a chunk of shape {pixels.shape} computed for the block at "
+                            f"{tuple(a for a, _, _ in box)} of shape {expected}: the array's "
+                            "chunks are not what it declares")
 
 
 def save(array: Any, path: Any, like: Any, **save_options: Any) -> None:
@@ -260,9 +295,16 @@ def save(array: Any, path: Any, like: Any, **save_options: Any) -> None:
     in_place = (any(low.endswith(e) for e in IN_PLACE_EXTENSIONS)
                 and target.options.get("compression") in (None, "raw"))
     if in_place:
-        _save_in_place(array, target, final, info, directory)
-    else:
-        _save_staged(array, target, info, directory)
+        try:
+            _save_in_place(array, target, final, info, directory)
+            return
+        except _NotInPlace:
+            pass
+    _save_staged(array, target, info, directory)
+
+
+class _NotInPlace(Exception):
+    """The target's raw payload cannot be written in place (see :func:`_save_in_place`)."""
 
 
 #: The extensions whose raw payload :func:`save` writes in place: single files whose raw
@@ -342,7 +384,13 @@ def _save_in_place(array, target: io.Target, final: str, info: ImageInfo,
         staged = io.prepare_write(tmp, dict(target.options, fsync=False))
         staged.write(np.zeros(info.full_shape, dtype=info.dtype), info)
         # Described once here; every task gets the description, not the header to parse again.
-        _write_chunks(array, _write_region, _describe(tmp, {}))
+        described = _describe(tmp, {})
+        if tuple(described.info.full_shape) != tuple(info.full_shape):
+            # The file reads back with other axes (NIfTI keeps one slice or one time step with
+            # channels as an image of fewer axes): the array's blocks cannot be placed through
+            # that description, so the format's own writer writes it from a staged copy.
+            raise _NotInPlace
+        _write_chunks(array, _write_region, described)
         with _replace.durability(target.fsync):
             if _replace._durable.get():
                 fd = os.open(tmp, os.O_RDONLY)
@@ -363,7 +411,9 @@ def _save_in_place(array, target: io.Target, final: str, info: ImageInfo,
 
 def _write_staged(stored: _regions.Stored, box: list, pixels: np.ndarray) -> int:
     """A task: write one chunk at its offsets in the staging file (C order of the image)."""
-    _write_box(stored, box, np.ascontiguousarray(pixels, dtype=stored.dtype))
+    pixels = np.ascontiguousarray(pixels, dtype=stored.dtype)
+    _check_chunk(box, pixels)
+    _write_box(stored, box, pixels)
     return int(pixels.nbytes)
 
 

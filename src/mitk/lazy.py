@@ -451,7 +451,8 @@ class LazyImage:
         Notes
         -----
         Needs Dask (the ``dask`` extra).  Computing a chunk reads it as ``lz[region]`` does,
-        in the worker; nothing is shared or locked between tasks.
+        in the worker; nothing is shared or locked between tasks.  A bzip2 stream keeps no
+        checkpoints, so each chunk of it is read from the stream's start: few chunks suit it.
         """
         from . import dask as mitk_dask
 
