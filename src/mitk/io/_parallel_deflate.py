@@ -12,10 +12,10 @@ compressed size; beside it, every block's CRC-32, so that a region read, which i
 blocks and never reaches the stream's own checksum, still checks what it inflated.  A gzip stream
 carries them in extra fields of its own header (RFC 1952 FEXTRA, subfields ``MB`` and ``MC``),
 which other readers skip; a zlib stream has no room for them, so the MetaImage writer puts them in
-its header instead.  An index without checksums (as written before they were added) is still
-used, for full reads and unchecked region reads alike.  A reader that finds a plausible index inflates the blocks on
-several threads, each one straight into its part of the image; the checksum in the stream's trailer
-still decides whether the result stands.  An index that does not fit the stream (a hostile file,
+its header instead.  An index without checksums (as written before they were added) still serves
+full reads; region reads then read the stream as any other.  A reader that finds a plausible index
+inflates the blocks on several threads, each one straight into its part of the image; the
+checksum in the stream's trailer still decides whether the result stands.  An index that does not fit the stream (a hostile file,
 or a file another program rewrote without updating it) is never trusted: the caller falls back to
 reading the stream from the start as any reader would, with the same result and the same errors.
 
