@@ -636,6 +636,13 @@ def test_a_file_replaced_by_a_loop_of_symbolic_links_is_corrupt(tmp_path, name, 
             assert caught.value.errno == errno.ELOOP
 
 
+def test_a_path_through_a_file_is_missing(tmp_path):
+    (tmp_path / "f.bin").write_bytes(b"x")
+    for read in (mitk.open, mitk.Image):
+        with pytest.raises(FileNotFoundError):
+            read(tmp_path / "f.bin" / "x.nii")
+
+
 def test_the_cost_of_text_data_needs_no_file(tmp_path):
     (tmp_path / "t.nhdr").write_text("NRRD0004\ntype: int16\ndimension: 2\nsizes: 3 2\n"
                                      "encoding: ascii\ndata file: t.txt\n")

@@ -1,6 +1,7 @@
 """Raw byte runs: the compiled positioned-read loop and the Python fallback give the same bytes,
 refuse runs outside the result, and report a file that ends early as CorruptFileError."""
 
+import errno
 import os
 import types
 
@@ -449,6 +450,9 @@ def test_the_compiled_row_reader_refuses_what_does_not_fit(tmp_path):
         os.close(fd)
     with pytest.raises(OSError):
         _positioned.read_rows(fd, one, 2, 10, 5, True, out)  # closed descriptor: EBADF
+    with pytest.raises(OSError) as caught:
+        _positioned.read_rows(-1, one, 2, 10, 5, True, out)  # no descriptor: never an open
+    assert caught.value.errno == errno.EBADF
 
 
 @needs_pread

@@ -178,7 +178,10 @@ cdef extern from *:
                                    unsigned char *out, unsigned char *span, mitk_rows_at *at)
     {
         if (*fd < 0) {
-            int rc = mitk_open_same(path, size, mtime_ns, ino, dev, fd);
+            int rc;
+            if (path == NULL)  /* read_rows on a bad descriptor: as pread would say */
+                return -EBADF;
+            rc = mitk_open_same(path, size, mtime_ns, ino, dev, fd);
             if (rc != 0)
                 return rc == 1 ? 3 : rc;
         }
@@ -502,8 +505,9 @@ def read_file_run(bytes path not None, int64_t size, int64_t mtime_ns, uint64_t 
     -------
     int
         :data:`WHOLE` when ``out`` was filled; :data:`GONE` when there is no such file (a
-        directory on its path is now a file, or a loop of symbolic links is in its place); :data:`CHANGED` when the file there has another
-        size, mtime, inode or device; else the bytes read before the file ended (``>= 0``).
+        directory on its path is now a file, or a loop of symbolic links is in its place);
+        :data:`CHANGED` when the file there has another size, mtime, inode or device; else the
+        bytes read before the file ended (``>= 0``).
 
     Raises
     ------

@@ -60,7 +60,7 @@ def _reader(path: Any) -> tuple[str, ModuleType]:
     path = fspath(path)
     try:
         os.stat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no such path (a file on the way, too)
         raise FileNotFoundError(2, "No such file or directory", path) from None
     # other OS errors as they are (DESIGN): a loop of symbolic links is not a missing file
     if os.path.isdir(path):

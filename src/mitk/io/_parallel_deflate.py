@@ -15,9 +15,10 @@ which other readers skip; a zlib stream has no room for them, so the MetaImage w
 its header instead.  An index without checksums (as written before they were added) still serves
 full reads; region reads then read the stream as any other.  A reader that finds a plausible index
 inflates the blocks on several threads, each one straight into its part of the image; the
-checksum in the stream's trailer still decides whether the result stands.  An index that does not fit the stream (a hostile file,
-or a file another program rewrote without updating it) is never trusted: the caller falls back to
-reading the stream from the start as any reader would, with the same result and the same errors.
+checksum in the stream's trailer still decides whether the result stands.  An index that does not
+fit the stream (a hostile file, or a file another program rewrote without updating it) is never
+trusted: the caller falls back to reading the stream from the start as any reader would, with the
+same result and the same errors.
 
 The codecs release the GIL while they run, and so does ``os.pread``, which is how the workers read
 their blocks: no shared file position, no lock.

@@ -139,6 +139,11 @@ def _read_stream(stored: Stored, piece: Piece, starts, lengths, dests, out,
                             piece.label)
                 return
             except _parallel_deflate.IndexMismatch:
+                if plan[1].crcs is not None:
+                    # The CRC-32s are this stream's (see _block_plan): the region is read
+                    # serially in whole blocks, checked; later regions try the blocks again.
+                    read_sequential(fd, piece, codec, scatter, points, plan[1])
+                    return
                 if points is not None:  # read on sequentially, now and from now on
                     points.indexed = False
                     if points.plan is not None:

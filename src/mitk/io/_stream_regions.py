@@ -3,8 +3,9 @@ stream and scattered into the result (:mod:`mitk.io._regions` plans the region a
 the file; this module decodes).
 
 * mitk's block-indexed gzip/zlib streams (:func:`stream_plan` finds the index) inflate only
-  the blocks touched (:func:`read_blocks`), on ``threads_for(n)`` threads, and keep a lone
-  block in a :class:`BlockCache`; the parsed index stays in the piece's :class:`Checkpoints`.
+  the blocks touched (:func:`read_blocks`), on ``threads_for(n)`` threads, each checked against
+  its CRC-32 in the index, and keep a lone block in a :class:`BlockCache`; the parsed index
+  stays in the piece's :class:`Checkpoints`.
 * Other streams are decoded once up to the region's last byte (:func:`read_sequential`),
   leaving :class:`Checkpoints` (zlib decoder snapshots, one every MiB and one where the last
   region ended) for later regions.
@@ -208,9 +209,13 @@ def _block_plan(fd: int, piece: Piece, codec: str):
     """(first block offset, index, block offsets) when the stream's block index fits it, else
     None; the offsets (int64, one more than the blocks) are where each block starts in the file.
 
-    An index without the blocks' CRC-32s (as mitk wrote before them) is None too: a region of
-    such a stream is read as any other stream is, so that one holding the data's last byte is
-    still checked (the stream's checksum, which the blocks alone never reach).
+    The index keeps its blocks' CRC-32s only where it and the stream fit the piece exactly
+    (header, blocks and trailer end where the data does): then both were written together, and
+    the CRC-32s are those of this stream's data, even where a block is not what the index says
+    (damage: the serial read that replaces it checks them too).  Not so where another MetaIO
+    writer kept our header lines over its own stream of other pixels; a stream with bytes after
+    it keeps its blocks, unchecked.  An index without them (as mitk wrote before them) is used
+    as it is: its regions are not checked.
     """
     limit = piece.start + piece.limit if piece.limit is not None else os.fstat(fd).st_size
     head = _pread(fd, min(max(limit - piece.start, 0), 12 + 0xFFFF + 4096), piece.start)
@@ -224,10 +229,13 @@ def _block_plan(fd: int, piece: Piece, codec: str):
         hlen, index, trailer = 2, piece.index, 4
     else:
         return None
-    if index is None or index.crcs is None or index.total != piece.skip + piece.nbytes:
+    if index is None or index.total != piece.skip + piece.nbytes:
         return None
-    if piece.start + hlen + sum(index.sizes) + trailer > limit:
+    end = piece.start + hlen + sum(index.sizes) + trailer
+    if end > limit:
         return None
+    if end != limit and index.crcs is not None:
+        index = index._replace(crcs=None)
     return piece.start + hlen, index, np.cumsum([piece.start + hlen, *index.sizes],
                                                 dtype=np.int64)
 
@@ -272,7 +280,8 @@ def read_blocks(fd: int, plan: tuple, scatter: Scatter, skip: int,
 
     Each block is checked against its CRC-32 where the index has them (the stream's own
     checksum covers all blocks, which a region does not read): CorruptFileError naming
-    ``label`` when one differs.  IndexMismatch when a block is not what the index says.
+    ``label`` when one differs.  IndexMismatch when a block is not what the index says (its
+    size, its deflate data): the caller reads the stream instead, checking the same CRC-32s.
     """
     _, index, offsets = plan
     if scatter.one is not None:
@@ -343,16 +352,25 @@ def read_blocks(fd: int, plan: tuple, scatter: Scatter, skip: int,
 
 
 def read_sequential(fd: int, piece: Piece, codec: str, scatter: Scatter,
-                     points: Checkpoints | None) -> None:
+                     points: Checkpoints | None,
+                     checks: _parallel_deflate.BlockIndex | None = None) -> None:
     """Decompress from the nearest checkpoint until the last run's byte (stream after skip).
 
     A region stops exactly at its end and, unless that is the data's last byte, leaves a
     snapshot there for the next region.  One that holds the data's last byte reads on to the
     end of the member, as a full read does (:func:`mitk.io._streams.finish_member`: within
     1 MiB), so that the member's check (CRC-32, Adler-32) is verified.
+
+    ``checks``: a block index with CRC-32s whose blocks could not be inflated apart; the
+    region is then read in whole blocks, each checked against its CRC-32 (CorruptFileError).
     """
     first = scatter.first + piece.skip
     end = scatter.end + piece.skip
+    crcs = None
+    if checks is not None:
+        first = first // checks.block * checks.block
+        end = min(-(-end // checks.block) * checks.block, checks.total)
+        crcs = _BlockChecks(checks, first, piece.label)
     to_the_end = end >= piece.skip + piece.nbytes
     limit = piece.start + piece.limit if piece.limit is not None else None
     keep = points is not None and codec != "bzip2"  # a bzip2 decoder cannot be copied
@@ -381,6 +399,8 @@ def read_sequential(fd: int, piece: Piece, codec: str, scatter: Scatter,
             out = d.decompress(data, cap)
             data = b"" if codec == "bzip2" else d.unconsumed_tail
             scatter.put(upos - piece.skip, out)
+            if crcs is not None:
+                crcs.update(upos, out)
             upos += len(out)
             if due is not None and upos >= due:
                 points.add(*_snapshot(d, fpos, data, upos, codec))
@@ -400,6 +420,36 @@ def read_sequential(fd: int, piece: Piece, codec: str, scatter: Scatter,
                                "(the file was truncated, or is corrupt)")
     if keep and not to_the_end:
         points.ended(*_snapshot(d, fpos, data, upos, codec))
+
+
+class _BlockChecks:
+    """The CRC-32 of each whole block a serial read decodes, compared with the index's."""
+
+    def __init__(self, index: _parallel_deflate.BlockIndex, first: int, label: str) -> None:
+        self.index, self.label = index, label
+        self.b, self.crc = first // index.block, 0  # the block being checked, so far
+
+    def update(self, pos: int, chunk: bytes) -> None:
+        """Take decoded stream bytes [pos, pos + len(chunk)) (in order; bytes before the
+        first block checked, from a checkpoint before it, are passed over)."""
+        index, view = self.index, memoryview(chunk)
+        while view and self.b < len(index.sizes):
+            start = self.b * index.block
+            if pos < start:
+                if pos + len(view) <= start:
+                    return
+                view, pos = view[start - pos:], start
+            stop = min(start + index.block, index.total)
+            take = min(len(view), stop - pos)
+            self.crc = zlib.crc32(view[:take], self.crc)
+            view, pos = view[take:], pos + take
+            if pos == stop:
+                if self.crc != index.crcs[self.b]:
+                    raise CorruptFileError(
+                        f"{self.label}: deflate block {self.b} (bytes {start} to {stop} of the "
+                        "stream) does not match its CRC-32 in the block index: the file is "
+                        "corrupt")
+                self.b, self.crc = self.b + 1, 0
 
 
 def _snapshot(d, fpos: int, data: bytes, upos: int, codec: str) -> tuple:
