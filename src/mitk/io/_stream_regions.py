@@ -209,13 +209,13 @@ def _block_plan(fd: int, piece: Piece, codec: str):
     """(first block offset, index, block offsets) when the stream's block index fits it, else
     None; the offsets (int64, one more than the blocks) are where each block starts in the file.
 
-    The index keeps its blocks' CRC-32s only where it and the stream fit the piece exactly
-    (header, blocks and trailer end where the data does): then both were written together, and
-    the CRC-32s are those of this stream's data, even where a block is not what the index says
-    (damage: the serial read that replaces it checks them too).  Not so where another MetaIO
-    writer kept our header lines over its own stream of other pixels; a stream with bytes after
-    it keeps its blocks, unchecked.  An index without them (as mitk wrote before them) is used
-    as it is: its regions are not checked.
+    A gzip stream's index, in its own header, was written with the stream: its CRC-32s are
+    those of this stream's data, even where a block is not what the index says (damage: the
+    serial read that replaces it checks them too).  A zlib stream's index comes from MetaImage
+    header lines, which another MetaIO writer may have kept over its own stream of other
+    pixels: its CRC-32s are kept only where index and stream fit the data exactly (header,
+    blocks and trailer end where the data does).  An index without them (as mitk wrote before
+    them) is used as it is: its regions are not checked.
     """
     limit = piece.start + piece.limit if piece.limit is not None else os.fstat(fd).st_size
     head = _pread(fd, min(max(limit - piece.start, 0), 12 + 0xFFFF + 4096), piece.start)
@@ -234,8 +234,8 @@ def _block_plan(fd: int, piece: Piece, codec: str):
     end = piece.start + hlen + sum(index.sizes) + trailer
     if end > limit:
         return None
-    if end != limit and index.crcs is not None:
-        index = index._replace(crcs=None)
+    if end != limit and trailer == 4 and index.crcs is not None:
+        index = index._replace(crcs=None)  # header lines over a stream that may be another's
     return piece.start + hlen, index, np.cumsum([piece.start + hlen, *index.sizes],
                                                 dtype=np.int64)
 
