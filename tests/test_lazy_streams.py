@@ -213,12 +213,10 @@ def test_a_damaged_block_of_another_size_is_corrupt_not_read_unchecked(tmp_path,
             assert np.array_equal(lz[z], volume[z]), z
 
 
-@pytest.mark.skipif(pytest.importorskip("SimpleITK") is None, reason="SimpleITK")
 def test_a_metaimage_index_over_another_writers_stream_is_not_damage(tmp_path, volume):
     # SimpleITK keeps our index lines over its own stream, and its own (changed) pixels: the
     # blocks do not fit, and that is read as a stream, not refused.
-    import SimpleITK as sitk
-
+    sitk = pytest.importorskip("SimpleITK")
     mitk.Image(volume).save(tmp_path / "a.mha", compression="gzip")
     image = sitk.ReadImage(str(tmp_path / "a.mha"))
     image[3, 4, 5] = 12345
