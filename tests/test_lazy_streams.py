@@ -548,3 +548,27 @@ def test_without_positioned_reads(tmp_path, volume, monkeypatch):
     lz = mitk.open(big)
     assert lz.read_cost((100,)) >= 100 * volume[0].nbytes  # the serial pass, not one block
     assert np.array_equal(lz[100], volume[100])
+
+
+@pytest.mark.parametrize("name, options", [("v.nii.gz", {}), ("v.mha", {"compression": "gzip"})])
+def test_a_damaged_crc_in_the_index_is_settled_by_the_streams_checksum(tmp_path, volume, name,
+                                                                       options):
+    # The data are intact, one CRC-32 of the index is not: mitk.Image reads the file, and so
+    # does every region (the stream's own checksum decides), bit for bit.
+    path = tmp_path / name
+    mitk.Image(volume).save(path, **options)
+    blob = bytearray(path.read_bytes())
+    if name.endswith(".gz"):
+        _, index = _parallel_deflate.parse_gzip_header(bytes(blob[:70000]))
+        at = blob.index(b"MC") + 4 + 4 * 6  # block 6's CRC-32
+        blob[at] ^= 0xFF
+    else:
+        line = b"MitkDeflateBlockCRC32 = "
+        at = blob.index(line) + len(line) + 9 * 6  # block 6's eight hex digits
+        blob[at:at + 1] = b"0" if blob[at:at + 1] != b"0" else b"1"
+    path.write_bytes(bytes(blob))
+    assert np.array_equal(mitk.Image(path).as_numpy(), volume)
+    lz = mitk.open(path)
+    z = (6 * BLOCK - lz._d.stored.pieces[0].skip) // volume[0].nbytes + 2
+    for key in ((z,), (0,), (slice(None), 3), (z, slice(2, 9)), (slice(z - 3, z + 3),)):
+        assert np.array_equal(lz[key], volume[key]), key

@@ -39,8 +39,8 @@ from ._box_runs import one_run, row_plan, runs, split
 from ._data_files import Piece, fill
 from ._raw_runs import (gather as _gather, pread_into, read_raw, read_rows, rows_short,
                         short_read, spans)
-from ._stream_regions import (BlockCache, Checkpoints, LastEnd, Scatter, read_blocks,
-                              read_sequential, stream_plan, touched_blocks)
+from ._stream_regions import (BlockCache, BlockCRCMismatch, Checkpoints, LastEnd, Scatter,
+                              read_blocks, read_sequential, stream_plan, touched_blocks)
 
 __all__ = ["BoxPlan", "Described", "Stored", "box_cost", "identities", "identity",
            "identity_now", "plan_box", "read_planned"]
@@ -133,24 +133,43 @@ def _read_stream(stored: Stored, piece: Piece, starts, lengths, dests, out,
     try:
         codec, plan = stream_plan(fd, stored, piece, points)
         scatter = Scatter(starts, lengths, dests, out)
-        if plan is not None:
+        try:
+            _read_stream_region(fd, piece, codec, plan, scatter, points, cache)
+        except BlockCRCMismatch as mismatch:
+            # The data or the index's CRC-32 is damaged: the stream's own checksum decides.
+            # One pass over all of it (its memory bounded as any region's), scattering the
+            # region again: CorruptFileError when the stream is damaged, as a full read says;
+            # else the index was, and it is not used to check this image again.
             try:
-                read_blocks(fd, plan, scatter, piece.skip, cache, _cache_tag(piece),
-                            piece.label)
-                return
-            except _parallel_deflate.IndexMismatch:
-                if plan[1].crcs is not None:
-                    # The CRC-32s are this stream's (see _block_plan): the region is read
-                    # serially in whole blocks, checked; later regions try the blocks again.
-                    read_sequential(fd, piece, codec, scatter, points, plan[1])
-                    return
-                if points is not None:  # read on sequentially, now and from now on
-                    points.indexed = False
-                    if points.plan is not None:
-                        points.plan = (codec, None)
-        read_sequential(fd, piece, codec, scatter, points)
+                read_sequential(fd, piece, codec, scatter, None, through=True)
+            except CorruptFileError as exc:
+                raise CorruptFileError(f"{mismatch}; the stream as a whole fails too "
+                                       f"({exc})") from None
+            if points is not None and plan is not None:
+                points.plan = (codec, (plan[0], plan[1]._replace(crcs=None), plan[2]))
     finally:
         os.close(fd)
+
+
+def _read_stream_region(fd: int, piece: Piece, codec: str, plan, scatter: Scatter,
+                        points: Checkpoints | None, cache: BlockCache | None) -> None:
+    """The region of one stream: its blocks, else one pass from the nearest checkpoint.
+    BlockCRCMismatch when a block does not match its CRC-32 in the index."""
+    if plan is not None:
+        try:
+            read_blocks(fd, plan, scatter, piece.skip, cache, _cache_tag(piece), piece.label)
+            return
+        except _parallel_deflate.IndexMismatch:
+            if plan[1].crcs is not None:
+                # Read serially in whole blocks, each checked against its CRC-32; later
+                # regions try the blocks again.
+                read_sequential(fd, piece, codec, scatter, points, plan[1])
+                return
+            if points is not None:  # read on sequentially, now and from now on
+                points.indexed = False
+                if points.plan is not None:
+                    points.plan = (codec, None)
+    read_sequential(fd, piece, codec, scatter, points)
 
 
 def _read_text(stored: Stored, piece: Piece, starts, lengths, dests, out) -> None:

@@ -34,7 +34,7 @@ from ._raw_runs import gather as _gather, pread as _pread
 if TYPE_CHECKING:  # only named in annotations: _regions imports this module
     from ._regions import Stored
 
-__all__ = ["BlockCache", "CACHED_BYTES", "CHECKPOINTS_PER_IMAGE", "CHECKPOINT_EVERY",
+__all__ = ["BlockCRCMismatch", "BlockCache", "CACHED_BYTES", "CHECKPOINTS_PER_IMAGE", "CHECKPOINT_EVERY",
            "Checkpoints", "LastEnd", "MAX_CHECKPOINTS", "Scatter", "read_blocks", "read_sequential",
            "stream_plan", "touched_blocks"]
 
@@ -209,13 +209,12 @@ def _block_plan(fd: int, piece: Piece, codec: str):
     """(first block offset, index, block offsets) when the stream's block index fits it, else
     None; the offsets (int64, one more than the blocks) are where each block starts in the file.
 
-    A gzip stream's index, in its own header, was written with the stream: its CRC-32s are
-    those of this stream's data, even where a block is not what the index says (damage: the
-    serial read that replaces it checks them too).  A zlib stream's index comes from MetaImage
-    header lines, which another MetaIO writer may have kept over its own stream of other
-    pixels: its CRC-32s are kept only where index and stream fit the data exactly (header,
-    blocks and trailer end where the data does).  An index without them (as mitk wrote before
-    them) is used as it is: its regions are not checked.
+    The index's CRC-32s are checked for every block a region inflates, also where a block is
+    not what the index says (the serial read that replaces it checks them too).  They may be
+    wrong where the data are right (a damaged header field; MetaImage header lines another
+    MetaIO writer kept over its own stream of other pixels): a mismatch is settled by the
+    stream's own checksum (see ``mitk.io._regions``).  An index without them (as mitk wrote
+    before them) is used as it is: its regions are not checked.
     """
     limit = piece.start + piece.limit if piece.limit is not None else os.fstat(fd).st_size
     head = _pread(fd, min(max(limit - piece.start, 0), 12 + 0xFFFF + 4096), piece.start)
@@ -231,11 +230,8 @@ def _block_plan(fd: int, piece: Piece, codec: str):
         return None
     if index is None or index.total != piece.skip + piece.nbytes:
         return None
-    end = piece.start + hlen + sum(index.sizes) + trailer
-    if end > limit:
+    if piece.start + hlen + sum(index.sizes) + trailer > limit:
         return None
-    if end != limit and trailer == 4 and index.crcs is not None:
-        index = index._replace(crcs=None)  # header lines over a stream that may be another's
     return piece.start + hlen, index, np.cumsum([piece.start + hlen, *index.sizes],
                                                 dtype=np.int64)
 
@@ -318,7 +314,7 @@ def read_blocks(fd: int, plan: tuple, scatter: Scatter, skip: int,
                 buf if buf is not None else _Into(scatter, skip), b * index.block
                 if buf is not None else 0, b == n - 1, lib, lib.crc32, failed)
             if index.crcs is not None and crc != index.crcs[b]:
-                corrupt.append(CorruptFileError(
+                corrupt.append(BlockCRCMismatch(
                     f"{label}: deflate block {b} (bytes {b * index.block} to "
                     f"{b * index.block + usize} of the stream) does not match its CRC-32 in the "
                     "block index: the file is corrupt"))
@@ -353,7 +349,8 @@ def read_blocks(fd: int, plan: tuple, scatter: Scatter, skip: int,
 
 def read_sequential(fd: int, piece: Piece, codec: str, scatter: Scatter,
                      points: Checkpoints | None,
-                     checks: _parallel_deflate.BlockIndex | None = None) -> None:
+                     checks: _parallel_deflate.BlockIndex | None = None,
+                     through: bool = False) -> None:
     """Decompress from the nearest checkpoint until the last run's byte (stream after skip).
 
     A region stops exactly at its end and, unless that is the data's last byte, leaves a
@@ -362,10 +359,11 @@ def read_sequential(fd: int, piece: Piece, codec: str, scatter: Scatter,
     1 MiB), so that the member's check (CRC-32, Adler-32) is verified.
 
     ``checks``: a block index with CRC-32s whose blocks could not be inflated apart; the
-    region is then read in whole blocks, each checked against its CRC-32 (CorruptFileError).
+    region is then read in whole blocks, each checked against its CRC-32 (BlockCRCMismatch).
+    ``through``: read on to the end of the data and its member, whose checksum is verified.
     """
     first = scatter.first + piece.skip
-    end = scatter.end + piece.skip
+    end = piece.skip + piece.nbytes if through else scatter.end + piece.skip
     crcs = None
     if checks is not None:
         first = first // checks.block * checks.block
@@ -422,6 +420,11 @@ def read_sequential(fd: int, piece: Piece, codec: str, scatter: Scatter,
         points.ended(*_snapshot(d, fpos, data, upos, codec))
 
 
+class BlockCRCMismatch(CorruptFileError):
+    """A block's bytes do not match its CRC-32 in the index: the data, or the index, is
+    damaged (the caller lets the stream's own checksum decide which)."""
+
+
 class _BlockChecks:
     """The CRC-32 of each whole block a serial read decodes, compared with the index's."""
 
@@ -445,7 +448,7 @@ class _BlockChecks:
             view, pos = view[take:], pos + take
             if pos == stop:
                 if self.crc != index.crcs[self.b]:
-                    raise CorruptFileError(
+                    raise BlockCRCMismatch(
                         f"{self.label}: deflate block {self.b} (bytes {start} to {stop} of the "
                         "stream) does not match its CRC-32 in the block index: the file is "
                         "corrupt")
