@@ -34,9 +34,9 @@ from ._raw_runs import gather as _gather, pread as _pread
 if TYPE_CHECKING:  # only named in annotations: _regions imports this module
     from ._regions import Stored
 
-__all__ = ["BlockCRCMismatch", "BlockCache", "CACHED_BYTES", "CHECKPOINTS_PER_IMAGE", "CHECKPOINT_EVERY",
-           "Checkpoints", "LastEnd", "MAX_CHECKPOINTS", "Scatter", "read_blocks", "read_sequential",
-           "stream_plan", "touched_blocks"]
+__all__ = ["BlockCRCMismatch", "BlockCache", "CACHED_BYTES", "CHECKPOINTS_PER_IMAGE",
+           "CHECKPOINT_EVERY", "Checkpoints", "LastEnd", "MAX_CHECKPOINTS", "Scatter", "read_blocks",
+           "read_sequential", "stream_plan", "touched_blocks"]
 
 #: Inflated blocks of indexed streams kept for later regions, per image.
 CACHED_BYTES = 4 << 20
