@@ -481,6 +481,12 @@ def test_pickled_lazy_image_reads_in_a_child_process(tmp_path):
     assert out.stdout == want
 
 
+def _positioned_reads() -> bool:
+    from mitk._core import _positioned
+
+    return _positioned.HAVE_PREAD
+
+
 def test_four_threads_read_random_regions(tmp_path):
     path = tmp_path / "th.nii.gz"
     mitk.Image(sample("int16", (12, 20, 24), seed=3)).save(path, )
@@ -588,6 +594,52 @@ def test_a_key_read_again_reuses_its_plan_and_gives_a_new_array(tmp_path, monkey
             assert np.array_equal(lz[t, z], data[t, z])
             assert np.array_equal(lz[t:t + 1, z], data[t:t + 1, z])
     assert 0 < len(lz._key_plans) <= 8 and 0 < len(lz._box_plans) <= 8
+
+
+@pytest.mark.skipif(not _positioned_reads(), reason="no pread on this platform")
+def test_a_raw_slice_is_read_by_its_kept_compiled_call_and_only_where_that_is_the_same(
+        tmp_path, monkeypatch):
+    from mitk import lazy
+    from mitk.io import _regions
+
+    vol = sample("int16", (5, 6, 7), seed=8)
+    frames = sample("float32", (3, 4, 5, 6), seed=9)
+    rgb = sample("uint8", (4, 5, 6, 3), seed=10)
+    cases = {  # name: (pixels, save options, whether a slice is one compiled call)
+        "v.nii": (vol, {}, True), "v.nrrd": (vol, {}, True), "v.mha": (vol, {}, True),
+        "f.nii": (frames, {}, True), "c.nrrd": (rgb, {}, True),
+        "v.nhdr": (vol, {}, False),  # its header is checked too
+        "v.nii.gz": (vol, {}, False),  # not raw
+    }
+    for name, (pixels, options, compiled) in cases.items():
+        mitk.Image(pixels, channels=3 if pixels is rgb else None).save(tmp_path / name,
+                                                                       **options)
+    # Big-endian raw data: swapped after the read, so not the compiled call's array.
+    (tmp_path / "be.nrrd").write_bytes(
+        b"NRRD0004\ntype: int16\ndimension: 3\nsizes: 7 6 5\nendian: big\nencoding: raw\n\n"
+        + vol.astype(">i2").tobytes())
+    cases["be.nrrd"] = (vol, {}, False)
+    general: list = []
+    real = _regions.read_planned
+    monkeypatch.setattr(lazy._regions, "read_planned",
+                        lambda *a: general.append(a) or real(*a))
+    for name, (pixels, _, compiled) in cases.items():
+        lz = mitk.open(tmp_path / name)
+        for key in (1, (2,), (-1,), np.int64(0), (1, 2), (0, -1, 3)):
+            for _ in range(2):
+                general.clear()
+                got = lz[key]
+                assert got.shape == pixels[key].shape and got.dtype == pixels.dtype
+                assert got.tobytes() == np.ascontiguousarray(pixels[key]).tobytes(), (name, key)
+                assert got.flags.c_contiguous and got.flags.writeable
+                got[...] = 0  # the caller's: the next read is not affected
+                assert (general == []) == compiled, (name, key)
+        direct = [entry[4] for entry in lz._key_plans.values()]
+        assert all(d is not None for d in direct) if compiled else direct == [None] * len(direct)
+    # A region that is not one run (a y-plane) has no compiled run; a key with ... no kept one.
+    lz = mitk.open(tmp_path / "v.nii")
+    assert np.array_equal(lz[:, 1], vol[:, 1]) and np.array_equal(lz[1, ...], vol[1])
+    assert [entry[4] for entry in lz._key_plans.values()] == [None]
 
 
 def test_a_data_file_whose_directory_became_a_file_is_corrupt(tmp_path):

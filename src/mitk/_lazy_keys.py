@@ -35,6 +35,12 @@ def memo_key(key: Any) -> Any:
         key = (key,)
     elif kind is not tuple:
         return int(key) if isinstance(key, np.integer) else None
+    else:
+        for k in key:  # a tuple of ints alone (a slice of a volume, a frame) is its own key
+            if type(k) is not int:
+                break
+        else:
+            return key
     out = []
     for k in key:
         kind = type(k)

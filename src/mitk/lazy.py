@@ -25,6 +25,8 @@ from .image import Image
 from .io import _regions
 from .time_geometry import ProportionalTimeGeometry, TimeGeometry
 
+_memo_key = _lazy_keys.memo_key  # looked up on every region read
+
 __all__ = ["LazyImage", "open"]
 
 #: Bytes per chunk that ``to_dask(chunks="auto")`` and ``iter_chunks`` aim at.
@@ -212,21 +214,20 @@ class LazyImage:
                 arr = work.astype(self.dtype)
         return np.ascontiguousarray(arr)
 
-    def _entry(self, key: Any) -> tuple:
-        """(plan or None for an empty box, counts, post, final shape or None) of ``key``.
+    def _entry(self, key: Any, memo: Any) -> tuple:
+        """(plan or None for an empty box, counts, post, final shape or None, direct) of
+        ``key``.
 
         ``post`` turns the box read into ``arr[key]``; when it only drops and adds axes (no
         reversal, so all-int keys too: a 0-d array, not a scalar) ``final`` is the shape it
         gives, and a reshape does it.  Only the short plans (one run, or rows per plane: a
         slice, a frame, a y-plane, a block) are kept, by their box, and an entry of a key of
         ints and slices alone by the key too (:func:`~mitk._lazy_keys.memo_key`); each dict
-        is emptied when it holds :data:`_KEPT_PLANS`.
+        is emptied when it holds :data:`_KEPT_PLANS`.  ``direct`` is the compiled read of a
+        kept entry that is one run of raw data, as the result is shaped
+        (:func:`~mitk.io._regions.file_run`), else None.  ``memo`` is the key's memo key,
+        which the caller has looked up already.
         """
-        memo = _lazy_keys.memo_key(key)
-        if memo is not None:
-            entry = self._key_plans.get(memo)
-            if entry is not None:
-                return entry
         box, post = _lazy_keys.normalize(key, self._shape)
         counts = tuple([len(range(*b)) for b in box])
         final: list | None = []
@@ -252,7 +253,13 @@ class LazyImage:
                 plan = _regions.plan_box(self._d.stored, self._stored_box(box))
                 if plan.pieces is None:  # the short plans (ints, or arrays per plane)
                     _keep(self._box_plans, boxkey, plan)
-        entry = (plan, counts, post, None if final is None else tuple(final))
+        if final is not None:
+            final = tuple(final)
+        direct = None
+        if memo is not None and plan is not None and final is not None and self._as_stored \
+                and not self._headers:
+            direct = _regions.file_run(self._d.stored, plan, final)
+        entry = (plan, counts, post, final, direct)
         if memo is not None and (plan is None or plan.pieces is None):
             _keep(self._key_plans, memo, entry)
         return entry
@@ -283,7 +290,16 @@ class LazyImage:
         -----
         Copies from the file; locks nothing; the GIL is released in the reads and codecs.
         """
-        plan, counts, post, final = self._entry(key)
+        memo = _memo_key(key)
+        entry = self._key_plans.get(memo)  # None is never a key: the ones without a memo
+        if entry is None:
+            entry = self._entry(key, memo)
+        direct = entry[4]
+        if direct is not None:  # a slice of raw data read again: one compiled call
+            arr = direct.read()
+            if arr is not None:
+                return arr
+        plan, counts, post, final, _ = entry
         if plan is None:
             self._check_files()  # nothing is read, but a changed file is still reported
             return np.empty(final, dtype=self.dtype)

@@ -484,6 +484,44 @@ def test_a_run_read_in_one_compiled_call_checks_the_file_and_reports_where_it_en
 
 
 @needs_pread
+def test_a_file_run_makes_a_new_array_each_read_or_none_for_the_general_read(tmp_path):
+    path, data = _file(tmp_path, size=1000)
+    name, ident = os.fsencode(path), _identity(path)
+    run = _positioned.FileRun(name, *ident, 100, (5, 20), np.dtype("<u2"))
+    assert (run.path, run.shape, run.dtype) == (name, (5, 20), np.dtype("<u2"))
+    first, second = run.read(), run.read()
+    assert first is not second and not np.shares_memory(first, second)
+    expected = data[100:300].view("<u2").reshape(5, 20)
+    for got in (first, second):
+        assert got.dtype == np.dtype("<u2") and got.shape == (5, 20)
+        assert got.flags.c_contiguous and got.flags.writeable and got.flags.owndata
+        assert np.array_equal(got, expected)
+    first[...] = 0  # the arrays are the caller's
+    assert np.array_equal(run.read(), expected)
+    assert _positioned.FileRun(name, *ident, 1000, (0,), np.dtype("u1")).read().shape == (0,)
+    # not the file described, no file, a file that ends first: None (the general read says)
+    for i in range(4):
+        other = list(ident)
+        other[i] += 1
+        assert _positioned.FileRun(name, *other, 0, (10,), np.dtype("u1")).read() is None
+    for missing in (name + b".gone", name + b"/below"):
+        assert _positioned.FileRun(missing, *ident, 0, (10,), np.dtype("u1")).read() is None
+    assert _positioned.FileRun(name, *ident, 990, (20,), np.dtype("u1")).read() is None
+    with pytest.raises(ValueError, match="null byte"):
+        _positioned.FileRun(name + b"\0x", *ident, 0, (10,), np.dtype("u1"))
+    with pytest.raises(ValueError, match="offset"):
+        _positioned.FileRun(name, *ident, -1, (10,), np.dtype("u1"))
+    with pytest.raises(OverflowError):  # st_mtime_ns past 2262: the caller reads another way
+        _positioned.FileRun(name, ident[0], 1 << 63, *ident[2:], 0, (10,), np.dtype("u1"))
+    with pytest.raises(ValueError, match="FileRun.read"):  # past the largest file offset
+        _positioned.FileRun(name, *ident, (1 << 63) - 5, (10,), np.dtype("u1")).read()
+    d = os.stat(tmp_path)  # a directory that is "the file described": reading it fails
+    with pytest.raises(OSError):
+        _positioned.FileRun(os.fsencode(tmp_path), d.st_size, d.st_mtime_ns, d.st_ino,
+                            d.st_dev, 0, (10,), np.dtype("u1")).read()
+
+
+@needs_pread
 def test_rows_read_in_one_compiled_call_check_the_file_first(tmp_path):
     path, data = _file(tmp_path, size=1000)
     name, ident = os.fsencode(path), _identity(path)

@@ -6,7 +6,8 @@ apart in the file.  Through ``os.preadv`` every run costs a Python call besides 
 meanwhile.  :func:`read_rows` does the same for the same rows of many planes (a block, a y-plane)
 from the plane starts alone, with no array per row.  The file offset is neither used nor moved,
 so threads may share the descriptor.  :func:`read_file_run` reads one run of a file it opens,
-checks and closes itself (a slice read again: the system calls are most of its cost).
+checks and closes itself, and :class:`FileRun` one such run into a new array (a slice read
+again: the system calls are most of its cost).  The C of these calls is ``_positioned.h``.
 
 The one place in ``_core`` that takes a file path: which file, and the identity it must have,
 are still decided above (``mitk.io._regions``); here they are only the arguments of the system
@@ -24,170 +25,9 @@ from libc.stdlib cimport free, malloc
 
 import os
 
-cdef extern from *:
-    """
-    #if defined(_WIN32)
-    #include <errno.h>
-    #define MITK_HAVE_PREAD 0
-    static long long mitk_pread(int fd, void *buf, size_t n, long long offset)
-    {
-        (void)fd; (void)buf; (void)n; (void)offset;
-        errno = ENOSYS;
-        return -1;
-    }
-    #else
-    #include <unistd.h>
-    #define MITK_HAVE_PREAD 1
-    /* At most 1 GiB a call: macOS refuses a read of more than INT_MAX bytes (EINVAL); the
-       callers loop until a run is read whole. */
-    #define MITK_PREAD_MAX ((size_t)1 << 30)
-    static long long mitk_pread(int fd, void *buf, size_t n, long long offset)
-    {
-        return (long long)pread(fd, buf, n < MITK_PREAD_MAX ? n : MITK_PREAD_MAX, (off_t)offset);
-    }
-    #endif
+from numpy import empty as _empty
 
-    #include <errno.h>
-    #include <stdint.h>
-    #include <string.h>
-
-    #if MITK_HAVE_PREAD
-    #include <fcntl.h>
-    #include <sys/stat.h>
-    #if defined(__APPLE__)
-    #define MITK_MTIME(st) ((st).st_mtimespec)
-    #else
-    #define MITK_MTIME(st) ((st).st_mtim)
-    #endif
-    #ifndef O_CLOEXEC
-    #define O_CLOEXEC 0
-    #endif
-    #ifndef O_NOCTTY
-    #define O_NOCTTY 0
-    #endif
-
-    /* Open `path` for reading, never waiting (a FIFO put in its place would block a plain
-       open), and check it is the file described: its size, mtime in ns, inode and device.
-       Returns 0 (the descriptor in *fd), 1 when it is another file or was modified, 2 on EINTR,
-       or -errno. */
-    static int mitk_open_same(const char *path, long long size, long long mtime_ns,
-                              unsigned long long ino, unsigned long long dev, int *fd)
-    {
-        struct stat st;
-        /* st_mtime_ns as seconds and nanoseconds, floored as Python floors: the file's
-           seconds times 10^9 could overflow (a date past 2262), these cannot. */
-        long long sec = mtime_ns / 1000000000LL, nsec = mtime_ns % 1000000000LL;
-        int f;
-        if (nsec < 0) {
-            sec -= 1;
-            nsec += 1000000000LL;
-        }
-        f = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-        if (f < 0)
-            return errno == EINTR ? 2 : -errno;
-        if (fstat(f, &st) != 0) {
-            int e = errno;
-            close(f);
-            return -e;
-        }
-        if ((long long)st.st_size != size || (long long)MITK_MTIME(st).tv_sec != sec
-                || (long long)MITK_MTIME(st).tv_nsec != nsec
-                || (unsigned long long)st.st_ino != ino || (unsigned long long)st.st_dev != dev) {
-            close(f);
-            return 1;
-        }
-        *fd = f;
-        return 0;
-    }
-    static void mitk_close(int fd) { close(fd); }
-    #else
-    static int mitk_open_same(const char *path, long long size, long long mtime_ns,
-                              unsigned long long ino, unsigned long long dev, int *fd)
-    {
-        (void)path; (void)size; (void)mtime_ns; (void)ino; (void)dev; (void)fd;
-        return -ENOSYS;
-    }
-    static void mitk_close(int fd) { (void)fd; }
-    #endif
-
-    /* Where mitk_read_rows stands: plane, row in it, bytes of that row already read. */
-    typedef struct { long long plane, row, done; } mitk_rows_at;
-
-    static int mitk_pread_full(int fd, unsigned char *buf, long long n, long long offset,
-                               long long *done)
-    {
-        while (*done < n) {
-            long long got = mitk_pread(fd, buf + *done, (size_t)(n - *done), offset + *done);
-            if (got > 0)
-                *done += got;
-            else if (got == 0)
-                return 1;
-            else
-                return errno == EINTR ? 2 : -errno;
-        }
-        return 0;
-    }
-
-    /* Read k rows of `length` bytes, `step` apart, from each plane start (`base` + planes[p])
-       into `out`, back to back, going on from `at`.  With `span` scratch bytes
-       ((k - 1) * step + length), each plane is one read into it, then its rows are copied out
-       (a copy of bytes just read is cheaper than a read per row); without, one read per row.
-       Returns 0 when done, 1 when the file ended (`at` names the row and what it got), 2 on
-       EINTR (go on from `at`), or -errno. */
-    static int mitk_read_rows(int fd, const int64_t *planes, long long base, long long n,
-                              long long k, long long step, long long length,
-                              unsigned char *out, unsigned char *span, mitk_rows_at *at)
-    {
-        int rc;
-        for (; at->plane < n; at->plane++, at->row = 0) {
-            long long start = base + planes[at->plane];
-            unsigned char *dst = out + at->plane * k * length;
-            if (span != NULL && at->row == 0) {
-                long long got = 0, whole, r;
-                rc = mitk_pread_full(fd, span, (k - 1) * step + length, start, &got);
-                if (rc == 2 || rc < 0)
-                    return rc;
-                /* All of it, or (the file ended) the rows it holds whole; then the row it
-                   holds part of is read on its own below, to report where the file ends. */
-                whole = got >= length ? (got - length) / step + 1 : 0;
-                for (r = 0; r < whole; r++)
-                    memcpy(dst + r * length, span + r * step, (size_t)length);
-                if (whole == k)
-                    continue;
-                at->row = whole;
-                at->done = 0;  /* what an interrupted pass had of that row is read again */
-            }
-            for (; at->row < k; at->row++, at->done = 0) {
-                rc = mitk_pread_full(fd, dst + at->row * length, length,
-                                     start + at->row * step, &at->done);
-                if (rc != 0)
-                    return rc;
-            }
-        }
-        return 0;
-    }
-
-    /* mitk_read_rows on `path`: opened (while *fd < 0; a descriptor it opens is the caller's
-       to close) and checked to be the file described first.  Returns what mitk_read_rows
-       returns, or 3 when the file is another or was modified; 2 (EINTR) from the open or a
-       read alike: call again, *fd and `at` say where it stands. */
-    static int mitk_read_file_rows(const char *path, long long size, long long mtime_ns,
-                                   unsigned long long ino, unsigned long long dev, int *fd,
-                                   const int64_t *planes, long long base, long long n,
-                                   long long k, long long step, long long length,
-                                   unsigned char *out, unsigned char *span, mitk_rows_at *at)
-    {
-        if (*fd < 0) {
-            int rc;
-            if (path == NULL)  /* read_rows on a bad descriptor: as pread would say */
-                return -EBADF;
-            rc = mitk_open_same(path, size, mtime_ns, ino, dev, fd);
-            if (rc != 0)
-                return rc == 1 ? 3 : rc;
-        }
-        return mitk_read_rows(*fd, planes, base, n, k, step, length, out, span, at);
-    }
-    """
+cdef extern from "_positioned.h":
     bint MITK_HAVE_PREAD
     long long mitk_pread(int fd, void *buf, size_t n, long long offset) nogil
     int mitk_pread_full(int fd, unsigned char *buf, long long n, long long offset,
@@ -532,19 +372,25 @@ def read_file_run(bytes path not None, int64_t size, int64_t mtime_ns, uint64_t 
     the descriptor is closed before returning, also on errors.  No file offset is used and no
     lock is taken: threads may call it at once.
     """
+    if b"\0" in path:
+        raise ValueError("read_file_run: embedded null byte in the path")
+    return _read_run(path, size, mtime_ns, ino, dev, offset, out, "read_file_run")
+
+
+cdef object _read_run(bytes path, int64_t size, int64_t mtime_ns, uint64_t ino, uint64_t dev,
+                      int64_t offset, object out, str caller):
+    # read_file_run, its path already checked for NUL bytes.
     cdef const char *name = path
     cdef int64_t start = 0
     cdef _Rows rows
     cdef mitk_rows_at at
     cdef int rc, fd = -1
     cdef Py_buffer view
-    if b"\0" in path:
-        raise ValueError("read_file_run: embedded null byte in the path")
     # Any item type: the result is filled in place, with no uint8 view of it to make first.
     PyObject_GetBuffer(out, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
     try:
         if offset < 0 or offset > INT64_MAX - view.len:
-            raise ValueError(f"read_file_run: {view.len} bytes from file offset {offset}")
+            raise ValueError(f"{caller}: {view.len} bytes from file offset {offset}")
         # One plane of one row: the run.
         rows.planes, rows.base, rows.n, rows.k = &start, offset, 1, 1
         rows.step = rows.length = view.len
@@ -559,3 +405,77 @@ def read_file_run(bytes path not None, int64_t size, int64_t mtime_ns, uint64_t 
         PyBuffer_Release(&view)
     got = _status(rc, name, &at, 1)
     return got[1] if rc == 1 else got
+
+
+@cython.final
+@cython.auto_pickle(False)  # made again from the description, never sent
+cdef class FileRun:
+    """One byte run of one file, read into a new array by one call that opens the file,
+    checks it is the one described, reads and closes it (:func:`read_file_run`, its array made
+    here): a slice read again, with no Python between the key and the system calls.
+
+    Parameters
+    ----------
+    path, size, mtime_ns, ino, dev, offset
+        As :func:`read_file_run` takes them.
+    shape : tuple of int
+        The shape of the arrays :meth:`read` returns.
+    dtype : numpy.dtype
+        Their item type, in the file's byte order; the run is their ``nbytes`` long.
+
+    Raises
+    ------
+    ValueError
+        ``path`` holds a NUL byte, or ``offset`` is negative.
+    OverflowError
+        An identity field does not fit its C type (as :func:`read_file_run`).
+
+    Notes
+    -----
+    Immutable once made: threads may call :meth:`read` at once (each call makes its own array
+    and opens its own descriptor; no lock is taken).
+    """
+
+    cdef readonly bytes path
+    cdef int64_t size, mtime_ns, offset
+    cdef uint64_t ino, dev
+    cdef readonly tuple shape
+    cdef readonly object dtype
+
+    def __cinit__(self, bytes path not None, int64_t size, int64_t mtime_ns, uint64_t ino,
+                  uint64_t dev, int64_t offset, tuple shape not None, object dtype not None):
+        if b"\0" in path:
+            raise ValueError("FileRun: embedded null byte in the path")
+        if offset < 0:
+            raise ValueError(f"FileRun: file offset {offset}")
+        self.path, self.size, self.mtime_ns, self.ino, self.dev = path, size, mtime_ns, ino, dev
+        self.offset, self.shape, self.dtype = offset, shape, dtype
+
+    def read(self):
+        """The run, as a new C-contiguous writable array of :attr:`shape` and :attr:`dtype`;
+        None when the file is gone, is not the one described, or ends before the run does.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            None leaves the report to the caller's general read, which says which of the three
+            it is (and reads the file again).
+
+        Raises
+        ------
+        ValueError
+            The run reaches past the largest file offset.
+        OSError
+            Opening, checking or reading failed otherwise (as :func:`read_file_run`).
+        KeyboardInterrupt (or what a signal handler raises)
+            As :func:`read_file_run`.
+
+        Notes
+        -----
+        Copies from the file; releases the GIL for the system calls; locks nothing.
+        """
+        out = _empty(self.shape, self.dtype)
+        if _read_run(self.path, self.size, self.mtime_ns, self.ino, self.dev, self.offset, out,
+                     "FileRun.read") == _WHOLE:
+            return out
+        return None

@@ -42,7 +42,7 @@ from ._raw_runs import (gather as _gather, pread_into, read_raw, read_rows, rows
 from ._stream_regions import (BlockCache, BlockCRCMismatch, Checkpoints, LastEnd, Scatter,
                               read_blocks, read_sequential, stream_plan, touched_blocks)
 
-__all__ = ["BoxPlan", "Described", "Stored", "box_cost", "identities", "identity",
+__all__ = ["BoxPlan", "Described", "Stored", "box_cost", "file_run", "identities", "identity",
            "identity_now", "plan_box", "read_planned"]
 
 
@@ -256,6 +256,30 @@ def read_planned(stored: Stored, plan: BoxPlan, points: dict | None = None) -> n
         key[axis] = slice(None, None, step)
         out = np.ascontiguousarray(out[tuple(key)])
     return out
+
+
+def file_run(stored: Stored, plan: BoxPlan, shape: tuple):
+    """A :class:`~mitk._core._positioned.FileRun` that reads ``plan`` into a new array of
+    ``shape`` in one compiled call, or None where :func:`read_planned` must read it.
+
+    Only a plan of one run of raw data in native byte order has one (a slice, a frame), and
+    only where :func:`_compiled` could read it: a file with a recorded identity that fits C's
+    integers, on a platform with ``pread``.  Its ``read()`` returns None where the file is
+    gone, changed or short; :func:`read_planned` then reads and says which.
+    """
+    run = plan.run
+    if run is None or stored.swap or not _positioned.HAVE_PREAD:
+        return None
+    piece = stored.pieces[run[0]]
+    expected = stored.identities.get(piece.src)
+    if (piece.encoding != "raw" or expected is None
+            or int(np.prod(shape, dtype=np.int64)) * stored.dtype.itemsize != run[2]):
+        return None
+    try:
+        return _positioned.FileRun(os.fsencode(piece.src), *expected, piece.start + run[1],
+                                   tuple(shape), stored.dtype)
+    except OverflowError:  # a date past 2262, say: read_planned reads it another way
+        return None
 
 
 def _compiled(stored: Stored, piece: Piece, read, *args):
