@@ -295,7 +295,7 @@ class LazyImage:
         if entry is None:
             entry = self._entry(key, memo)
         direct = entry[4]
-        if direct is not None:  # a slice of raw data read again: one compiled call
+        if direct is not None:  # a slice of raw data: one compiled call, from the first read
             arr = direct.read()
             if arr is not None:
                 return arr

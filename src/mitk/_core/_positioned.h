@@ -1,6 +1,7 @@
 /* The system calls of mitk._core._positioned (positioned reads, and the open that checks a
    file is the one described), in C so that a whole region is read in one call with the GIL
-   released.  Included by _positioned.pyx alone; every function is static. */
+   released.  Included by _positioned.pyx alone, after Python.h, which sets the POSIX feature
+   macros that pread and st_mtim need; every function is static. */
 #ifndef MITK_POSITIONED_H
 #define MITK_POSITIONED_H
 
@@ -63,8 +64,13 @@ static int mitk_open_same(const char *path, long long size, long long mtime_ns,
         nsec += 1000000000LL;
     }
     f = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-    if (f < 0)
+    if (f < 0) {
+        /* ENXIO: a socket (or a device with nothing behind it) is in the place of the
+           regular file described, so it is another file. */
+        if (errno == ENXIO)
+            return 1;
         return errno == EINTR ? 2 : -errno;
+    }
     if (fstat(f, &st) != 0) {
         int e = errno;
         close(f);
@@ -93,6 +99,9 @@ static void mitk_close(int fd) { (void)fd; }
 /* Where mitk_read_rows stands: plane, row in it, bytes of that row already read. */
 typedef struct { long long plane, row, done; } mitk_rows_at;
 
+/* Read `n` bytes from `offset` into `buf`, going on from the `*done` already read.  Returns 0
+   when done, 1 when the file ended first, 2 on EINTR (call again: *done says where it
+   stands), or -errno. */
 static int mitk_pread_full(int fd, unsigned char *buf, long long n, long long offset,
                            long long *done)
 {

@@ -11,7 +11,8 @@ plan.
   GIL released; runs close together as one span); a box that is one run of a raw file (a
   slice), or the same rows of every plane (a y-plane, a block), by
   ``mitk._core._positioned.read_file_run`` or ``read_file_rows``, which open, check, read and
-  close in one call.
+  close in one call; a slice whose plan a caller keeps by :func:`file_run`, a
+  ``_positioned.FileRun`` that also makes the result.
 * Compressed streams are decoded by :mod:`mitk.io._stream_regions`: only the blocks touched of
   mitk's block-indexed gzip/zlib, else one pass up to the last byte needed from the nearest
   checkpoint.  A run inside a block already in the block cache is copied from it after a
@@ -112,6 +113,8 @@ def _open_checked(stored: Stored, piece: Piece) -> int:
     except OSError as exc:  # a save removed the old data file, say
         if exc.errno in _GONE_ERRNOS:
             raise _gone(piece) from None
+        if exc.errno == errno.ENXIO and stored.identities.get(piece.src) is not None:
+            raise _changed(piece) from None  # a socket in the place of the regular file
         raise
     try:
         st = os.fstat(fd)
@@ -258,7 +261,7 @@ def read_planned(stored: Stored, plan: BoxPlan, points: dict | None = None) -> n
     return out
 
 
-def file_run(stored: Stored, plan: BoxPlan, shape: tuple):
+def file_run(stored: Stored, plan: BoxPlan, shape: tuple) -> _positioned.FileRun | None:
     """A :class:`~mitk._core._positioned.FileRun` that reads ``plan`` into a new array of
     ``shape`` in one compiled call, or None where :func:`read_planned` must read it.
 
