@@ -48,6 +48,8 @@ def test_the_stored_region_run_is_a_full_run_of_the_region_cases_with_peers():
     cases = {r["case"] for r in data["results"]}
     for region in ("zslice", "yplane", "block40"):
         assert {f"regions.{region}.raw.{ext}" for ext in ("nrrd", "nii", "mha")} <= cases
+        assert f"regions.{region}.pread_floor" in cases  # what any read without a map costs
+    assert "regions.zslice.open_read_floor" in cases  # and with the open a LazyImage makes
     assert any(r["peers"] for r in data["results"]), "a run with --peers"
 
 

@@ -5,7 +5,8 @@ A 256^3 int16 volume (128^3 with ``--quick``), warm page cache:
 * raw ``.nrrd``/``.nii``/``.mha``: a z-slice, a y-plane and a 40^3 block, against copying the
   same region out of ``np.load(..., mmap_mode="r")`` (peer: SimpleITK's ImageFileReader with an
   extract region, which streams ``.nrrd`` and ``.mha``); and the floor of any read without a
-  memory map: the region's positioned reads alone, on a file kept open;
+  memory map: the region's positioned reads alone, on a file kept open, and for a z-slice
+  (one run) also with the open, check and close that a read without a file kept open adds;
 * a z-slice of our block-indexed ``.nii.gz``, against nibabel with ``indexed_gzip`` (its index
   built beforehand, ``keep_file_open=True``);
 * a foreign single-stream ``.nii.gz``: the first region (a fresh ``LazyImage``) against one full
@@ -118,6 +119,25 @@ def _pread_floor(lz, key: tuple):
     return (lambda: _positioned.read_runs(fd, offsets, sizes, dests, scratch)), fd
 
 
+def _open_read_floor(lz, key: tuple):
+    """A call that opens, checks, reads and closes the file as ``lz[key]`` does when ``key``
+    is one run of a raw file (a slice), into a result made once: ``lz[key]`` without its key,
+    its array and its Python.  None for other keys, or without the compiled read."""
+    from mitk import _lazy_keys
+    from mitk._core import _positioned
+    from mitk.io import _box_runs
+
+    box, _ = _lazy_keys.normalize(key, lz.shape)
+    stored = lz._d.stored
+    run = _box_runs.one_run(stored, lz._stored_box(box))
+    if run is None or not _positioned.HAVE_PREAD:
+        return None
+    piece = stored.pieces[run[0]]
+    name, expected = os.fsencode(piece.src), stored.identities[piece.src]
+    out = np.empty(run[2], np.uint8)
+    return lambda: _positioned.read_file_run(name, *expected, piece.start + run[1], out)
+
+
 def raw_regions(quick: bool, peers: bool = False) -> list:
     """Raw region reads of every single-file format against a copy out of a memory map, and
     the floor of reading without one (the same reads, from compiled code, nothing else)."""
@@ -145,6 +165,12 @@ def raw_regions(quick: bool, peers: bool = False) -> list:
                                   f"{region}: its positioned reads alone (file kept open)",
                                   t_floor * 1e3, "ms", "copy out of np.load(mmap_mode='r')",
                                   t_ref * 1e3, "ms"))
+            opened = _open_read_floor(mitk.open(os.path.join(tmp, "raw.nrrd")), key)
+            if opened is not None:
+                out.append(Result(f"regions.{region}.open_read_floor", "regions",
+                                  f"{region}: open, check, read, close alone (compiled)",
+                                  per_call(opened) * 1e3, "ms",
+                                  "copy out of np.load(mmap_mode='r')", t_ref * 1e3, "ms"))
             for name in ("raw.nrrd", "raw.nii", "raw.mha"):
                 path = os.path.join(tmp, name)
                 lz = mitk.open(path)
