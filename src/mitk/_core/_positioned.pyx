@@ -6,8 +6,8 @@ apart in the file.  Through ``os.preadv`` every run costs a Python call besides 
 meanwhile.  :func:`read_rows` does the same for the same rows of many planes (a block, a y-plane)
 from the plane starts alone, with no array per row.  The file offset is neither used nor moved,
 so threads may share the descriptor.  :func:`read_file_run` reads one run of a file it opens,
-checks and closes itself, and :class:`FileRun` one such run into a new array (a slice read
-again: the system calls are most of its cost).  The C of these calls is ``_positioned.h``.
+checks and closes itself, and :class:`FileRun` one such run into a new array (a slice: the
+system calls are most of its cost).  The C of these calls is ``_positioned.h``.
 
 The one place in ``_core`` that takes a file path: which file, and the identity it must have,
 are still decided above (``mitk.io._regions``); here they are only the arguments of the system
@@ -412,7 +412,8 @@ cdef object _read_run(bytes path, int64_t size, int64_t mtime_ns, uint64_t ino, 
 cdef class FileRun:
     """One byte run of one file, read into a new array by one call that opens the file,
     checks it is the one described, reads and closes it (:func:`read_file_run`, its array made
-    here): a slice read again, with no Python between the key and the system calls.
+    here): a slice whose plan a ``LazyImage`` keeps, with no Python from the array to the
+    system calls.
 
     Parameters
     ----------
