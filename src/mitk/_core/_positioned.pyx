@@ -346,8 +346,8 @@ def read_file_run(bytes path not None, int64_t size, int64_t mtime_ns, uint64_t 
     int
         :data:`WHOLE` when ``out`` was filled; :data:`GONE` when there is no such file (a
         directory on its path is now a file, or a loop of symbolic links is in its place);
-        :data:`CHANGED` when the file there has another size, mtime, inode or device; else the
-        bytes read before the file ended (``>= 0``).
+        :data:`CHANGED` when the file there has another size, mtime, inode or device (or is a
+        socket, which cannot be opened); else the bytes read before the file ended (``>= 0``).
 
     Raises
     ------
