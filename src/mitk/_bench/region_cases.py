@@ -78,6 +78,14 @@ def _sitk_region(path: str, key: tuple, n: int):
     return read, sitk.Version.VersionString()
 
 
+def _stored_box(lz, key: tuple) -> tuple:
+    """(box, stored array, stored box) of ``lz[key]``: what its reads are planned from."""
+    from mitk import _lazy_keys
+
+    box, _ = _lazy_keys.normalize(key, lz.shape)
+    return box, lz._d.stored, lz._stored_box(box)
+
+
 def _pread_floor(lz, key: tuple):
     """A call that makes only the reads of ``lz[key]`` (a raw file) into a result made once, on
     a descriptor kept open: one ``os.preadv`` for one run, else one compiled call; no key,
@@ -86,16 +94,13 @@ def _pread_floor(lz, key: tuple):
     What reading without a memory map costs at least, whatever the layers above do.  None
     where the platform has no positioned reads.
     """
-    from mitk import _lazy_keys
     from mitk._core import _positioned
     from mitk.io import _box_runs, _raw_runs
 
     if not (_positioned.HAVE_PREAD and hasattr(os, "preadv")):
         return None
 
-    box, _ = _lazy_keys.normalize(key, lz.shape)
-    stored = lz._d.stored
-    sbox = lz._stored_box(box)
+    box, stored, sbox = _stored_box(lz, key)
     out = np.empty(int(np.prod([len(range(*b)) for b in box])) * stored.dtype.itemsize, np.uint8)
     run = _box_runs.one_run(stored, sbox)
     rows = _box_runs.row_plan(stored, sbox) if run is None else None
@@ -123,13 +128,11 @@ def _open_read_floor(lz, key: tuple):
     """A call that opens, checks, reads and closes the file as ``lz[key]`` does when ``key``
     is one run of a raw file (a slice), into a result made once: ``lz[key]`` without its key,
     its array and its Python.  None for other keys, or without the compiled read."""
-    from mitk import _lazy_keys
     from mitk._core import _positioned
     from mitk.io import _box_runs
 
-    box, _ = _lazy_keys.normalize(key, lz.shape)
-    stored = lz._d.stored
-    run = _box_runs.one_run(stored, lz._stored_box(box))
+    _, stored, sbox = _stored_box(lz, key)
+    run = _box_runs.one_run(stored, sbox)
     if run is None or not _positioned.HAVE_PREAD:
         return None
     piece = stored.pieces[run[0]]

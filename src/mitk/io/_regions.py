@@ -266,37 +266,40 @@ def file_run(stored: Stored, plan: BoxPlan, shape: tuple) -> _positioned.FileRun
     ``shape`` in one compiled call, or None where :func:`read_planned` must read it.
 
     Only a plan of one run of raw data in native byte order has one (a slice, a frame), and
-    only where :func:`_compiled` could read it: a file with a recorded identity that fits C's
-    integers, on a platform with ``pread``.  Its ``read()`` returns None where the file is
-    gone, changed or short; :func:`read_planned` then reads and says which.
+    only where :func:`_with_identity` can make the call.  Its ``read()`` returns None where
+    the file is gone, changed or short; :func:`read_planned` then reads and says which.
     """
     run = plan.run
-    if run is None or stored.swap or not _positioned.HAVE_PREAD:
+    if run is None or stored.swap:
         return None
     piece = stored.pieces[run[0]]
-    expected = stored.identities.get(piece.src)
-    if (piece.encoding != "raw" or expected is None
+    if (piece.encoding != "raw"
             or int(np.prod(shape, dtype=np.int64)) * stored.dtype.itemsize != run[2]):
         return None
+    return _with_identity(stored, piece, _positioned.FileRun, piece.start + run[1],
+                          tuple(shape), stored.dtype)
+
+
+def _with_identity(stored: Stored, piece: Piece, call, *args):
+    """``call(path, *identity, *args)`` with ``piece``'s file and its recorded identity, for
+    ``mitk._core._positioned``'s calls that open and check the file themselves; None where
+    they cannot be used (no ``pread``, no recorded identity, or one beyond C's integers: a
+    date past 2262)."""
+    expected = stored.identities.get(piece.src)
+    if expected is None or not _positioned.HAVE_PREAD:
+        return None
     try:
-        return _positioned.FileRun(os.fsencode(piece.src), *expected, piece.start + run[1],
-                                   tuple(shape), stored.dtype)
-    except OverflowError:  # a date past 2262, say: read_planned reads it another way
+        return call(os.fsencode(piece.src), *expected, *args)
+    except OverflowError:
         return None
 
 
 def _compiled(stored: Stored, piece: Piece, read, *args):
     """``read(path, *identity, *args)``: one of ``mitk._core._positioned``'s calls that open,
     check, read and close, on ``piece``'s file; what it returned, or None where it cannot be
-    used (no ``pread``, no recorded identity, or one beyond C's integers: a date past 2262).
-    CorruptFileError when the file is gone or is not the one described."""
-    expected = stored.identities.get(piece.src)
-    if expected is None or not _positioned.HAVE_PREAD:
-        return None
-    try:
-        got = read(os.fsencode(piece.src), *expected, *args)
-    except OverflowError:
-        return None
+    used (:func:`_with_identity`).  CorruptFileError when the file is gone or is not the one
+    described."""
+    got = _with_identity(stored, piece, read, *args)
     if got == _positioned.GONE:
         raise _gone(piece)
     if got == _positioned.CHANGED:
